@@ -1,0 +1,116 @@
+//! [`HttpOptions`]: how a client reaches WeChat. Shared by the OAuth and Mini Program clients.
+
+use std::time::Duration;
+
+use url::Url;
+
+use crate::Error;
+use crate::http::{DEFAULT_MAX_BODY_BYTES, Transport};
+
+/// Production base URL of WeChat's JSON APIs.
+pub const API_BASE: &str = "https://api.weixin.qq.com/";
+/// Production base URL of WeChat's authorization pages.
+pub const OPEN_BASE: &str = "https://open.weixin.qq.com/";
+
+/// Connection settings shared by every client: base URLs, timeouts, response size limit,
+/// retries and an optional caller-supplied `reqwest::Client`. Per client; there are no globals.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// Base URL of the JSON APIs (`sns/*`, `cgi-bin/*`, `wxa/*`).
+    pub api_base: Url,
+    /// Base URL of the authorization pages (`connect/oauth2/authorize`, `connect/qrconnect`).
+    pub open_base: Url,
+    /// Time allowed to establish a connection (default 5 s).
+    pub connect_timeout: Duration,
+    /// Time allowed for a whole request, answer included (default 10 s).
+    pub timeout: Duration,
+    /// Largest response body accepted (default 1 MiB).
+    pub max_body_bytes: usize,
+    /// How many times an idempotent call is retried on a transport error or WeChat's -1 (default 2).
+    pub max_retries: u32,
+    /// First backoff delay between retries; doubles each time, with jitter (default 100 ms).
+    pub retry_backoff: Duration,
+    /// A caller-supplied client (proxy, custom TLS, shared pool). Its own timeouts apply then.
+    pub client: Option<reqwest::Client>,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            api_base: parse_base(API_BASE),
+            open_base: parse_base(OPEN_BASE),
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(10),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_retries: 2,
+            retry_backoff: Duration::from_millis(100),
+            client: None,
+        }
+    }
+}
+
+fn parse_base(s: &str) -> Url {
+    // Both constants are valid absolute URLs; `Url::parse` cannot fail on them.
+    Url::parse(s).unwrap_or_else(|_| unreachable!("constant base URL is valid"))
+}
+
+/// Parses a base URL and makes it end in `/`, so that joining `sns/userinfo` keeps its path.
+///
+/// # Errors
+/// [`Error::Config`] if `base` is not an absolute http(s) URL.
+pub fn normalize_base(base: &str) -> Result<Url, Error> {
+    let mut url = Url::parse(base).map_err(|e| Error::Config(format!("invalid base URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Error::Config("base URL must be http or https".into()));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(Error::Config(
+            "base URL must not have a query or fragment".into(),
+        ));
+    }
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+impl HttpOptions {
+    /// Builds the pooled keep-alive transport these options describe.
+    pub(crate) fn transport(&self) -> Result<Transport, Error> {
+        let client = match &self.client {
+            Some(client) => client.clone(),
+            None => reqwest::Client::builder()
+                .connect_timeout(self.connect_timeout)
+                .timeout(self.timeout)
+                .pool_idle_timeout(Duration::from_secs(60))
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("wechat-oauth-rust/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| {
+                    Error::Config(format!("cannot build HTTP client: {}", e.without_url()))
+                })?,
+        };
+        Ok(Transport::new(
+            client,
+            self.api_base.clone(),
+            self.max_body_bytes,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_gain_a_trailing_slash() {
+        let url = normalize_base("http://127.0.0.1:8080/wechat").ok();
+        assert_eq!(
+            url.map(|u| u.to_string()).as_deref(),
+            Some("http://127.0.0.1:8080/wechat/")
+        );
+        assert!(normalize_base("ftp://x").is_err());
+        assert!(normalize_base("not a url").is_err());
+    }
+}

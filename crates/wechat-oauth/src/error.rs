@@ -1,0 +1,459 @@
+//! [`Error`]: everything that can go wrong, as data you branch on.
+//!
+//! WeChat answers errors as HTTP 200 with `{"errcode":…,"errmsg":"…, rid: …"}`
+//! (`wechat-protocol.md` §0). Those become [`Error::WeChat`] carrying a [`WeChatError`]
+//! whose `errcode` is the number and whose [`WeChatErrorKind`] names the codes in §5.
+//! Branch with the predicates ([`Error::is_invalid_code`], [`Error::is_retryable`], …)
+//! rather than on messages: WeChat's `errmsg` wording changes over time.
+//!
+//! No error ever carries a request URL (WeChat puts the app secret in query strings), a
+//! token, a code or a session key.
+
+use std::fmt;
+
+use crate::store::StoreError;
+
+/// The SDK's error type.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// WeChat answered with a non-zero `errcode`.
+    #[error(transparent)]
+    WeChat(#[from] WeChatError),
+    /// No token is stored for this openid: the user has to authorize first
+    /// (the seed's `NoOAuthTokenError`).
+    #[error("No token for {openid}, please authorize first.")]
+    NoToken {
+        /// The openid that has no token.
+        openid: String,
+    },
+    /// The request never got an answer: connect failure, timeout, connection reset.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// WeChat (or whatever sits at the configured base URL) answered something that is not
+    /// a usable WeChat response: an empty or HTML body, truncated JSON, a non-2xx status,
+    /// an oversized body, or JSON missing a required field.
+    #[error(transparent)]
+    Response(#[from] ResponseError),
+    /// The token store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Mini Program `encryptedData` could not be decrypted or failed its checks.
+    #[error(transparent)]
+    Decrypt(#[from] crate::miniprogram::DecryptError),
+    /// The client was configured or called with invalid values.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+impl Error {
+    /// The WeChat error, if WeChat answered with one.
+    pub fn wechat(&self) -> Option<&WeChatError> {
+        match self {
+            Self::WeChat(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// WeChat's `errcode`, if WeChat answered with an error.
+    pub fn errcode(&self) -> Option<i64> {
+        self.wechat().map(|e| e.errcode)
+    }
+
+    fn kind_is(&self, kind: WeChatErrorKind) -> bool {
+        self.wechat().is_some_and(|e| e.kind() == kind)
+    }
+
+    /// The code is unknown or expired (40029, 42003): start the login again.
+    pub fn is_invalid_code(&self) -> bool {
+        self.kind_is(WeChatErrorKind::InvalidCode)
+    }
+
+    /// The code was already exchanged (40163), often a duplicate callback.
+    pub fn is_code_used(&self) -> bool {
+        self.kind_is(WeChatErrorKind::CodeUsed)
+    }
+
+    /// The refresh token is dead (40030, 42002, 42007): the user must authorize again.
+    pub fn is_reauthorize_required(&self) -> bool {
+        self.kind_is(WeChatErrorKind::ReauthorizeRequired)
+    }
+
+    /// The access token was rejected (40001, 40014, 42001).
+    pub fn is_token_invalid(&self) -> bool {
+        self.kind_is(WeChatErrorKind::InvalidToken)
+    }
+
+    /// The token's scope does not allow this call (48001: a `snsapi_base` token asked for user info).
+    pub fn is_scope_insufficient(&self) -> bool {
+        self.kind_is(WeChatErrorKind::ScopeInsufficient)
+    }
+
+    /// No token is stored for the openid.
+    pub fn is_no_token(&self) -> bool {
+        matches!(self, Self::NoToken { .. })
+    }
+
+    /// The request timed out.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Transport(t) if t.is_timeout())
+    }
+
+    /// Trying the same idempotent call again later may succeed: WeChat was busy (-1),
+    /// rate-limited (45011), unreachable, timed out, or answered a 5xx or garbage.
+    ///
+    /// Never retry a code exchange on this basis: the code may have been consumed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::WeChat(e) => matches!(
+                e.kind(),
+                WeChatErrorKind::Busy | WeChatErrorKind::RateLimited
+            ),
+            Self::Transport(_) => true,
+            Self::Response(r) => r.status.is_none_or(|s| s >= 500),
+            Self::Store(s) => s.is_transient(),
+            _ => false,
+        }
+    }
+}
+
+/// An error WeChat answered with: a non-zero `errcode` and its `errmsg`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WeChatError {
+    /// WeChat's error code, e.g. 40029.
+    pub errcode: i64,
+    /// WeChat's message without the trailing `rid` (request id).
+    pub errmsg: String,
+    /// The request id WeChat appended (`rid: 652d44d0-1d0af18b-5b069232`), for support tickets.
+    pub rid: Option<String>,
+}
+
+impl WeChatError {
+    /// Builds the error from WeChat's `errcode` and raw `errmsg`, splitting off the `rid`
+    /// (`", rid: …"`, `" rid: …"`) or the older `", hints: [ req_id: … ]"` suffix.
+    pub fn new(errcode: i64, raw_errmsg: &str) -> Self {
+        let (errmsg, rid) = split_rid(raw_errmsg);
+        Self {
+            errcode,
+            errmsg,
+            rid,
+        }
+    }
+
+    /// The named meaning of `errcode`.
+    pub fn kind(&self) -> WeChatErrorKind {
+        WeChatErrorKind::from_errcode(self.errcode)
+    }
+}
+
+impl fmt::Debug for WeChatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WeChatError")
+            .field("errcode", &self.errcode)
+            .field("kind", &self.kind())
+            .field("errmsg", &self.errmsg)
+            .field("rid", &self.rid)
+            .finish()
+    }
+}
+
+impl fmt::Display for WeChatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WeChat error {}: {}", self.errcode, self.errmsg)
+    }
+}
+
+impl std::error::Error for WeChatError {}
+
+fn split_rid(raw: &str) -> (String, Option<String>) {
+    for marker in [", rid: ", " rid: ", ",rid:", " rid:"] {
+        if let Some(pos) = raw.rfind(marker) {
+            let rid = raw[pos + marker.len()..].trim();
+            return (
+                raw[..pos].trim_end().to_owned(),
+                (!rid.is_empty()).then(|| rid.to_owned()),
+            );
+        }
+    }
+    if let Some(pos) = raw.find(", hints: [") {
+        let hint = raw[pos..]
+            .split("req_id:")
+            .nth(1)
+            .map(|s| s.trim().trim_end_matches(']').trim().to_owned())
+            .filter(|s| !s.is_empty());
+        return (raw[..pos].to_owned(), hint);
+    }
+    (raw.to_owned(), None)
+}
+
+/// What a WeChat `errcode` means, for the codes an OAuth or login flow meets
+/// (`wechat-protocol.md` §5). New codes appear over time: anything else is [`Other`](Self::Other).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WeChatErrorKind {
+    /// -1: WeChat is busy; retry later (never for a code exchange).
+    Busy,
+    /// 40029, 42003: the code is invalid or expired.
+    InvalidCode,
+    /// 40163: the code was already used.
+    CodeUsed,
+    /// 40001, 40014, 42001: the access token is invalid, superseded or expired.
+    InvalidToken,
+    /// 40030, 42002, 42007: the refresh token is dead; the user must authorize again.
+    ReauthorizeRequired,
+    /// 40003: the openid does not belong to this app or token.
+    InvalidOpenid,
+    /// 48001: not authorized for this API (for `sns/userinfo`: the token's scope is `snsapi_base`).
+    ScopeInsufficient,
+    /// 45009, 45011: a rate limit was hit.
+    RateLimited,
+    /// 40226: a high-risk user's Mini Program login is blocked.
+    LoginBlocked,
+    /// 87009: the session-key signature is invalid (the session_key is stale).
+    InvalidSignature,
+    /// 40013, 40125, 40164, 40243, 41002, 41004: the app's appid, secret or IP allow-list is wrong.
+    Config,
+    /// 40002, 41001, 41003, 41008, 41009, 43001–43003, 47001: a malformed request.
+    BadRequest,
+    /// Any other code.
+    Other,
+}
+
+impl WeChatErrorKind {
+    /// The kind of an `errcode`.
+    pub fn from_errcode(errcode: i64) -> Self {
+        match errcode {
+            -1 => Self::Busy,
+            40029 | 42003 => Self::InvalidCode,
+            40163 => Self::CodeUsed,
+            40001 | 40014 | 42001 => Self::InvalidToken,
+            40030 | 42002 | 42007 => Self::ReauthorizeRequired,
+            40003 => Self::InvalidOpenid,
+            48001 => Self::ScopeInsufficient,
+            45009 | 45011 => Self::RateLimited,
+            40226 => Self::LoginBlocked,
+            87009 => Self::InvalidSignature,
+            40013 | 40125 | 40164 | 40243 | 41002 | 41004 => Self::Config,
+            40002 | 41001 | 41003 | 41008 | 41009 | 43001..=43003 | 47001 => Self::BadRequest,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// A request that got no answer. Never carries the URL (it holds the app secret).
+#[derive(Debug, thiserror::Error)]
+#[error("{kind}")]
+pub struct TransportError {
+    kind: TransportErrorKind,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TransportErrorKind {
+    Timeout,
+    Connect,
+    Other,
+}
+
+impl fmt::Display for TransportErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Timeout => "request to WeChat timed out",
+            Self::Connect => "could not connect to WeChat",
+            Self::Other => "request to WeChat failed",
+        })
+    }
+}
+
+impl TransportError {
+    /// Whether the request timed out.
+    pub fn is_timeout(&self) -> bool {
+        self.kind == TransportErrorKind::Timeout
+    }
+
+    /// Whether the connection could not be made.
+    pub fn is_connect(&self) -> bool {
+        self.kind == TransportErrorKind::Connect
+    }
+
+    /// A timeout that is not from reqwest (for instance a total deadline).
+    pub(crate) fn timeout() -> Self {
+        Self {
+            kind: TransportErrorKind::Timeout,
+            source: None,
+        }
+    }
+}
+
+impl From<reqwest::Error> for TransportError {
+    fn from(err: reqwest::Error) -> Self {
+        let kind = if err.is_timeout() {
+            TransportErrorKind::Timeout
+        } else if err.is_connect() {
+            TransportErrorKind::Connect
+        } else {
+            TransportErrorKind::Other
+        };
+        Self {
+            kind,
+            source: Some(Box::new(err.without_url())),
+        }
+    }
+}
+
+/// An answer that is not a usable WeChat response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseError {
+    /// The HTTP status, when it was not 2xx.
+    pub status: Option<u16>,
+    /// What was wrong with the body.
+    pub kind: ResponseErrorKind,
+    /// The start of the body, shortened and with anything token-like masked.
+    pub snippet: String,
+}
+
+/// What was wrong with a response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResponseErrorKind {
+    /// The body was empty.
+    Empty,
+    /// The body was not JSON (an HTML error page, for instance).
+    NotJson,
+    /// The body was cut off mid-JSON.
+    Truncated,
+    /// The body exceeded the configured size limit.
+    TooLarge,
+    /// The HTTP status was not 2xx (and the body held no WeChat error).
+    Status,
+    /// The JSON lacked a field or had one of the wrong type (the path names it).
+    Decode(String),
+}
+
+impl fmt::Display for ResponseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("unexpected response from WeChat")?;
+        if let Some(status) = self.status {
+            write!(f, " (HTTP {status})")?;
+        }
+        match &self.kind {
+            ResponseErrorKind::Empty => f.write_str(": empty body")?,
+            ResponseErrorKind::NotJson => f.write_str(": not JSON")?,
+            ResponseErrorKind::Truncated => f.write_str(": truncated JSON")?,
+            ResponseErrorKind::TooLarge => f.write_str(": body too large")?,
+            ResponseErrorKind::Status => f.write_str(": error status")?,
+            ResponseErrorKind::Decode(path) => write!(f, ": bad or missing field {path}")?,
+        }
+        if !self.snippet.is_empty() {
+            write!(f, ": {:?}", self.snippet)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ResponseError {}
+
+impl ResponseError {
+    /// Builds the error with a redacted snippet of `body`.
+    pub(crate) fn new(status: Option<u16>, kind: ResponseErrorKind, body: &[u8]) -> Self {
+        Self {
+            status,
+            kind,
+            snippet: redacted_snippet(body),
+        }
+    }
+}
+
+/// The first 80 characters of a body, with every run of 12 or more token-like characters
+/// (letters, digits, `-_+/=.`) masked, so no token, code or key survives into an error.
+pub(crate) fn redacted_snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(512)]);
+    let mut out = String::new();
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.chars().count() >= 12 {
+            out.push('…');
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || "-_+/=.".contains(c) {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(if c.is_control() { ' ' } else { c });
+        }
+    }
+    flush(&mut run, &mut out);
+    let trimmed: String = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut short: String = trimmed.chars().take(80).collect();
+    if trimmed.chars().count() > 80 {
+        short.push('…');
+    }
+    short
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rid_is_split_from_errmsg() {
+        let e = WeChatError::new(40029, "invalid code, rid: 652d44d0-1d0af18b-5b069232");
+        assert_eq!(e.errmsg, "invalid code");
+        assert_eq!(e.rid.as_deref(), Some("652d44d0-1d0af18b-5b069232"));
+        let e = WeChatError::new(
+            40001,
+            "invalid credential, access_token is invalid or not latest rid: 1-2-3",
+        );
+        assert_eq!(
+            e.errmsg,
+            "invalid credential, access_token is invalid or not latest"
+        );
+        assert_eq!(e.rid.as_deref(), Some("1-2-3"));
+        let e = WeChatError::new(40029, "invalid code, hints: [ req_id: KfIawqLnRa-8oQBOA ]");
+        assert_eq!(e.errmsg, "invalid code");
+        assert_eq!(e.rid.as_deref(), Some("KfIawqLnRa-8oQBOA"));
+        let e = WeChatError::new(-1, "system error");
+        assert_eq!((e.errmsg.as_str(), e.rid), ("system error", None));
+    }
+
+    #[test]
+    fn kinds_follow_the_protocol_table() {
+        assert_eq!(
+            WeChatErrorKind::from_errcode(40163),
+            WeChatErrorKind::CodeUsed
+        );
+        assert_eq!(
+            WeChatErrorKind::from_errcode(42007),
+            WeChatErrorKind::ReauthorizeRequired
+        );
+        assert_eq!(
+            WeChatErrorKind::from_errcode(40014),
+            WeChatErrorKind::InvalidToken
+        );
+        assert_eq!(WeChatErrorKind::from_errcode(99999), WeChatErrorKind::Other);
+    }
+
+    #[test]
+    fn snippets_mask_token_like_runs() {
+        let s =
+            redacted_snippet(br#"{"access_token":"ACCESS_TOKEN_abcdef123456","expires_in":7200}"#);
+        assert!(!s.contains("abcdef123456"), "{s}");
+        assert!(s.contains("expires_in"), "{s}");
+        let s = redacted_snippet(b"<html><body>502 Bad Gateway</body></html>");
+        assert!(s.contains("502 Bad Gateway"), "{s}");
+    }
+
+    #[test]
+    fn predicates_branch_on_errcode() {
+        let e = Error::from(WeChatError::new(40030, "invalid refresh_token"));
+        assert!(e.is_reauthorize_required() && !e.is_retryable());
+        let e = Error::from(WeChatError::new(-1, "system error"));
+        assert!(e.is_retryable());
+        assert_eq!(e.errcode(), Some(-1));
+    }
+}

@@ -1,0 +1,269 @@
+//! The one place requests to WeChat are sent and answers are read.
+//!
+//! Every answer goes through [`parse_response`]: read the body whatever its
+//! Content-Type, treat a non-zero `errcode` as an error even under HTTP 200, then decode
+//! the success type leniently (`wechat-protocol.md` §0, §6).
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use crate::error::{Error, ResponseError, ResponseErrorKind, TransportError, WeChatError};
+
+/// Default limit on a response body: WeChat's answers are well under 4 KiB.
+pub(crate) const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// A pooled keep-alive HTTP client bound to one API base URL.
+#[derive(Debug, Clone)]
+pub(crate) struct Transport {
+    client: reqwest::Client,
+    api_base: Url,
+    max_body_bytes: usize,
+}
+
+impl Transport {
+    pub(crate) fn new(client: reqwest::Client, api_base: Url, max_body_bytes: usize) -> Self {
+        Self {
+            client,
+            api_base,
+            max_body_bytes,
+        }
+    }
+
+    /// The base URL of the JSON APIs (`https://api.weixin.qq.com` in production).
+    pub(crate) fn api_base(&self) -> &Url {
+        &self.api_base
+    }
+
+    fn url(&self, path: &str, query: &[(&str, &str)]) -> Result<Url, Error> {
+        let mut url = self
+            .api_base
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| Error::Config(format!("bad API path {path}: {e}")))?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        Ok(url)
+    }
+
+    /// `GET path?query` (parameters sent in the given order), decoded as `T`.
+    pub(crate) async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, Error> {
+        let url = self.url(path, query)?;
+        tracing::debug!(target: "wechat_oauth::http", method = "GET", path, "request");
+        let response = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(TransportError::from)?;
+        self.read(response).await
+    }
+
+    /// `POST path?query` with a JSON body, decoded as `T`.
+    pub(crate) async fn post_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        body: &serde_json::Value,
+    ) -> Result<T, Error> {
+        let url = self.url(path, query)?;
+        tracing::debug!(target: "wechat_oauth::http", method = "POST", path, "request");
+        let response = self
+            .client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(TransportError::from)?;
+        self.read(response).await
+    }
+
+    async fn read<T: DeserializeOwned>(&self, mut response: reqwest::Response) -> Result<T, Error> {
+        let status = response.status().as_u16();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(TransportError::from)? {
+            if body.len() + chunk.len() > self.max_body_bytes {
+                return Err(ResponseError::new(
+                    Some(status).filter(|s| !(200..300).contains(s)),
+                    ResponseErrorKind::TooLarge,
+                    &body,
+                )
+                .into());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        tracing::trace!(target: "wechat_oauth::http", status, bytes = body.len(), "response");
+        parse_response(status, &Bytes::from(body))
+    }
+}
+
+/// Decodes a WeChat answer: `errcode` ≠ 0 is [`Error::WeChat`] whatever the status; a
+/// non-2xx status, an empty, non-JSON or truncated body is [`Error::Response`].
+pub(crate) fn parse_response<T: DeserializeOwned>(status: u16, body: &[u8]) -> Result<T, Error> {
+    let bad_status = (!(200..300).contains(&status)).then_some(status);
+    let trimmed = body.trim_ascii();
+    if trimmed.is_empty() {
+        return Err(ResponseError::new(bad_status, ResponseErrorKind::Empty, body).into());
+    }
+    let value: serde_json::Value = match parse_lenient_json(trimmed) {
+        Ok(v) => v,
+        Err(e) => {
+            let kind = if e.is_eof() && trimmed.first() == Some(&b'{') {
+                ResponseErrorKind::Truncated
+            } else {
+                ResponseErrorKind::NotJson
+            };
+            return Err(ResponseError::new(bad_status, kind, body).into());
+        }
+    };
+    if let Some(err) = wechat_error(&value) {
+        return Err(err.into());
+    }
+    if bad_status.is_some() {
+        return Err(ResponseError::new(bad_status, ResponseErrorKind::Status, body).into());
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        ResponseError {
+            status: None,
+            kind: ResponseErrorKind::Decode(path),
+            snippet: String::new(),
+        }
+        .into()
+    })
+}
+
+/// A non-zero `errcode` (number or numeric string) as a [`WeChatError`].
+fn wechat_error(value: &serde_json::Value) -> Option<WeChatError> {
+    let code = value.get("errcode")?;
+    let errcode = code
+        .as_i64()
+        .or_else(|| code.as_str().and_then(|s| s.trim().parse().ok()))?;
+    if errcode == 0 {
+        return None;
+    }
+    let errmsg = value
+        .get("errmsg")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("");
+    Some(WeChatError::new(errcode, errmsg))
+}
+
+/// Parses JSON, tolerating what WeChat is known to send in nicknames: invalid UTF-8
+/// (replaced with U+FFFD) and raw control characters inside strings (escaped), the way
+/// wechatpy's `json.loads(strict=False)` after a lossy decode does (`wechat-protocol.md` §0).
+pub(crate) fn parse_lenient_json(body: &[u8]) -> Result<serde_json::Value, serde_json::Error> {
+    match serde_json::from_slice(body) {
+        Ok(v) => Ok(v),
+        Err(first) if first.is_syntax() || first.is_data() => {
+            let text = String::from_utf8_lossy(body);
+            let mut cleaned = String::with_capacity(text.len());
+            let (mut in_string, mut escaped) = (false, false);
+            for c in text.chars() {
+                if in_string && !escaped && c.is_control() {
+                    cleaned.push_str(&format!("\\u{:04x}", u32::from(c)));
+                    continue;
+                }
+                match c {
+                    '\\' if in_string => escaped = !escaped,
+                    '"' if !escaped => {
+                        in_string = !in_string;
+                    }
+                    _ => escaped = false,
+                }
+                if c != '\\' {
+                    escaped = false;
+                }
+                cleaned.push(c);
+            }
+            serde_json::from_str(&cleaned).map_err(|_| first)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    struct Ok1 {
+        a: i64,
+    }
+
+    fn parse(status: u16, body: &str) -> Result<Ok1, Error> {
+        parse_response(status, body.as_bytes())
+    }
+
+    #[test]
+    fn errcode_under_http_200_is_an_error() {
+        let err = parse(
+            200,
+            r#"{"errcode":40029,"errmsg":"invalid code, rid: a-b-c"}"#,
+        )
+        .err();
+        assert_eq!(err.as_ref().and_then(Error::errcode), Some(40029));
+        let err = parse(200, r#"{"errcode":"40163","errmsg":"code been used"}"#).err();
+        assert!(err.is_some_and(|e| e.is_code_used()));
+    }
+
+    #[test]
+    fn errcode_zero_is_success() {
+        assert_eq!(
+            parse(200, r#"{"errcode":0,"errmsg":"ok","a":1}"#)
+                .ok()
+                .map(|v| v.a),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn empty_html_truncated_and_status_are_typed() {
+        let kind = |r: Result<Ok1, Error>| match r {
+            Err(Error::Response(e)) => Some((e.status, e.kind)),
+            _ => None,
+        };
+        assert_eq!(
+            kind(parse(200, "  ")),
+            Some((None, ResponseErrorKind::Empty))
+        );
+        assert_eq!(
+            kind(parse(502, "<html>Bad Gateway</html>")),
+            Some((Some(502), ResponseErrorKind::NotJson))
+        );
+        assert_eq!(
+            kind(parse(200, r#"{"a":1,"b":"#)),
+            Some((None, ResponseErrorKind::Truncated))
+        );
+        assert_eq!(
+            kind(parse(500, r#"{"a":1}"#)),
+            Some((Some(500), ResponseErrorKind::Status))
+        );
+        assert_eq!(
+            kind(parse(200, r#"{"b":1}"#)),
+            Some((None, ResponseErrorKind::Decode("a".into())))
+        );
+    }
+
+    #[test]
+    fn raw_control_characters_in_strings_are_tolerated() {
+        let v = parse_lenient_json(b"{\"nickname\":\"a\x01b\tc\",\"x\":1}").ok();
+        assert_eq!(
+            v.and_then(|v| v["nickname"].as_str().map(str::to_owned))
+                .as_deref(),
+            Some("a\u{1}b\tc")
+        );
+        let v = parse_lenient_json(b"{\"nickname\":\"\xff\\\"q\"}").ok();
+        assert_eq!(
+            v.and_then(|v| v["nickname"].as_str().map(str::to_owned))
+                .as_deref(),
+            Some("\u{fffd}\"q")
+        );
+    }
+}

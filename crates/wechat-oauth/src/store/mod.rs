@@ -1,0 +1,178 @@
+//! Token persistence: the [`TokenStore`] trait and the built-in stores.
+//!
+//! The seed keeps one token per openid behind a `getToken` / `saveToken` pair so that
+//! "cluster mode and many machines" share tokens. A [`TokenStore`] is that pair plus what
+//! sharing needs to be safe:
+//!
+//! - [`save`](TokenStore::save) never lets an older token (smaller `create_at`) overwrite a
+//!   newer one, so a slow process cannot roll back a refresh done by a faster one;
+//! - [`acquire_lease`](TokenStore::acquire_lease) / [`release_lease`](TokenStore::release_lease)
+//!   give a short named lock with a time-to-live, so that when a token expires only one
+//!   process refreshes it with WeChat while the others wait and re-read. The same primitive
+//!   remembers single-use values (an OAuth `state` nonce): acquire and never release.
+//!
+//! Backends: [`MemoryStore`] (the default) here; a file store, and SQLite, MySQL/MariaDB,
+//! PostgreSQL, Redis and MongoDB in their own crates.
+
+mod memory;
+
+pub use memory::MemoryStore;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::AccessToken;
+
+/// The error type of a failing store operation.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a store operation failed.
+///
+/// Messages never contain token values: a malformed stored token is reported by what is
+/// wrong with it, not by its content.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend could not be reached (connection refused, reset, server down).
+    #[error("token store unavailable: {0}")]
+    Unavailable(#[source] BoxError),
+    /// The backend did not answer in time.
+    #[error("token store timed out")]
+    Timeout,
+    /// A stored value could not be read back as a token.
+    #[error("stored token for this openid is malformed: {0}")]
+    Malformed(String),
+    /// The value was refused before it was written (too large, invalid key).
+    #[error("token rejected by the store: {0}")]
+    Rejected(String),
+    /// Any other backend failure.
+    #[error("token store error: {0}")]
+    Backend(#[source] BoxError),
+}
+
+impl StoreError {
+    /// Wraps a backend error as [`StoreError::Backend`].
+    pub fn backend(err: impl Into<BoxError>) -> Self {
+        Self::Backend(err.into())
+    }
+
+    /// Wraps a connection-level error as [`StoreError::Unavailable`].
+    pub fn unavailable(err: impl Into<BoxError>) -> Self {
+        Self::Unavailable(err.into())
+    }
+
+    /// Whether retrying later may succeed (the backend was down or slow).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable(_) | Self::Timeout)
+    }
+}
+
+/// A held lease: proof that this caller, and no other, holds the named lock until it
+/// expires or is released.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    name: String,
+    holder: String,
+}
+
+impl Lease {
+    /// A lease on `name` held by a fresh random holder id.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            holder: crate::state::random_alphanumeric(32),
+        }
+    }
+
+    /// The lease's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The holder id: release succeeds only for the holder that acquired it.
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+}
+
+/// Largest serialized token a store accepts. WeChat tokens are a few hundred bytes; the
+/// seed's MySQL table allows 200 characters per token.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// Checks a token before a store writes it: no empty openid, nothing oversized.
+///
+/// Every backend calls this first, so all of them reject the same inputs the same way.
+///
+/// # Errors
+/// [`StoreError::Rejected`] naming what is wrong (never the token's value).
+pub fn validate_for_save(openid: &str, token: &AccessToken) -> Result<(), StoreError> {
+    if openid.is_empty() {
+        return Err(StoreError::Rejected("empty openid".into()));
+    }
+    if openid.len() > 128 {
+        return Err(StoreError::Rejected("openid longer than 128 bytes".into()));
+    }
+    let size = token.access_token.expose_secret().len()
+        + token.refresh_token.expose_secret().len()
+        + token.openid.len()
+        + token.scope.len()
+        + token.unionid.as_ref().map_or(0, String::len);
+    if size > MAX_TOKEN_BYTES {
+        return Err(StoreError::Rejected(format!(
+            "token of {size} bytes exceeds the {MAX_TOKEN_BYTES}-byte limit"
+        )));
+    }
+    Ok(())
+}
+
+/// Where tokens live: one [`AccessToken`] per openid, shared by every process that uses the
+/// same backend.
+///
+/// Implementations must be safe to call concurrently from many tasks and processes.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// The token stored for `openid`, or `None`.
+    async fn get(&self, openid: &str) -> Result<Option<AccessToken>, StoreError>;
+
+    /// Stores `token` for `openid`, unless the store already holds a token for that openid
+    /// with a later `create_at` (a newer token is never overwritten by an older one).
+    ///
+    /// Returns `true` when `token` was written, `false` when a newer token was kept.
+    async fn save(&self, openid: &str, token: &AccessToken) -> Result<bool, StoreError>;
+
+    /// Removes the token for `openid` (nothing happens if there is none).
+    async fn delete(&self, openid: &str) -> Result<(), StoreError>;
+
+    /// Takes the lease `name` for `ttl` if nobody holds an unexpired lease of that name.
+    ///
+    /// Returns `None` when someone else holds it. Lease names live in their own namespace,
+    /// apart from openids.
+    async fn acquire_lease(&self, name: &str, ttl: Duration) -> Result<Option<Lease>, StoreError>;
+
+    /// Releases `lease` if it is still held by the same holder; a lease that expired and was
+    /// taken by someone else is left alone.
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+impl<S: TokenStore + ?Sized> TokenStore for std::sync::Arc<S> {
+    async fn get(&self, openid: &str) -> Result<Option<AccessToken>, StoreError> {
+        (**self).get(openid).await
+    }
+    async fn save(&self, openid: &str, token: &AccessToken) -> Result<bool, StoreError> {
+        (**self).save(openid, token).await
+    }
+    async fn delete(&self, openid: &str) -> Result<(), StoreError> {
+        (**self).delete(openid).await
+    }
+    async fn acquire_lease(&self, name: &str, ttl: Duration) -> Result<Option<Lease>, StoreError> {
+        (**self).acquire_lease(name, ttl).await
+    }
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
+        (**self).release_lease(lease).await
+    }
+}
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
