@@ -128,7 +128,22 @@ pub(crate) fn parse_response<T: DeserializeOwned>(status: u16, body: &[u8]) -> R
         return Err(ResponseError::new(bad_status, ResponseErrorKind::Status, body).into());
     }
     serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
+        // serde's messages can quote the offending value (a token, say): keep only
+        // "missing field" messages, which name a field and nothing else.
+        let inner = e.inner().to_string();
+        let what = if inner.starts_with("missing field") {
+            inner
+                .split(" at line")
+                .next()
+                .unwrap_or("missing field")
+                .to_owned()
+        } else {
+            "unexpected type or value".to_owned()
+        };
+        let path = match e.path().to_string() {
+            p if p == "." => what,
+            p => format!("{p}: {what}"),
+        };
         ResponseError {
             status: None,
             kind: ResponseErrorKind::Decode(path),
@@ -247,7 +262,7 @@ mod tests {
         );
         assert_eq!(
             kind(parse(200, r#"{"b":1}"#)),
-            Some((None, ResponseErrorKind::Decode("a".into())))
+            Some((None, ResponseErrorKind::Decode("missing field `a`".into())))
         );
     }
 
