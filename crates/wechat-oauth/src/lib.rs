@@ -7,6 +7,7 @@ mod http;
 mod lenient;
 pub mod miniprogram;
 mod secret;
+pub mod server_token;
 pub mod state;
 pub mod store;
 mod token;
