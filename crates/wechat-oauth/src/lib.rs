@@ -274,6 +274,7 @@ mod lenient;
 pub mod miniprogram;
 mod refresh;
 mod secret;
+pub mod server_token;
 pub mod state;
 pub mod store;
 mod token;
