@@ -175,8 +175,9 @@ impl OAuthClientBuilder {
         self
     }
 
-    /// Whether authorize URLs carry `connect_redirect=1` (default `true`; it stops
-    /// WeChat's duplicate callbacks). The npm package never adds it.
+    /// Whether Official Account authorize URLs carry `connect_redirect=1` (default `true`;
+    /// it stops WeChat's duplicate callbacks). The npm package never adds it; website
+    /// (`qrconnect`) URLs never carry it by default.
     pub fn connect_redirect(mut self, on: bool) -> Self {
         self.connect_redirect = on;
         self
