@@ -17,14 +17,17 @@ async fn refresh_is_single_flight_under_200_concurrent_callers() {
     let client = client(&sandbox);
     let alice = login(&sandbox, &client, "alice", "snsapi_userinfo").await;
     let bob = login(&sandbox, &client, "bob", "snsapi_userinfo").await;
+    // Both tokens expired, so bob needs a refresh of his own while alice's is in flight.
     expire_everywhere(&sandbox, &client, &alice.openid).await;
-    // bob's token is still fresh locally; re-save it fresh for the sandbox's advanced clock.
-    let bob = client
-        .refresh_access_token(&bob.refresh_token)
-        .await
-        .unwrap();
+    age_stored_token(
+        client.token_store().as_ref(),
+        &bob.openid,
+        Duration::from_secs(7201),
+    )
+    .await;
     sandbox.clear_journal();
-    // Hold the refresh long enough that all 200 callers pile up behind it.
+    // Hold alice's refresh (the first to arrive) long enough that all 200 callers pile up
+    // behind it.
     sandbox.inject_fault(REFRESH, Fault::Delay(Duration::from_millis(800)));
 
     let finished = Arc::new(AtomicUsize::new(0));
@@ -48,17 +51,17 @@ async fn refresh_is_single_flight_under_200_concurrent_callers() {
     assert_eq!(
         finished.load(Ordering::SeqCst),
         0,
-        "bob's call completed while alice's refresh was still in flight"
+        "bob's refresh and call completed while alice's refresh was still in flight"
     );
 
     for task in tasks {
         assert_eq!(task.await.unwrap().unwrap().openid, alice.openid);
     }
-    assert_eq!(
-        calls(&sandbox, REFRESH).len(),
-        1,
-        "exactly one refresh request"
-    );
+    let refreshes = calls(&sandbox, REFRESH);
+    assert_eq!(refreshes.len(), 2, "exactly one refresh per openid");
+    let sent = |i: usize| refreshes[i].param("refresh_token").unwrap();
+    assert_eq!(sent(0), alice.refresh_token.expose_secret());
+    assert_eq!(sent(1), bob.refresh_token.expose_secret());
     let userinfo = calls(&sandbox, USERINFO);
     assert_eq!(
         userinfo
