@@ -7,6 +7,7 @@ mod compat;
 mod concurrency;
 mod flows;
 mod miniprogram;
+mod node;
 mod resilience;
 mod secrets;
 mod upstream;
