@@ -423,7 +423,9 @@ impl OAuthClient {
     ///
     /// # Errors
     /// [`Error::WeChat`] ([`Error::is_reauthorize_required`] for 40030, 42002, 42007:
-    /// the user must authorize again), transport, response and store errors.
+    /// the user must authorize again; unlike [`get_user`](Self::get_user), this call does
+    /// not know the openid and so leaves the store alone), transport, response and store
+    /// errors.
     pub async fn refresh_access_token(
         &self,
         refresh_token: impl Into<Secret>,
