@@ -108,11 +108,13 @@
 //! with an `Approve as ID` link (`id="approve-ID"`) and one `Deny` link (`id="deny"`),
 //! plain links a browser can click. Approve redirects to `redirect_uri?code=…&state=…`
 //! (joined with `&` if `redirect_uri` has a query; a `#fragment` stays after it); Deny to
-//! `redirect_uri?state=…`.
+//! `redirect_uri?state=…`. An unknown `X-Sandbox-User` is a 400 `text/plain` answer naming
+//! the known users (a test-harness mistake, not a WeChat behaviour).
 //!
 //! ## Control plane
 //!
-//! The same operations for other processes, under `/__sandbox/` (not journaled). Bodies are
+//! The same operations for other processes, under `/__sandbox/` (not journaled). It has no
+//! authentication: keep the sandbox on a loopback address. Bodies are
 //! JSON; errors are `{"error": "…"}` with status 400 (bad input) or 404 (unknown route).
 //!
 //! | request | body | answer |

@@ -254,7 +254,10 @@ async fn config_lists_apps_users_and_their_ids_without_secrets() {
     );
     assert_eq!(env.sandbox.users().len(), 2);
     let debug = format!("{:?}", env.sandbox);
-    assert!(debug.contains("wxcustom0000000001") && !debug.contains("top-secret-value"), "{debug}");
+    assert!(
+        debug.contains("wxcustom0000000001") && !debug.contains("top-secret-value"),
+        "{debug}"
+    );
     assert_eq!(env.sandbox.apps()[0].kind, AppKind::Website);
 }
 
@@ -321,7 +324,11 @@ async fn the_server_stops_when_the_last_handle_is_dropped() {
 
 #[test]
 fn builder_debug_redacts_app_secrets() {
-    let builder = Sandbox::builder().app("wxdebug000000001", "very-secret-value", AppKind::Official);
+    let builder =
+        Sandbox::builder().app("wxdebug000000001", "very-secret-value", AppKind::Official);
     let debug = format!("{builder:?}");
-    assert!(debug.contains("wxdebug000000001") && !debug.contains("very-secret-value"), "{debug}");
+    assert!(
+        debug.contains("wxdebug000000001") && !debug.contains("very-secret-value"),
+        "{debug}"
+    );
 }
