@@ -3,6 +3,9 @@
 
 use std::sync::Arc;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
 use wechat_oauth::miniprogram::{
     DecryptError, MemorySessionStore, MiniProgramClient, SessionKeyStatus, SessionStore,
 };
@@ -300,4 +303,38 @@ async fn a_session_store_shared_by_two_clients_serves_both() {
         .user_info()
         .unwrap();
     assert_eq!(user.open_id, Some(login.openid));
+}
+
+#[tokio::test]
+async fn every_flipped_bit_of_device_data_is_refused() {
+    let (sandbox, client) = start().await;
+    let js_code = sandbox.mp_login(MINIPROGRAM_APPID, "alice").unwrap();
+    let session = client.code_to_session(js_code).await.unwrap();
+    let device = sandbox.mp_userinfo(MINIPROGRAM_APPID, "alice").unwrap();
+    assert!(
+        client
+            .decrypt_user_info(&session, &device.encrypted_data, &device.iv)
+            .is_ok()
+    );
+    for (field, value) in [
+        ("iv", &device.iv),
+        ("encryptedData", &device.encrypted_data),
+    ] {
+        let bits = STANDARD.decode(value).unwrap().len() * 8;
+        for bit in 0..bits {
+            let mut bytes = STANDARD.decode(value).unwrap();
+            bytes[bit / 8] ^= 1 << (bit % 8);
+            let tampered = STANDARD.encode(&bytes);
+            let (data, iv) = if field == "iv" {
+                (device.encrypted_data.as_str(), tampered.as_str())
+            } else {
+                (tampered.as_str(), device.iv.as_str())
+            };
+            assert_eq!(
+                client.decrypt_user_info(&session, data, iv).err(),
+                Some(DecryptError::IllegalBuffer),
+                "{field} bit {bit}"
+            );
+        }
+    }
 }
