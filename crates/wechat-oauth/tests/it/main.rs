@@ -1,0 +1,12 @@
+//! Integration tests for the `wechat-oauth` client, all over real HTTP against the
+//! `wechat-sandbox` running in-process (one binary per crate keeps link time down).
+
+mod authorize;
+mod common;
+mod compat;
+mod concurrency;
+mod flows;
+mod miniprogram;
+mod resilience;
+mod secrets;
+mod upstream;
