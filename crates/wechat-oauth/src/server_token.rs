@@ -98,6 +98,7 @@ pub struct ServerTokenBuilder {
     http: HttpOptions,
     endpoint: TokenEndpoint,
     refresh_margin: Duration,
+    allow_insecure_http: bool,
 }
 
 impl ServerTokenBuilder {
@@ -127,15 +128,23 @@ impl ServerTokenBuilder {
         self
     }
 
+    /// Allow a plain `http://` base URL on a host other than loopback: the app secret
+    /// would travel unencrypted. Off by default.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
     /// Builds the manager.
     ///
     /// # Errors
-    /// [`Error::Config`] for an empty appid or secret, an invalid base URL, or an HTTP
-    /// client that cannot be built.
+    /// [`Error::Config`] for an empty appid or secret, an invalid or (off loopback)
+    /// plain-http base URL, or an HTTP client that cannot be built.
     pub fn build(mut self) -> Result<ServerTokenManager, Error> {
         if let Some(base) = &self.api_base {
             self.http.api_base = crate::config::normalize_base(base)?;
         }
+        check_scheme(&self.http.api_base, self.allow_insecure_http)?;
         let transport = self.http.transport()?;
         ServerTokenManager::with_transport(
             self.appid,
@@ -157,6 +166,7 @@ impl ServerTokenManager {
             http: HttpOptions::default(),
             endpoint: TokenEndpoint::default(),
             refresh_margin: DEFAULT_REFRESH_MARGIN,
+            allow_insecure_http: false,
         }
     }
 
@@ -316,6 +326,26 @@ impl ServerTokenManager {
             "server access token fetched"
         );
         Ok(response.access_token)
+    }
+}
+
+/// Refuses a plain-http base URL off loopback: these clients send the app secret
+/// (`wechat-protocol.md` §8 S12). Loopback stays allowed for the sandbox.
+pub(crate) fn check_scheme(base: &url::Url, allow_insecure_http: bool) -> Result<(), Error> {
+    let loopback = match base.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if base.scheme() == "https" || allow_insecure_http || loopback {
+        Ok(())
+    } else {
+        Err(Error::Config(
+            "refusing a plain-http base URL off loopback: the app secret would travel \
+             unencrypted (use https, or allow_insecure_http(true))"
+                .into(),
+        ))
     }
 }
 

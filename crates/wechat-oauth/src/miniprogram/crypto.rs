@@ -25,7 +25,7 @@ const BLOCK: usize = 16;
 /// non-JSON plaintext, a missing or foreign watermark, a stale watermark) is the single
 /// opaque [`IllegalBuffer`](Self::IllegalBuffer), so that a client cannot use the answer as
 /// a padding oracle. For debugging, [`diagnose`] names the finer [`DecryptReason`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecryptError {
     /// The session key is not 24 base64 characters of a 16-byte key (-41001).
@@ -42,7 +42,7 @@ pub enum DecryptError {
 impl DecryptError {
     /// The official demo's code: -41001, -41002 or -41003. These are SDK-local codes,
     /// not WeChat server `errcode`s.
-    pub fn code(self) -> i32 {
+    pub fn code(&self) -> i32 {
         match self {
             Self::IllegalAesKey => -41001,
             Self::IllegalIv => -41002,

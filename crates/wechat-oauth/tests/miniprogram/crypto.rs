@@ -238,7 +238,7 @@ fn keys_of_the_wrong_length_or_alphabet_are_illegal_aes_keys() {
     ] {
         let err = decrypt(bad, &data, &iv, Some(APPID));
         assert_eq!(err, Err(DecryptError::IllegalAesKey), "{bad:?}");
-        assert_eq!(err.map_err(DecryptError::code), Err(-41001));
+        assert_eq!(err.map_err(|e| e.code()), Err(-41001));
     }
 }
 
@@ -256,7 +256,7 @@ fn ivs_of_the_wrong_length_or_alphabet_are_illegal_ivs() {
     ] {
         let err = decrypt(&key, &data, bad, Some(APPID));
         assert_eq!(err, Err(DecryptError::IllegalIv), "{bad:?}");
-        assert_eq!(err.map_err(DecryptError::code), Err(-41002));
+        assert_eq!(err.map_err(|e| e.code()), Err(-41002));
     }
 }
 
@@ -357,7 +357,7 @@ fn malformed_encrypted_data_is_an_illegal_buffer() {
 fn errors_never_show_key_data_or_plaintext() {
     let data = encrypt(&KEY, &IV, payload("wx0000000000000000").as_bytes());
     let err = decrypt_ours(&data).unwrap_err();
-    let shown = format!("{err} {err:?} {}", wechat_oauth::Error::from(err));
+    let shown = format!("{err} {err:?} {}", wechat_oauth::Error::from(err.clone()));
     for secret in [
         "Alice",
         "oAlice",
