@@ -25,7 +25,7 @@ const BLOCK: usize = 16;
 /// non-JSON plaintext, a missing or foreign watermark, a stale watermark) is the single
 /// opaque [`IllegalBuffer`](Self::IllegalBuffer), so that a client cannot use the answer as
 /// a padding oracle. For debugging, [`diagnose`] names the finer [`DecryptReason`].
-#[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecryptError {
     /// The session key is not 24 base64 characters of a 16-byte key (-41001).

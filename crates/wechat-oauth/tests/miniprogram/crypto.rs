@@ -357,7 +357,7 @@ fn malformed_encrypted_data_is_an_illegal_buffer() {
 fn errors_never_show_key_data_or_plaintext() {
     let data = encrypt(&KEY, &IV, payload("wx0000000000000000").as_bytes());
     let err = decrypt_ours(&data).unwrap_err();
-    let shown = format!("{err} {err:?} {}", wechat_oauth::Error::from(err.clone()));
+    let shown = format!("{err} {err:?} {}", wechat_oauth::Error::from(err));
     for secret in [
         "Alice",
         "oAlice",
