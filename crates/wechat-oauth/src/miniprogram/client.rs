@@ -352,7 +352,10 @@ impl MiniProgramClient {
             .map_err(crypto::report)
     }
 
-    /// [`decrypt`](Self::decrypt) with the session key stored for `openid`.
+    /// [`decrypt`](Self::decrypt) with the session key stored for `openid`, for any payload
+    /// (phone, WeRun, share info). If the payload names an `openId`, it must be `openid`'s.
+    /// For user info prefer [`decrypt_user_info_for`](Self::decrypt_user_info_for), which
+    /// requires it.
     ///
     /// # Errors
     /// [`Error::NoToken`] if no session is stored for `openid`, [`Error::Store`],
@@ -364,7 +367,28 @@ impl MiniProgramClient {
         iv: &str,
     ) -> Result<Decrypted, Error> {
         let session = self.require_session(openid).await?;
-        Ok(self.decrypt(&session.session_key, encrypted_data, iv)?)
+        let decrypted = self.decrypt(&session.session_key, encrypted_data, iv)?;
+        match decrypted.json().get("openId") {
+            Some(id) if id.as_str() != Some(openid) => {
+                Err(crypto::report(DecryptReason::OpenIdMismatch).into())
+            }
+            _ => Ok(decrypted),
+        }
+    }
+
+    /// [`decrypt_user_info`](Self::decrypt_user_info) with the session stored for `openid`.
+    ///
+    /// # Errors
+    /// [`Error::NoToken`] if no session is stored for `openid`, [`Error::Store`],
+    /// [`Error::Decrypt`].
+    pub async fn decrypt_user_info_for(
+        &self,
+        openid: &str,
+        encrypted_data: &str,
+        iv: &str,
+    ) -> Result<UserInfo, Error> {
+        let session = self.require_session(openid).await?;
+        Ok(self.decrypt_user_info(&session, encrypted_data, iv)?)
     }
 
     /// Decrypts `wx.getUserInfo` data with `session`'s key and checks that it is about that

@@ -470,3 +470,50 @@ fn clients_refuse_bad_configuration() {
         .build();
     assert!(matches!(shared, Err(wechat_oauth::Error::Config(_))));
 }
+
+#[tokio::test]
+async fn stored_sessions_refuse_payloads_naming_another_user() {
+    use wechat_oauth::miniprogram::{MemorySessionStore, SessionStore};
+    let store = std::sync::Arc::new(MemorySessionStore::new());
+    store
+        .save(&Session::new("oBob", None, b64(&KEY), 1))
+        .await
+        .unwrap();
+    let client = MiniProgramClient::builder(APPID, "unused-secret")
+        .session_store(std::sync::Arc::clone(&store))
+        .build()
+        .unwrap();
+    let alice = encrypt(&KEY, &IV, payload(APPID).as_bytes());
+    for result in [
+        client
+            .decrypt_for("oBob", &alice, &b64(&IV))
+            .await
+            .map(|_| ()),
+        client
+            .decrypt_user_info_for("oBob", &alice, &b64(&IV))
+            .await
+            .map(|_| ()),
+    ] {
+        assert!(
+            matches!(
+                result,
+                Err(wechat_oauth::Error::Decrypt(DecryptError::IllegalBuffer))
+            ),
+            "{result:?}"
+        );
+    }
+    // A payload without ids (phone) is fine through decrypt_for.
+    let phone = encrypt(
+        &KEY,
+        &IV,
+        format!(
+            r#"{{"purePhoneNumber":"13800138000","watermark":{{"appid":"{APPID}","timestamp":1}}}}"#
+        )
+        .as_bytes(),
+    );
+    let decrypted = client.decrypt_for("oBob", &phone, &b64(&IV)).await.unwrap();
+    assert_eq!(
+        decrypted.phone_info().unwrap().pure_phone_number,
+        "13800138000"
+    );
+}

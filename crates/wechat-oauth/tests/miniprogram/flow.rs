@@ -297,10 +297,8 @@ async fn a_session_store_shared_by_two_clients_serves_both() {
     let login = a.login(js_code).await.unwrap();
     let device = sandbox.mp_userinfo(MINIPROGRAM_APPID, "alice").unwrap();
     let user = b
-        .decrypt_for(&login.openid, &device.encrypted_data, &device.iv)
+        .decrypt_user_info_for(&login.openid, &device.encrypted_data, &device.iv)
         .await
-        .unwrap()
-        .user_info()
         .unwrap();
     assert_eq!(user.open_id, Some(login.openid));
 }
