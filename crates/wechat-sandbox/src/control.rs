@@ -105,7 +105,9 @@ fn run(shared: &Shared, route: &str, req: &Req<'_>) -> Result<Reply, Reply> {
     let ok = |value: serde_json::Value| Ok(Reply::control(StatusCode::OK, &value));
     let method = req.method;
     match (method, route) {
-        (&Method::GET, "journal") => Ok(Reply::control(StatusCode::OK, &shared.lock().journal)),
+        (&Method::GET, "journal" | "requests") => {
+            Ok(Reply::control(StatusCode::OK, &shared.lock().journal))
+        }
         (&Method::DELETE, "journal") | (&Method::POST, "journal/clear") => {
             let mut st = shared.lock();
             let cleared = st.journal.len();
@@ -211,6 +213,30 @@ fn run(shared: &Shared, route: &str, req: &Req<'_>) -> Result<Reply, Reply> {
                 })
                 .collect();
             ok(serde_json::json!({ "apps": dir.app_infos(), "users": users }))
+        }
+        (&Method::GET, "check-authorize-url") => {
+            let Some(url) = req.param("url") else {
+                return Err(Reply::control_error(
+                    StatusCode::BAD_REQUEST,
+                    "query parameter `url` is required",
+                ));
+            };
+            let now_ms = shared.now_ms();
+            let mut st = shared.lock();
+            let ctx = Ctx {
+                dir: &shared.dir,
+                st: &mut st,
+                now_ms,
+            };
+            match crate::connect::check_url(&ctx, url) {
+                Ok(()) => ok(serde_json::json!({ "ok": true })),
+                Err(problem) => ok(serde_json::json!({
+                    "ok": false,
+                    "errcode": problem.errcode,
+                    "message": problem.message,
+                    "detail": problem.detail,
+                })),
+            }
         }
         (&Method::GET, "consent") => {
             let now_ms = shared.now_ms();
