@@ -109,10 +109,18 @@ fn run(shared: &Shared, route: &str, req: &Req<'_>) -> Result<Reply, Reply> {
             Ok(Reply::control(StatusCode::OK, &shared.lock().journal))
         }
         (&Method::DELETE, "journal") | (&Method::POST, "journal/clear") => {
-            let mut st = shared.lock();
-            let cleared = st.journal.len();
-            st.journal.clear();
+            let cleared = shared.lock().clear_journal();
             ok(serde_json::json!({ "cleared": cleared }))
+        }
+        (&Method::GET, "stats") => {
+            let st = shared.lock();
+            let requests: BTreeMap<&str, u64> =
+                st.counts.iter().map(|(p, n)| (p.as_str(), *n)).collect();
+            ok(serde_json::json!({
+                "requests": requests,
+                "journal_len": st.journal.len(),
+                "journal_dropped": st.journal_dropped,
+            }))
         }
         (&Method::GET, "clock") => ok(serde_json::json!({ "now_ms": shared.now_ms() })),
         (&Method::POST, "clock/advance") => {

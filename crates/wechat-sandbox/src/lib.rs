@@ -120,7 +120,8 @@
 //! | request | body | answer |
 //! |---|---|---|
 //! | `GET /__sandbox/journal` (or `/__sandbox/requests`) | | `[{"method","path","params":[["k","v"],…],"body":null\|"…","content_type":null\|"…","at_ms"}]` ([`JournalEntry`]) |
-//! | `DELETE /__sandbox/journal` (or `POST /__sandbox/journal/clear`) | | `{"cleared": n}` |
+//! | `DELETE /__sandbox/journal` (or `POST /__sandbox/journal/clear`) | | `{"cleared": n}`; also zeroes the request counts |
+//! | `GET /__sandbox/stats` | | `{"requests": {"/sns/userinfo": n, …}, "journal_len": n, "journal_dropped": n}`: counts per path since the last clear, never truncated ([`Sandbox::request_count`]) |
 //! | `GET /__sandbox/clock` | | `{"now_ms"}` |
 //! | `POST /__sandbox/clock/advance` | `{"seconds": 7200}` and/or `{"ms": 500}` | `{"now_ms", "offset_ms"}` |
 //! | `POST /__sandbox/faults` | `{"path": "/sns/userinfo", "fault": "errcode", "errcode": 45011, "count": 1}`; `fault` is `errcode`, `html502`, `empty_gbk`, `truncated_json`, `delay` (with `"ms"`) or `reset` | `{"path", "queued": n}` |
@@ -476,9 +477,16 @@ impl Sandbox {
         self.shared.lock().journal.iter().cloned().collect()
     }
 
-    /// Forgets the journal.
+    /// Forgets the journal and the request counts.
     pub fn clear_journal(&self) {
-        self.shared.lock().journal.clear();
+        self.shared.lock().clear_journal();
+    }
+
+    /// How many requests reached `path` since start, the last
+    /// [`clear_journal`](Self::clear_journal) or [`reset`](Self::reset). Unlike the journal,
+    /// which keeps only its newest entries, this never drops anything.
+    pub fn request_count(&self, path: &str) -> u64 {
+        self.shared.lock().counts.get(path).copied().unwrap_or(0)
     }
 
     /// Back to the state right after start: no codes, tokens, session keys, faults or journal,

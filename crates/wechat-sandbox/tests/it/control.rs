@@ -95,9 +95,19 @@ async fn journal_keeps_only_the_newest_entries_up_to_its_capacity() {
         .map(|e| e.param("n").unwrap().to_owned())
         .collect();
     assert_eq!(kept, ["2", "3"]);
+    // The counts never drop anything.
+    assert_eq!(env.sandbox.request_count("/sns/auth"), 3);
+    let stats = env.get_json("/__sandbox/stats", &[]).await;
+    assert_eq!(
+        stats,
+        json!({"requests": {"/sns/auth": 3}, "journal_len": 2, "journal_dropped": 1})
+    );
+    env.sandbox.clear_journal();
+    assert_eq!(env.sandbox.request_count("/sns/auth"), 0);
     let off = start_with(Sandbox::builder().journal_capacity(0)).await;
     off.get_json("/sns/auth", &[]).await;
     assert!(off.sandbox.journal().is_empty());
+    assert_eq!(off.sandbox.request_count("/sns/auth"), 1);
 }
 
 #[tokio::test]
