@@ -149,18 +149,20 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Outcome {
         }
         let now_ms = shared.now_ms();
         let mut st = shared.lock();
-        st.record(JournalEntry {
-            method: req.method.as_str().to_owned(),
-            path: req.path.to_owned(),
-            params: req
-                .params
-                .iter()
-                .map(|(k, v)| (k.clone().into_owned(), v.clone().into_owned()))
-                .collect(),
-            body: (!body.is_empty()).then(|| String::from_utf8_lossy(&body).into_owned()),
-            content_type: req.header("content-type").map(str::to_owned),
-            at_ms: now_ms,
-        });
+        if st.count(req.path) {
+            st.record(JournalEntry {
+                method: req.method.as_str().to_owned(),
+                path: req.path.to_owned(),
+                params: req
+                    .params
+                    .iter()
+                    .map(|(k, v)| (k.clone().into_owned(), v.clone().into_owned()))
+                    .collect(),
+                body: (!body.is_empty()).then(|| String::from_utf8_lossy(&body).into_owned()),
+                content_type: req.header("content-type").map(str::to_owned),
+                at_ms: now_ms,
+            });
+        }
         match st.next_fault(req.path).map(|fault| fault.apply(req.path)) {
             None => {
                 let mut ctx = Ctx {

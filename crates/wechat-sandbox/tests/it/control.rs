@@ -95,9 +95,19 @@ async fn journal_keeps_only_the_newest_entries_up_to_its_capacity() {
         .map(|e| e.param("n").unwrap().to_owned())
         .collect();
     assert_eq!(kept, ["2", "3"]);
+    // The counts never drop anything.
+    assert_eq!(env.sandbox.request_count("/sns/auth"), 3);
+    let stats = env.get_json("/__sandbox/stats", &[]).await;
+    assert_eq!(
+        stats,
+        json!({"requests": {"/sns/auth": 3}, "journal_len": 2, "journal_dropped": 1})
+    );
+    env.sandbox.clear_journal();
+    assert_eq!(env.sandbox.request_count("/sns/auth"), 0);
     let off = start_with(Sandbox::builder().journal_capacity(0)).await;
     off.get_json("/sns/auth", &[]).await;
     assert!(off.sandbox.journal().is_empty());
+    assert_eq!(off.sandbox.request_count("/sns/auth"), 1);
 }
 
 #[tokio::test]
@@ -254,7 +264,10 @@ async fn config_lists_apps_users_and_their_ids_without_secrets() {
     );
     assert_eq!(env.sandbox.users().len(), 2);
     let debug = format!("{:?}", env.sandbox);
-    assert!(debug.contains("wxcustom0000000001") && !debug.contains("top-secret-value"), "{debug}");
+    assert!(
+        debug.contains("wxcustom0000000001") && !debug.contains("top-secret-value"),
+        "{debug}"
+    );
     assert_eq!(env.sandbox.apps()[0].kind, AppKind::Website);
 }
 
@@ -321,7 +334,11 @@ async fn the_server_stops_when_the_last_handle_is_dropped() {
 
 #[test]
 fn builder_debug_redacts_app_secrets() {
-    let builder = Sandbox::builder().app("wxdebug000000001", "very-secret-value", AppKind::Official);
+    let builder =
+        Sandbox::builder().app("wxdebug000000001", "very-secret-value", AppKind::Official);
     let debug = format!("{builder:?}");
-    assert!(debug.contains("wxdebug000000001") && !debug.contains("very-secret-value"), "{debug}");
+    assert!(
+        debug.contains("wxdebug000000001") && !debug.contains("very-secret-value"),
+        "{debug}"
+    );
 }
