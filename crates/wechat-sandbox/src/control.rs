@@ -144,6 +144,12 @@ fn run(shared: &Shared, route: &str, req: &Req<'_>) -> Result<Reply, Reply> {
         (&Method::GET, "clock") => ok(serde_json::json!({ "now_ms": shared.now_ms() })),
         (&Method::POST, "clock/advance") => {
             let advance: Advance = json_body(req)?;
+            if advance.seconds < 0 || advance.ms < 0 {
+                return Err(Reply::control_error(
+                    StatusCode::BAD_REQUEST,
+                    "the sandbox clock only moves forward (use /__sandbox/reset to go back)",
+                ));
+            }
             let offset_ms = shared.advance_clock_ms(
                 advance
                     .seconds
