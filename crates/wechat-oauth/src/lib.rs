@@ -61,7 +61,8 @@
 //! ```
 //!
 //! Porting your own `getToken`/`saveToken` (the seed's example wrote one file per openid)
-//! means implementing the trait. Tokens serialize to the same JSON the node library
+//! takes a few lines with the closure adapter in [`store`], or, as here, a direct
+//! implementation of the trait. Tokens serialize to the same JSON the node library
 //! stores, and rows it wrote — `create_at` and `expires_in` as strings included — read
 //! back and expire correctly:
 //!
@@ -73,7 +74,9 @@
 //! /// `<openid>:access_token.txt` files, as in the seed's README.
 //! #[derive(Debug)]
 //! struct FileTokens {
-//!     leases: MemoryStore, // leases only matter across processes; see below
+//!     /// Leases kept in memory coordinate refreshes within this process only; a store
+//!     /// shared by several processes needs shared leases (the built-in backends have them).
+//!     leases: MemoryStore,
 //! }
 //!
 //! #[async_trait::async_trait]
