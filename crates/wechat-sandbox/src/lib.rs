@@ -119,11 +119,12 @@
 //!
 //! | request | body | answer |
 //! |---|---|---|
-//! | `GET /__sandbox/journal` | | `[{"method","path","params":[["k","v"],…],"body":null\|"…","content_type":null\|"…","at_ms"}]` ([`JournalEntry`]) |
-//! | `DELETE /__sandbox/journal` (or `POST /__sandbox/journal/clear`) | | `{"cleared": n}` |
+//! | `GET /__sandbox/journal` (or `/__sandbox/requests`) | | `[{"method","path","params":[["k","v"],…],"body":null\|"…","content_type":null\|"…","at_ms"}]` ([`JournalEntry`]) |
+//! | `DELETE /__sandbox/journal` (or `POST /__sandbox/journal/clear`) | | `{"cleared": n}`; also zeroes the request counts |
+//! | `GET /__sandbox/stats` | | `{"requests": {"/sns/userinfo": n, …}, "journal_len": n, "journal_dropped": n}`: counts per path since the last clear, never truncated ([`Sandbox::request_count`]) |
 //! | `GET /__sandbox/clock` | | `{"now_ms"}` |
 //! | `POST /__sandbox/clock/advance` | `{"seconds": 7200}` and/or `{"ms": 500}` | `{"now_ms", "offset_ms"}` |
-//! | `POST /__sandbox/faults` | `{"path": "/sns/userinfo", "fault": "errcode", "errcode": 45011, "count": 1}`; `fault` is `errcode`, `html502`, `empty_gbk`, `truncated_json`, `delay` (with `"ms"`) or `reset` | `{"path", "queued": n}` |
+//! | `POST /__sandbox/faults` | `{"path": "/sns/userinfo", "fault": "errcode", "errcode": 45011, "count": 1}`; `fault` is `errcode`, `html502`, `empty_gbk`, `truncated_json`, `delay` (with `"ms"`), `reset` or `respond` (with `"body"`, optional `"status"` (200) and `"content_type"` (`text/plain`)) | `{"path", "queued": n}` |
 //! | `GET /__sandbox/faults` | | `{"/path": [{"fault": "errcode", "errcode": 45011}, …]}` |
 //! | `DELETE /__sandbox/faults` | | `{"ok": true}` |
 //! | `POST /__sandbox/codes` | `{"appid", "user", "scope"}` | `{"code"}` |
@@ -132,13 +133,15 @@
 //! | `POST /__sandbox/mp/userinfo` | `{"appid", "user"}` | `{"rawData", "signature", "encryptedData", "iv"}` ([`MpUserInfo`]) |
 //! | `POST /__sandbox/mp/phone_code` | `{"appid", "user"}` | `{"code"}` |
 //! | `GET /__sandbox/config` | | `{"apps": [{"appid", "kind", "domain"}], "users": [{"id", "snapshot", "unionid", "openids": {"<appid>": "<openid>"}}]}` (no secrets) |
+//! | `GET /__sandbox/check-authorize-url?url=<percent-encoded URL>` | | `{"ok": true}` or `{"ok": false, "errcode": 10005\|null, "message", "detail"}` ([`Sandbox::check_authorize_url`]) |
 //! | `GET /__sandbox/consent?page&user&action&query` | | what the consent page's links call |
 //!
 //! ## Faults
 //!
 //! [`Fault`]s queue FIFO per path; each is used by one request, which is still journaled.
-//! `ErrCode`, `Html502`, `EmptyGbk`, `TruncatedJson` and `Reset` answer without processing
-//! the request (a code stays usable); `Delay` waits, then processes it even if the client
+//! `ErrCode`, `Html502`, `EmptyGbk`, `TruncatedJson`, `Reset` and `Respond` (any canned
+//! status, content type and body, e.g. `"sex":"1"` or extra fields) answer without
+//! processing the request (a code stays usable); `Delay` waits, then processes it even if the client
 //! has given up meanwhile.
 //!
 //! ## Command line
@@ -183,7 +186,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub use connect::{ACTION_HEADER, USER_HEADER};
+pub use connect::{ACTION_HEADER, AuthorizeUrlError, USER_HEADER};
 pub use fault::Fault;
 pub use journal::JournalEntry;
 pub use miniprogram::MpUserInfo;
@@ -475,9 +478,16 @@ impl Sandbox {
         self.shared.lock().journal.iter().cloned().collect()
     }
 
-    /// Forgets the journal.
+    /// Forgets the journal and the request counts.
     pub fn clear_journal(&self) {
-        self.shared.lock().journal.clear();
+        self.shared.lock().clear_journal();
+    }
+
+    /// How many requests reached `path` since start, the last
+    /// [`clear_journal`](Self::clear_journal) or [`reset`](Self::reset). Unlike the journal,
+    /// which keeps only its newest entries, this never drops anything.
+    pub fn request_count(&self, path: &str) -> u64 {
+        self.shared.lock().counts.get(path).copied().unwrap_or(0)
     }
 
     /// Back to the state right after start: no codes, tokens, session keys, faults or journal,
@@ -562,6 +572,31 @@ impl Sandbox {
     /// The `getPhoneNumber` button: a code for `/wxa/business/getuserphonenumber`.
     pub fn mp_phone_code(&self, appid: &str, user: &str) -> Result<String> {
         self.with_ctx(|ctx| miniprogram::phone_code(ctx, appid, user))
+    }
+
+    /// Checks a complete authorize URL exactly as the authorize pages would, plus what only
+    /// the full string shows: the path and the trailing `#wechat_redirect`. The host is not
+    /// checked, so a URL built for the real `open.weixin.qq.com` can be checked too.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use wechat_sandbox::{Sandbox, defaults::OFFICIAL_APPID};
+    ///
+    /// let sandbox = Sandbox::builder().start().await?;
+    /// let good = format!(
+    ///     "https://open.weixin.qq.com/connect/oauth2/authorize?appid={OFFICIAL_APPID}\
+    ///      &redirect_uri=http%3A%2F%2F127.0.0.1%3A3000%2Fcb&response_type=code\
+    ///      &scope=snsapi_userinfo&state=abc#wechat_redirect"
+    /// );
+    /// assert!(sandbox.check_authorize_url(&good).is_ok());
+    /// let swapped = good.replacen("appid=", "x=", 1);
+    /// assert!(sandbox.check_authorize_url(&swapped).is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn check_authorize_url(&self, url: &str) -> Result<(), AuthorizeUrlError> {
+        self.with_ctx(|ctx| connect::check_url(ctx, url))
     }
 
     /// The user's current session_key under a Mini Program, if it has logged in. A test

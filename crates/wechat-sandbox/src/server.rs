@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_TYPE, HeaderValue, LOCATION, SET_COOKIE};
+use hyper::header::CONTENT_TYPE;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -105,15 +105,9 @@ fn into_response(reply: Reply) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(reply.body));
     *response.status_mut() = reply.status;
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(reply.content_type));
-    if let Some(location) = reply.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
-        headers.insert(LOCATION, location);
-    }
-    if let Some(cookie) = reply
-        .set_cookie
-        .and_then(|c| HeaderValue::from_str(&c).ok())
-    {
-        headers.insert(SET_COOKIE, cookie);
+    headers.insert(CONTENT_TYPE, reply.content_type);
+    for (name, value) in reply.headers {
+        headers.append(name, value);
     }
     response
 }
@@ -149,18 +143,20 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Outcome {
         }
         let now_ms = shared.now_ms();
         let mut st = shared.lock();
-        st.record(JournalEntry {
-            method: req.method.as_str().to_owned(),
-            path: req.path.to_owned(),
-            params: req
-                .params
-                .iter()
-                .map(|(k, v)| (k.clone().into_owned(), v.clone().into_owned()))
-                .collect(),
-            body: (!body.is_empty()).then(|| String::from_utf8_lossy(&body).into_owned()),
-            content_type: req.header("content-type").map(str::to_owned),
-            at_ms: now_ms,
-        });
+        if st.count(req.path) {
+            st.record(JournalEntry {
+                method: req.method.as_str().to_owned(),
+                path: req.path.to_owned(),
+                params: req
+                    .params
+                    .iter()
+                    .map(|(k, v)| (k.clone().into_owned(), v.clone().into_owned()))
+                    .collect(),
+                body: (!body.is_empty()).then(|| String::from_utf8_lossy(&body).into_owned()),
+                content_type: req.header("content-type").map(str::to_owned),
+                at_ms: now_ms,
+            });
+        }
         match st.next_fault(req.path).map(|fault| fault.apply(req.path)) {
             None => {
                 let mut ctx = Ctx {

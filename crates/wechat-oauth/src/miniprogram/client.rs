@@ -352,7 +352,10 @@ impl MiniProgramClient {
             .map_err(crypto::report)
     }
 
-    /// [`decrypt`](Self::decrypt) with the session key stored for `openid`.
+    /// [`decrypt`](Self::decrypt) with the session key stored for `openid`, for any payload
+    /// (phone, WeRun, share info). If the payload names an `openId`, it must be `openid`'s.
+    /// For user info prefer [`decrypt_user_info_for`](Self::decrypt_user_info_for), which
+    /// requires it.
     ///
     /// # Errors
     /// [`Error::NoToken`] if no session is stored for `openid`, [`Error::Store`],
@@ -364,7 +367,28 @@ impl MiniProgramClient {
         iv: &str,
     ) -> Result<Decrypted, Error> {
         let session = self.require_session(openid).await?;
-        Ok(self.decrypt(&session.session_key, encrypted_data, iv)?)
+        let decrypted = self.decrypt(&session.session_key, encrypted_data, iv)?;
+        match decrypted.json().get("openId") {
+            Some(id) if id.as_str() != Some(openid) => {
+                Err(crypto::report(DecryptReason::OpenIdMismatch).into())
+            }
+            _ => Ok(decrypted),
+        }
+    }
+
+    /// [`decrypt_user_info`](Self::decrypt_user_info) with the session stored for `openid`.
+    ///
+    /// # Errors
+    /// [`Error::NoToken`] if no session is stored for `openid`, [`Error::Store`],
+    /// [`Error::Decrypt`].
+    pub async fn decrypt_user_info_for(
+        &self,
+        openid: &str,
+        encrypted_data: &str,
+        iv: &str,
+    ) -> Result<UserInfo, Error> {
+        let session = self.require_session(openid).await?;
+        Ok(self.decrypt_user_info(&session, encrypted_data, iv)?)
     }
 
     /// Decrypts `wx.getUserInfo` data with `session`'s key and checks that it is about that
@@ -471,9 +495,35 @@ impl MiniProgramClient {
     /// [`Error::WeChat`] (40029 invalid or used code, 40001 stale token, 45011 rate
     /// limited), [`Error::Transport`], [`Error::Response`], [`Error::Config`] for an empty code.
     pub async fn get_phone_number(&self, code: impl Into<Secret>) -> Result<PhoneInfo, Error> {
-        let code = code.into();
+        self.phone_number(code.into(), None).await
+    }
+
+    /// [`get_phone_number`](Self::get_phone_number), with WeChat checking that the code was
+    /// issued to `openid` (the optional `openid` of the request body, §4.5). Pass the
+    /// openid of the app's logged-in user, so that one user cannot submit a code obtained
+    /// by another.
+    ///
+    /// # Errors
+    /// As [`get_phone_number`](Self::get_phone_number); WeChat answers 40003 when the code
+    /// belongs to another user.
+    pub async fn get_phone_number_for(
+        &self,
+        code: impl Into<Secret>,
+        openid: &str,
+    ) -> Result<PhoneInfo, Error> {
+        if openid.is_empty() {
+            return Err(Error::Config("empty openid".into()));
+        }
+        self.phone_number(code.into(), Some(openid)).await
+    }
+
+    async fn phone_number(&self, code: Secret, openid: Option<&str>) -> Result<PhoneInfo, Error> {
         if code.is_empty() {
             return Err(Error::Config("empty phone code".into()));
+        }
+        let mut body = serde_json::json!({ "code": code.expose_secret() });
+        if let Some(openid) = openid {
+            body["openid"] = openid.into();
         }
         let token = self.inner.server_token.access_token().await?;
         let answer: Result<PhoneResponse, Error> = self
@@ -482,7 +532,7 @@ impl MiniProgramClient {
             .post_json(
                 "wxa/business/getuserphonenumber",
                 &[("access_token", token.expose_secret())],
-                &serde_json::json!({ "code": code.expose_secret() }),
+                &body,
             )
             .await;
         if answer.as_ref().is_err_and(Error::is_token_invalid) {

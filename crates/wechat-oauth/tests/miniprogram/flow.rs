@@ -297,10 +297,8 @@ async fn a_session_store_shared_by_two_clients_serves_both() {
     let login = a.login(js_code).await.unwrap();
     let device = sandbox.mp_userinfo(MINIPROGRAM_APPID, "alice").unwrap();
     let user = b
-        .decrypt_for(&login.openid, &device.encrypted_data, &device.iv)
+        .decrypt_user_info_for(&login.openid, &device.encrypted_data, &device.iv)
         .await
-        .unwrap()
-        .user_info()
         .unwrap();
     assert_eq!(user.open_id, Some(login.openid));
 }
@@ -337,4 +335,31 @@ async fn every_flipped_bit_of_device_data_is_refused() {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn a_phone_code_bound_to_an_openid_is_refused_for_another_user() {
+    let (sandbox, client) = start().await;
+    let alice = sandbox.openid(MINIPROGRAM_APPID, "alice");
+    let bob = sandbox.openid(MINIPROGRAM_APPID, "bob");
+    let code = sandbox.mp_phone_code(MINIPROGRAM_APPID, "alice").unwrap();
+    let err = client
+        .get_phone_number_for(code.as_str(), &bob)
+        .await
+        .unwrap_err();
+    assert_eq!(err.errcode(), Some(40003), "{err:?}");
+    let request = sandbox
+        .journal()
+        .into_iter()
+        .rfind(|e| e.path == "/wxa/business/getuserphonenumber")
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_str(request.body.as_deref().unwrap()).unwrap();
+    assert_eq!(body, serde_json::json!({ "code": code, "openid": bob }));
+
+    let code = sandbox.mp_phone_code(MINIPROGRAM_APPID, "alice").unwrap();
+    let phone = client
+        .get_phone_number_for(code.as_str(), &alice)
+        .await
+        .unwrap();
+    assert_eq!(phone.pure_phone_number.len(), 11);
 }

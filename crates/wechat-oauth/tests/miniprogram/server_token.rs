@@ -40,6 +40,23 @@ async fn fifty_concurrent_callers_on_a_cold_cache_make_one_token_request() {
 }
 
 #[tokio::test]
+async fn callers_queued_behind_a_failed_fetch_share_its_failure() {
+    let (sandbox, _) = start().await;
+    let tokens = manager(&sandbox, TokenEndpoint::Stable);
+    sandbox.inject_fault("/cgi-bin/stable_token", Fault::ErrCode(-1));
+    let results = futures::future::join_all((0..50).map(|_| tokens.access_token())).await;
+    assert!(
+        results
+            .iter()
+            .all(|r| r.as_ref().err().and_then(Error::errcode) == Some(-1))
+    );
+    assert_eq!(requests_to(&sandbox, "/cgi-bin/stable_token"), 1);
+    // The failure is not cached: the next caller tries again, and succeeds.
+    tokens.access_token().await.unwrap();
+    assert_eq!(requests_to(&sandbox, "/cgi-bin/stable_token"), 2);
+}
+
+#[tokio::test]
 async fn fifty_concurrent_callers_on_many_threads_make_one_token_request() {
     let (sandbox, _) = start().await;
     let tokens = manager(&sandbox, TokenEndpoint::Stable);

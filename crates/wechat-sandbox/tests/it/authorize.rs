@@ -600,3 +600,65 @@ async fn the_journal_keeps_authorize_parameters_in_wire_order() {
     );
     assert_eq!(journal[0].param("redirect_uri"), Some(CALLBACK));
 }
+
+fn full_url(query: &str) -> String {
+    format!("https://open.weixin.qq.com/connect/oauth2/authorize?{query}#wechat_redirect")
+}
+
+#[tokio::test]
+async fn check_authorize_url_applies_the_page_checks_plus_path_and_fragment() {
+    let env = start().await;
+    let good = full_url(&authorize_query(
+        OFFICIAL_APPID,
+        CALLBACK,
+        "snsapi_userinfo",
+        "abc",
+    ));
+    assert_eq!(env.sandbox.check_authorize_url(&good), Ok(()));
+    let with_extra = good.replace("#wechat_redirect", "&connect_redirect=1#wechat_redirect");
+    assert_eq!(env.sandbox.check_authorize_url(&with_extra), Ok(()));
+
+    let no_fragment = good.trim_end_matches("#wechat_redirect");
+    let problem = env.sandbox.check_authorize_url(no_fragment).unwrap_err();
+    assert_eq!(problem.errcode, None);
+    assert!(problem.detail.contains("#wechat_redirect"));
+
+    let swapped = full_url(&format!(
+        "redirect_uri={}&appid={OFFICIAL_APPID}&response_type=code&scope=snsapi_base&state=s",
+        enc(CALLBACK)
+    ));
+    assert_eq!(
+        env.sandbox
+            .check_authorize_url(&swapped)
+            .unwrap_err()
+            .errcode,
+        Some(10005)
+    );
+    let website = format!(
+        "https://open.weixin.qq.com/connect/qrconnect?{}#wechat_redirect",
+        authorize_query(WEBSITE_APPID, CALLBACK, "snsapi_login", "s")
+    );
+    assert_eq!(env.sandbox.check_authorize_url(&website), Ok(()));
+    let wrong_path = good.replace("/connect/oauth2/authorize", "/connect/oauth2/authorise");
+    assert_eq!(
+        env.sandbox
+            .check_authorize_url(&wrong_path)
+            .unwrap_err()
+            .errcode,
+        None
+    );
+    assert!(env.sandbox.check_authorize_url("not a url").is_err());
+    // Checking a URL is not a request: nothing is journaled, no code is minted.
+    assert!(env.sandbox.journal().is_empty());
+
+    let over_http = env
+        .get_json("/__sandbox/check-authorize-url", &[("url", &swapped)])
+        .await;
+    assert_eq!(over_http["ok"], false);
+    assert_eq!(over_http["errcode"], 10005);
+    assert_eq!(
+        env.get_json("/__sandbox/check-authorize-url", &[("url", &good)])
+            .await,
+        serde_json::json!({"ok": true})
+    );
+}

@@ -95,9 +95,19 @@ async fn journal_keeps_only_the_newest_entries_up_to_its_capacity() {
         .map(|e| e.param("n").unwrap().to_owned())
         .collect();
     assert_eq!(kept, ["2", "3"]);
+    // The counts never drop anything.
+    assert_eq!(env.sandbox.request_count("/sns/auth"), 3);
+    let stats = env.get_json("/__sandbox/stats", &[]).await;
+    assert_eq!(
+        stats,
+        json!({"requests": {"/sns/auth": 3}, "journal_len": 2, "journal_dropped": 1})
+    );
+    env.sandbox.clear_journal();
+    assert_eq!(env.sandbox.request_count("/sns/auth"), 0);
     let off = start_with(Sandbox::builder().journal_capacity(0)).await;
     off.get_json("/sns/auth", &[]).await;
     assert!(off.sandbox.journal().is_empty());
+    assert_eq!(off.sandbox.request_count("/sns/auth"), 1);
 }
 
 #[tokio::test]
@@ -113,6 +123,39 @@ async fn clock_advances_over_http() {
     assert_eq!(advanced["offset_ms"], 7_200_000);
     assert!(advanced["now_ms"].as_i64().unwrap() >= before + 7_200_000);
     assert_errcode(&env.userinfo(&token, None).await, 42001);
+    let backwards = env
+        .http
+        .post(env.url("/__sandbox/clock/advance"))
+        .json(&json!({"seconds": -5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(backwards.status(), 400);
+}
+
+#[tokio::test]
+async fn an_absurd_clock_jump_saturates_instead_of_overflowing() {
+    let env = start().await;
+    env.sandbox.advance_clock(Duration::MAX);
+    env.sandbox.advance_clock(Duration::MAX);
+    let code = env
+        .sandbox
+        .mint_code(OFFICIAL_APPID, "alice", "snsapi_base")
+        .unwrap();
+    assert!(
+        env.exchange(OFFICIAL_APPID, OFFICIAL_SECRET, &code)
+            .await
+            .get("openid")
+            .is_some()
+    );
+    let far = env
+        .post_json(
+            "/__sandbox/clock/advance",
+            &[],
+            &json!({"seconds": i64::MAX}),
+        )
+        .await;
+    assert!(far["now_ms"].as_i64().unwrap() > 0);
 }
 
 #[tokio::test]

@@ -414,6 +414,14 @@ async fn phone_code_exchange_needs_a_json_body_and_a_fresh_code() {
         json!({ "code": code, "openid": env.sandbox.openid(MINIPROGRAM_APPID, "alice") });
     assert_errcode(&phone(&env, &token, &wrong_openid).await, 40003);
     assert_errcode(&phone(&env, "stale", &json!({ "code": code })).await, 40001);
+    let no_token = env
+        .post_json(
+            "/wxa/business/getuserphonenumber",
+            &[],
+            &json!({ "code": code }),
+        )
+        .await;
+    assert_errcode(&no_token, 41001);
     let get = env
         .get_json(
             "/wxa/business/getuserphonenumber",

@@ -210,3 +210,17 @@ async fn stable_token_wants_a_post_with_a_json_body() {
         );
     }
 }
+
+#[tokio::test]
+async fn stable_token_force_refresh_is_limited_to_twenty_a_day() {
+    let env = start().await;
+    for _ in 0..20 {
+        assert!(stable(&env, true).await.get("access_token").is_some());
+        env.sandbox.advance_clock(Duration::from_secs(30));
+    }
+    assert_errcode(&stable(&env, true).await, 45009);
+    // Normal mode still answers, with the last forced token.
+    assert!(stable(&env, false).await.get("access_token").is_some());
+    env.sandbox.advance_clock(Duration::from_secs(86_400));
+    assert!(stable(&env, true).await.get("access_token").is_some());
+}

@@ -540,3 +540,20 @@ async fn unknown_routes_answer_404_naming_the_request() {
     assert_eq!(response.status(), 404);
     assert!(response.text().await.unwrap().contains("GET /sns/nope"));
 }
+
+#[tokio::test]
+async fn website_tokens_read_the_profile_and_pass_sns_auth() {
+    let env = start().await;
+    let code = env
+        .code_via_page(WEBSITE_APPID, "bob", "snsapi_login")
+        .await;
+    let token = env.exchange(WEBSITE_APPID, WEBSITE_SECRET, &code).await;
+    let user = env.userinfo(&token, Some("en")).await;
+    assert_eq!(user["nickname"], "Bob");
+    assert_eq!(user["openid"], env.sandbox.openid(WEBSITE_APPID, "bob"));
+    let auth = [
+        ("access_token", token["access_token"].as_str().unwrap()),
+        ("openid", token["openid"].as_str().unwrap()),
+    ];
+    assert_eq!(env.get_json("/sns/auth", &auth).await["errcode"], 0);
+}
