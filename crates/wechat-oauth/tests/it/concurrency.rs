@@ -206,3 +206,84 @@ async fn a_cancelled_refresh_leader_does_not_strand_the_others() {
         "the follower refreshed after the abort"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_on_one_file_store_refresh_once() {
+    // Each "process" opens the directory on its own, as separate processes would.
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = sandbox().await;
+    let open = || wechat_oauth::store::FileStore::open(dir.path().to_path_buf());
+    let one = builder(&sandbox)
+        .token_store(open().await.unwrap())
+        .build()
+        .unwrap();
+    let two = builder(&sandbox)
+        .token_store(open().await.unwrap())
+        .build()
+        .unwrap();
+    let alice = login(&sandbox, &one, "alice", "snsapi_userinfo").await;
+    expire_everywhere(&sandbox, &one, &alice.openid).await;
+    sandbox.clear_journal();
+    sandbox.inject_fault(REFRESH, Fault::Delay(Duration::from_millis(300)));
+
+    let tasks: Vec<_> = (0..60)
+        .map(|i| {
+            let client = if i % 2 == 0 { one.clone() } else { two.clone() };
+            let openid = alice.openid.clone();
+            tokio::spawn(async move { client.get_user(&openid).await })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap().openid, alice.openid);
+    }
+    assert_eq!(calls(&sandbox, REFRESH).len(), 1);
+    let stored = two.token_store().get(&alice.openid).await.unwrap().unwrap();
+    assert!(stored.is_valid());
+}
+
+#[tokio::test]
+async fn the_seed_closures_ported_with_fn_store_work_end_to_end() {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use wechat_oauth::AccessToken;
+    use wechat_oauth::store::{BoxError, FnStore};
+
+    // The "database": openid -> the token's JSON, as the seed's saveToken would write it.
+    let db: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+    let (read, write, remove) = (Arc::clone(&db), Arc::clone(&db), Arc::clone(&db));
+    let store = FnStore::new(
+        move |openid: String| {
+            let json = read.lock().unwrap().get(&openid).cloned();
+            async move {
+                let token: Option<AccessToken> =
+                    json.map(|j| serde_json::from_str(&j)).transpose()?;
+                Ok::<_, BoxError>(token)
+            }
+        },
+        move |openid: String, token: AccessToken| {
+            let json = serde_json::to_string(&token);
+            let write = Arc::clone(&write);
+            async move {
+                write.lock().unwrap().insert(openid, json?);
+                Ok::<_, BoxError>(())
+            }
+        },
+    )
+    .with_delete(move |openid: String| {
+        remove.lock().unwrap().remove(&openid);
+        async { Ok::<_, BoxError>(()) }
+    });
+    let sandbox = sandbox().await;
+    let client = builder(&sandbox).token_store(store).build().unwrap();
+    let alice = login(&sandbox, &client, "alice", "snsapi_userinfo").await;
+    assert!(db.lock().unwrap().contains_key(&alice.openid));
+    expire_everywhere(&sandbox, &client, &alice.openid).await;
+    sandbox.clear_journal();
+    let users = futures::future::join_all((0..20).map(|_| client.get_user(&alice.openid))).await;
+    assert!(
+        users
+            .iter()
+            .all(|u| u.as_ref().is_ok_and(|u| u.openid == alice.openid))
+    );
+    assert_eq!(calls(&sandbox, REFRESH).len(), 1);
+}
