@@ -28,7 +28,7 @@ async fn refresh_is_single_flight_under_200_concurrent_callers() {
     sandbox.clear_journal();
     // Hold alice's refresh (the first to arrive) long enough that all 200 callers pile up
     // behind it.
-    sandbox.inject_fault(REFRESH, Fault::Delay(Duration::from_millis(800)));
+    sandbox.inject_fault(REFRESH, Fault::Delay(Duration::from_millis(1500)));
 
     let finished = Arc::new(AtomicUsize::new(0));
     let tasks: Vec<_> = (0..200)

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use wechat_oauth::error::ResponseErrorKind;
-use wechat_oauth::{Error, OAuthClient};
+use wechat_oauth::{Error, OAuthClient, TokenStore};
 use wechat_sandbox::Fault;
 use wechat_sandbox::defaults::OFFICIAL_APPID;
 
@@ -108,7 +108,7 @@ async fn a_slow_wechat_times_out_with_a_typed_error() {
     let code = sandbox
         .mint_code(OFFICIAL_APPID, "alice", "snsapi_userinfo")
         .unwrap();
-    sandbox.inject_fault(EXCHANGE, Fault::Delay(Duration::from_secs(3)));
+    sandbox.inject_fault(EXCHANGE, Fault::Delay(Duration::from_secs(5)));
     let err = client.get_access_token(code.as_str()).await.unwrap_err();
     assert!(err.is_timeout() && err.is_retryable(), "{err:?}");
     assert!(err.to_string().contains("timed out"), "{err}");
@@ -124,13 +124,20 @@ async fn the_total_timeout_holds_with_a_caller_supplied_client_too() {
         .timeout(Duration::from_millis(200))
         .build()
         .unwrap();
+    // Log in with a default client so only the call under test races the short timeout.
+    let token = login(&sandbox, &client(&sandbox), "alice", "snsapi_userinfo").await;
     let client = builder(&sandbox)
         .http_client(http)
         .max_retries(0)
+        .token_store(wechat_oauth::MemoryStore::new())
         .build()
         .unwrap();
-    let token = login(&sandbox, &client, "alice", "snsapi_userinfo").await;
-    sandbox.inject_fault(USERINFO, Fault::Delay(Duration::from_secs(3)));
+    client
+        .token_store()
+        .save(&token.openid, &token)
+        .await
+        .unwrap();
+    sandbox.inject_fault(USERINFO, Fault::Delay(Duration::from_secs(5)));
     let err = client.get_user(&token.openid).await.unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
 }
@@ -138,13 +145,19 @@ async fn the_total_timeout_holds_with_a_caller_supplied_client_too() {
 #[tokio::test]
 async fn a_timed_out_userinfo_is_retried() {
     let sandbox = sandbox().await;
+    let token = login(&sandbox, &client(&sandbox), "alice", "snsapi_userinfo").await;
+    // Generous enough for the retry to succeed on a loaded machine, far below the delay.
     let client = builder(&sandbox)
-        .timeout(Duration::from_millis(200))
+        .timeout(Duration::from_secs(1))
         .max_retries(1)
         .build()
         .unwrap();
-    let token = login(&sandbox, &client, "alice", "snsapi_userinfo").await;
-    sandbox.inject_fault(USERINFO, Fault::Delay(Duration::from_secs(3)));
+    client
+        .token_store()
+        .save(&token.openid, &token)
+        .await
+        .unwrap();
+    sandbox.inject_fault(USERINFO, Fault::Delay(Duration::from_secs(10)));
     client.get_user(&token.openid).await.unwrap();
     assert_eq!(calls(&sandbox, USERINFO).len(), 2);
 }
