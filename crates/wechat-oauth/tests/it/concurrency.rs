@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use wechat_oauth::store::TokenStore;
 use wechat_oauth::{OAuthClient, now_millis};
-use wechat_sandbox::Fault;
+use wechat_sandbox::{Fault, Sandbox};
 
 use crate::common::*;
 
@@ -72,25 +72,24 @@ async fn refresh_is_single_flight_under_200_concurrent_callers() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_processes_sharing_a_store_refresh_once() {
-    // Two clients with their own in-process state stand in for two processes.
-    let sandbox = sandbox().await;
-    let store = shared_memory_store();
-    let one = builder(&sandbox)
-        .token_store(Arc::clone(&store))
-        .build()
-        .unwrap();
-    let two = builder(&sandbox)
-        .token_store(Arc::clone(&store))
-        .build()
-        .unwrap();
-    let alice = login(&sandbox, &one, "alice", "snsapi_userinfo").await;
-    expire_everywhere(&sandbox, &one, &alice.openid).await;
+/// Two clients, each with its own in-process state, stand in for two processes sharing
+/// the stores `one` and `two` (the same backend, opened twice). Half of `callers`
+/// concurrent `get_user` calls on an expired token go through each; exactly one refresh
+/// reaches WeChat.
+async fn assert_two_processes_refresh_once(
+    sandbox: &Sandbox,
+    one: impl TokenStore + 'static,
+    two: impl TokenStore + 'static,
+    callers: usize,
+) {
+    let one = builder(sandbox).token_store(one).build().unwrap();
+    let two = builder(sandbox).token_store(two).build().unwrap();
+    let alice = login(sandbox, &one, "alice", "snsapi_userinfo").await;
+    expire_everywhere(sandbox, &one, &alice.openid).await;
     sandbox.clear_journal();
     sandbox.inject_fault(REFRESH, Fault::Delay(Duration::from_millis(300)));
 
-    let tasks: Vec<_> = (0..100)
+    let tasks: Vec<_> = (0..callers)
         .map(|i| {
             let client: OAuthClient = if i % 2 == 0 { one.clone() } else { two.clone() };
             let openid = alice.openid.clone();
@@ -98,9 +97,18 @@ async fn two_processes_sharing_a_store_refresh_once() {
         })
         .collect();
     for task in tasks {
-        task.await.unwrap().unwrap();
+        assert_eq!(task.await.unwrap().unwrap().openid, alice.openid);
     }
-    assert_eq!(calls(&sandbox, REFRESH).len(), 1);
+    assert_eq!(calls(sandbox, REFRESH).len(), 1);
+    let stored = two.token_store().get(&alice.openid).await.unwrap().unwrap();
+    assert!(stored.is_valid());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_sharing_a_store_refresh_once() {
+    let sandbox = sandbox().await;
+    let store = shared_memory_store();
+    assert_two_processes_refresh_once(&sandbox, Arc::clone(&store), Arc::clone(&store), 100).await;
     assert_eq!(store.len(), 1);
 }
 
@@ -213,32 +221,8 @@ async fn two_processes_on_one_file_store_refresh_once() {
     let dir = tempfile::tempdir().unwrap();
     let sandbox = sandbox().await;
     let open = || wechat_oauth::store::FileStore::open(dir.path().to_path_buf());
-    let one = builder(&sandbox)
-        .token_store(open().await.unwrap())
-        .build()
-        .unwrap();
-    let two = builder(&sandbox)
-        .token_store(open().await.unwrap())
-        .build()
-        .unwrap();
-    let alice = login(&sandbox, &one, "alice", "snsapi_userinfo").await;
-    expire_everywhere(&sandbox, &one, &alice.openid).await;
-    sandbox.clear_journal();
-    sandbox.inject_fault(REFRESH, Fault::Delay(Duration::from_millis(300)));
-
-    let tasks: Vec<_> = (0..60)
-        .map(|i| {
-            let client = if i % 2 == 0 { one.clone() } else { two.clone() };
-            let openid = alice.openid.clone();
-            tokio::spawn(async move { client.get_user(&openid).await })
-        })
-        .collect();
-    for task in tasks {
-        assert_eq!(task.await.unwrap().unwrap().openid, alice.openid);
-    }
-    assert_eq!(calls(&sandbox, REFRESH).len(), 1);
-    let stored = two.token_store().get(&alice.openid).await.unwrap().unwrap();
-    assert!(stored.is_valid());
+    assert_two_processes_refresh_once(&sandbox, open().await.unwrap(), open().await.unwrap(), 60)
+        .await;
 }
 
 #[tokio::test]
