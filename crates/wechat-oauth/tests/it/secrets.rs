@@ -25,8 +25,29 @@ impl io::Write for Capture {
     }
 }
 
+/// Set in the child process that runs the check alone.
+const CHILD: &str = "WECHAT_OAUTH_SECRETS_TEST_CHILD";
+const THIS_TEST: &str = "secrets::a_full_flow_at_trace_level_logs_no_secret_code_or_token";
+
 #[test]
 fn a_full_flow_at_trace_level_logs_no_secret_code_or_token() {
+    if std::env::var_os(CHILD).is_none() {
+        // `tracing` caches each callsite's interest process-wide, so a scoped subscriber
+        // races with the other tests' threads and may miss events. Run the check alone in a
+        // child process of this test binary, with a process-wide subscriber.
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([THIS_TEST, "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "child run failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
     // The sandbox runs on its own runtime threads, outside the capturing subscriber: its
     // journal holds secrets by design and is not what is under test.
     let sandbox_rt = tokio::runtime::Builder::new_multi_thread()
@@ -46,7 +67,7 @@ fn a_full_flow_at_trace_level_logs_no_secret_code_or_token() {
             move || capture.clone()
         })
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::subscriber::set_global_default(subscriber).unwrap();
 
     let client_rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
