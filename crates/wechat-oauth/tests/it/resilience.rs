@@ -242,3 +242,23 @@ async fn an_unreachable_wechat_is_a_connect_error_without_the_url() {
         "{shown}"
     );
 }
+
+#[tokio::test]
+async fn refresh_and_token_checks_are_retried_on_busy() {
+    let sandbox = sandbox().await;
+    let client = builder(&sandbox).max_retries(1).build().unwrap();
+    let token = login(&sandbox, &client, "alice", "snsapi_userinfo").await;
+    sandbox.inject_fault(REFRESH, Fault::ErrCode(-1));
+    client
+        .refresh_access_token(&token.refresh_token)
+        .await
+        .unwrap();
+    sandbox.inject_fault(AUTH, Fault::ErrCode(-1));
+    let status = client
+        .verify_token(&token.openid, &token.access_token)
+        .await
+        .unwrap();
+    assert!(status.is_valid());
+    assert_eq!(calls(&sandbox, REFRESH).len(), 2);
+    assert_eq!(calls(&sandbox, AUTH).len(), 2);
+}
