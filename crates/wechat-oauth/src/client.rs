@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -237,7 +236,7 @@ impl OAuthClientBuilder {
             http.open_base = normalize_base(base)?;
         }
         for base in [&http.api_base, &http.open_base] {
-            check_scheme(base, self.allow_insecure_http)?;
+            crate::config::check_scheme(base, self.allow_insecure_http)?;
         }
         let transport = http.transport()?;
         Ok(OAuthClient {
@@ -254,27 +253,6 @@ impl OAuthClientBuilder {
                 flights: Mutex::new(HashMap::new()),
             }),
         })
-    }
-}
-
-fn check_scheme(base: &Url, allow_insecure_http: bool) -> Result<()> {
-    if base.scheme() == "https" || allow_insecure_http {
-        return Ok(());
-    }
-    let loopback = match base.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
-    };
-    if loopback {
-        Ok(())
-    } else {
-        Err(Error::Config(format!(
-            "refusing plain-http base URL on {}: the app secret would travel unencrypted \
-             (use https, or allow_insecure_http(true) for a test server)",
-            base.host_str().unwrap_or("?")
-        )))
     }
 }
 

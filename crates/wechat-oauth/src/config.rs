@@ -104,6 +104,29 @@ impl HttpOptions {
     }
 }
 
+/// Refuses a plain-http base URL off loopback unless explicitly allowed: every client sends
+/// the app secret (`wechat-protocol.md` §8, S12). Loopback stays allowed for the sandbox.
+pub(crate) fn check_scheme(base: &Url, allow_insecure_http: bool) -> Result<(), Error> {
+    if base.scheme() == "https" || allow_insecure_http {
+        return Ok(());
+    }
+    let loopback = match base.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if loopback {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "refusing plain-http base URL on {}: the app secret would travel unencrypted \
+             (use https, or allow_insecure_http(true) for a test server)",
+            base.host_str().unwrap_or("?")
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -148,7 +148,7 @@ impl ServerTokenBuilder {
         if let Some(base) = &self.api_base {
             self.http.api_base = crate::config::normalize_base(base)?;
         }
-        check_scheme(&self.http.api_base, self.allow_insecure_http)?;
+        crate::config::check_scheme(&self.http.api_base, self.allow_insecure_http)?;
         let transport = self.http.transport()?;
         ServerTokenManager::with_transport(
             self.appid,
@@ -351,26 +351,6 @@ impl ServerTokenManager {
             "server access token fetched"
         );
         Ok(response.access_token)
-    }
-}
-
-/// Refuses a plain-http base URL off loopback: these clients send the app secret
-/// (`wechat-protocol.md` §8 S12). Loopback stays allowed for the sandbox.
-pub(crate) fn check_scheme(base: &url::Url, allow_insecure_http: bool) -> Result<(), Error> {
-    let loopback = match base.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
-    if base.scheme() == "https" || allow_insecure_http || loopback {
-        Ok(())
-    } else {
-        Err(Error::Config(
-            "refusing a plain-http base URL off loopback: the app secret would travel \
-             unencrypted (use https, or allow_insecure_http(true))"
-                .into(),
-        ))
     }
 }
 

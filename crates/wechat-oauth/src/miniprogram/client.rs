@@ -11,9 +11,7 @@ use super::crypto::{self, Checks, DecryptError, DecryptReason};
 use super::payload::{Decrypted, PhoneInfo, UserInfo};
 use super::session::{Login, MemorySessionStore, Session, SessionStore};
 use crate::http::Transport;
-use crate::server_token::{
-    DEFAULT_REFRESH_MARGIN, ServerTokenManager, TokenEndpoint, check_scheme,
-};
+use crate::server_token::{DEFAULT_REFRESH_MARGIN, ServerTokenManager, TokenEndpoint};
 use crate::{Error, HttpOptions, Secret};
 
 /// The server side of Mini Program login for one app (the seed's `isMiniProgram` mode).
@@ -149,7 +147,7 @@ impl MiniProgramClientBuilder {
         if let Some(base) = &self.api_base {
             self.http.api_base = crate::config::normalize_base(base)?;
         }
-        check_scheme(&self.http.api_base, self.allow_insecure_http)?;
+        crate::config::check_scheme(&self.http.api_base, self.allow_insecure_http)?;
         let transport = self.http.transport()?;
         let server_token = match self.server_token {
             Some(manager) if manager.appid() != self.appid => {
