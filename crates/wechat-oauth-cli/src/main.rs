@@ -1,1 +1,80 @@
-fn main() {}
+//! `wechat-oauth`: WeChat OAuth from the command line.
+//!
+//! Every subcommand takes its configuration from flags or `WECHAT_*` environment variables
+//! (see `wechat-oauth --help`), prints its result on stdout (JSON, except `authorize-url`)
+//! and reports failures on stderr with an exit status that says what kind of failure it
+//! was ([`failure::Status`]).
+
+mod args;
+mod decrypt;
+mod demo;
+mod failure;
+mod oauth;
+mod output;
+mod sandbox;
+mod store;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::{Cli, Command, Config};
+use failure::{Failure, Status};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.command);
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            failure.report();
+            failure.exit_code()
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let config = cli.config;
+    match cli.command {
+        Command::Demo(args) => demo(&config, args.listen).await,
+        Command::Sandbox(args) => sandbox::run(args).await,
+        Command::AuthorizeUrl(args) => oauth::authorize_url(&config, &args),
+        Command::Exchange { code } => oauth::exchange(&config, &code).await,
+        Command::User { openid, lang } => oauth::user(&config, &openid, lang).await,
+        Command::Refresh { openid } => oauth::refresh(&config, &openid).await,
+        Command::Verify { openid } => oauth::verify(&config, &openid).await,
+        Command::UserByCode { code, lang } => oauth::user_by_code(&config, &code, lang).await,
+        Command::Decrypt(args) => decrypt::run(&config, &args),
+        Command::Token(command) => store::run(&config, &command).await,
+    }
+}
+
+async fn demo(config: &Config, listen: std::net::SocketAddr) -> Result<(), Failure> {
+    let options = demo::DemoOptions {
+        listen,
+        appid: config.appid.clone(),
+        secret: config.secret.as_ref().map(|s| s.expose_secret().to_owned()),
+        api_base: config.api_base.clone(),
+        open_base: config.open_base.clone(),
+        token_store: config.token_store.clone(),
+    };
+    demo::run(options)
+        .await
+        .map_err(|e| Failure::new(Status::Unexpected, e))
+}
+
+/// Logs go to stderr so stdout stays machine-readable. The servers (`demo`, `sandbox`) log
+/// requests at `info`; the one-shot commands only warn. `RUST_LOG` overrides both.
+fn init_tracing(command: &Command) {
+    let default = match command {
+        Command::Demo(_) | Command::Sandbox(_) => "info",
+        _ => "warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
