@@ -24,8 +24,8 @@ Exit status:
   6  the token store failed (unreachable, timed out, malformed entry)
   7  Mini Program data could not be decrypted, or its watermark names another appid
 
-Secrets never print: the app secret is never shown, and access tokens, refresh tokens and
-codes are shown as \"[redacted]\" unless --show-secrets is given.";
+Secrets never print: the app secret is never shown, and access and refresh tokens
+are shown as \"[redacted]\" unless --show-secrets is given.";
 
 /// `wechat-oauth`: WeChat OAuth from the command line, a local WeChat sandbox and a demo
 /// login site.
@@ -79,7 +79,7 @@ pub struct Config {
     pub token_store: String,
 
     /// Time limit for each request to WeChat, in seconds [default: the SDK's].
-    #[arg(long, global = true, value_name = "SECONDS")]
+    #[arg(long, global = true, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: Option<u64>,
 
     /// Print access tokens and refresh tokens in full instead of "[redacted]".
@@ -96,7 +96,7 @@ pub enum Command {
     Demo(DemoArgs),
 
     /// Run the local WeChat sandbox server (the same flags as `wechat-sandbox`).
-    Sandbox(wechat_sandbox::cli::Args),
+    Sandbox(crate::sandbox::SandboxArgs),
 
     /// Print the URL that asks a user to authorize the app.
     AuthorizeUrl(AuthorizeUrlArgs),
@@ -180,7 +180,12 @@ pub struct AuthorizeUrlArgs {
 #[derive(Debug, Args)]
 pub struct DecryptArgs {
     /// The user's `session_key` (base64) from `code2Session`.
-    #[arg(long, env = "WECHAT_SESSION_KEY", hide_env_values = true, value_name = "KEY")]
+    #[arg(
+        long,
+        env = "WECHAT_SESSION_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
     pub session_key: Secret,
 
     /// The `iv` (base64) that came with the data.

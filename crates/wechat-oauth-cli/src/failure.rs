@@ -1,7 +1,6 @@
 //! [`Failure`]: why a command failed, with the exit status a script can branch on
 //! (documented in `--help`).
 
-use std::fmt;
 use std::process::ExitCode;
 
 use wechat_oauth::miniprogram::DecryptError;
@@ -31,6 +30,7 @@ pub enum Status {
 pub struct Failure {
     status: Status,
     error: anyhow::Error,
+    hint: Option<String>,
 }
 
 impl Failure {
@@ -39,12 +39,19 @@ impl Failure {
         Self {
             status,
             error: error.into(),
+            hint: None,
         }
     }
 
+    /// Adds a line of advice printed after the error.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
     /// A usage or configuration error.
-    pub fn usage(message: impl fmt::Display + Send + Sync + 'static) -> Self {
-        Self::new(Status::Usage, anyhow::Error::msg(message))
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(Status::Usage, anyhow::Error::msg(message.into()))
     }
 
     /// The process exit code.
@@ -55,25 +62,21 @@ impl Failure {
     /// Writes the error and its causes to stderr, with a hint when one helps.
     pub fn report(&self) {
         eprintln!("error: {:#}", self.error);
-        if let Some(hint) = self.hint() {
+        if let Some(hint) = &self.hint {
             eprintln!("hint: {hint}");
         }
     }
+}
 
-    fn hint(&self) -> Option<&'static str> {
-        if let Some(e) = self.error.downcast_ref::<wechat_oauth::Error>() {
-            if e.is_invalid_code() || e.is_code_used() {
-                return Some(
-                    "a code works once, for 5 minutes, and only for the appid it was issued to",
-                );
-            }
-            if e.is_reauthorize_required() {
-                return Some("the refresh token is dead: the user has to authorize again");
-            }
-            if e.is_no_token() {
-                return Some("run `wechat-oauth exchange --code CODE` after the user authorizes");
-            }
-        }
+/// Advice for the SDK errors a command-line user can act on.
+fn sdk_hint(error: &wechat_oauth::Error) -> Option<&'static str> {
+    if error.is_invalid_code() || error.is_code_used() {
+        Some("a code works once, for 5 minutes, and only for the appid it was issued to")
+    } else if error.is_reauthorize_required() {
+        Some("the refresh token is dead: the user has to authorize again")
+    } else if error.is_no_token() {
+        Some("run `wechat-oauth exchange --code CODE` after the user authorizes")
+    } else {
         None
     }
 }
@@ -90,7 +93,12 @@ impl From<wechat_oauth::Error> for Failure {
             E::Config(_) => Status::Usage,
             _ => Status::Unexpected,
         };
-        Self::new(status, error)
+        let hint = sdk_hint(&error);
+        let failure = Self::new(status, error);
+        match hint {
+            Some(hint) => failure.with_hint(hint),
+            None => failure,
+        }
     }
 }
 

@@ -20,12 +20,15 @@ use clap::Parser;
 
 use args::{Cli, Command, Config};
 use failure::{Failure, Status};
+use sandbox::SandboxArgs;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(&cli.command);
-    match run(cli).await {
+    let result = runtime(&cli.command)
+        .map_err(Failure::from)
+        .and_then(|runtime| runtime.block_on(run(cli)));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             failure.report();
@@ -34,11 +37,32 @@ async fn main() -> ExitCode {
     }
 }
 
+/// A multi-threaded runtime, except for `sandbox --threads N` (1: everything on the main
+/// thread, as `wechat-sandbox` does for benchmarks).
+fn runtime(command: &Command) -> std::io::Result<tokio::runtime::Runtime> {
+    match command {
+        Command::Sandbox(args) if args.threads == Some(1) => {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+        }
+        Command::Sandbox(SandboxArgs {
+            threads: Some(n), ..
+        }) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(usize::from(*n))
+            .enable_all()
+            .build(),
+        _ => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+    }
+}
+
 async fn run(cli: Cli) -> Result<(), Failure> {
     let config = cli.config;
     match cli.command {
         Command::Demo(args) => demo(&config, args.listen).await,
-        Command::Sandbox(args) => sandbox::run(args).await,
+        Command::Sandbox(args) => sandbox::run(&args).await,
         Command::AuthorizeUrl(args) => oauth::authorize_url(&config, &args),
         Command::Exchange { code } => oauth::exchange(&config, &code).await,
         Command::User { openid, lang } => oauth::user(&config, &openid, lang).await,

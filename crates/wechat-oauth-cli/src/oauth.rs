@@ -12,14 +12,16 @@ use crate::args::{AuthorizeUrlArgs, Config, Lang};
 use crate::failure::{Failure, Status};
 use crate::{output, store};
 
-/// Builds the client: appid and secret are required, the bases and timeout optional.
-fn client(config: &Config, store: Arc<dyn TokenStore>) -> Result<OAuthClient, Failure> {
+/// Opens the store and builds a client on it: appid and secret are required, the bases and
+/// timeout optional. The credentials are checked first, so a missing one is reported as
+/// such even when the store is down too.
+async fn client_with_store(config: &Config) -> Result<(OAuthClient, Arc<dyn TokenStore>), Failure> {
     let appid = require_appid(config)?;
-    let secret = config
-        .secret
-        .clone()
-        .ok_or_else(|| Failure::usage("missing app secret: set WECHAT_SECRET (or pass --secret)"))?;
-    let mut builder = OAuthClient::builder(appid, secret).token_store(store);
+    let secret = config.secret.clone().ok_or_else(|| {
+        Failure::usage("missing app secret: set WECHAT_SECRET (or pass --secret)")
+    })?;
+    let store = store::open(config).await?;
+    let mut builder = OAuthClient::builder(appid, secret).token_store(store.clone());
     if let Some(base) = &config.api_base {
         builder = builder.api_base(base);
     }
@@ -29,7 +31,7 @@ fn client(config: &Config, store: Arc<dyn TokenStore>) -> Result<OAuthClient, Fa
     if let Some(seconds) = config.timeout {
         builder = builder.timeout(Duration::from_secs(seconds));
     }
-    Ok(builder.build()?)
+    Ok((builder.build()?, store))
 }
 
 fn require_appid(config: &Config) -> Result<&str, Failure> {
@@ -39,17 +41,14 @@ fn require_appid(config: &Config) -> Result<&str, Failure> {
         .ok_or_else(|| Failure::usage("missing appid: pass --appid or set WECHAT_APPID"))
 }
 
-/// Opens the store and builds a client on it.
-async fn client_with_store(config: &Config) -> Result<(OAuthClient, Arc<dyn TokenStore>), Failure> {
-    let store = store::open(config).await?;
-    Ok((client(config, store.clone())?, store))
-}
-
 /// `authorize-url`: needs only the appid, no secret, no store and no network.
 pub fn authorize_url(config: &Config, args: &AuthorizeUrlArgs) -> Result<(), Failure> {
     let appid = require_appid(config)?;
     // Building a URL never uses the secret; a placeholder keeps `--secret` optional here.
-    let secret = config.secret.clone().unwrap_or_else(|| Secret::new("unused"));
+    let secret = config
+        .secret
+        .clone()
+        .unwrap_or_else(|| Secret::new("unused"));
     let mut builder = OAuthClient::builder(appid, secret);
     if let Some(base) = &config.open_base {
         builder = builder.open_base(base);
@@ -67,7 +66,7 @@ pub fn authorize_url(config: &Config, args: &AuthorizeUrlArgs) -> Result<(), Fai
 /// `exchange --code C`: the token is saved to the store by the SDK.
 pub async fn exchange(config: &Config, code: &Secret) -> Result<(), Failure> {
     let (client, _) = client_with_store(config).await?;
-    let token = client.get_access_token(code.expose_secret()).await?;
+    let token = client.get_access_token(code.clone()).await?;
     output::print_json(&output::token_json(&token, config.show_secrets)?)
 }
 
@@ -82,9 +81,7 @@ pub async fn user(config: &Config, openid: &str, lang: Lang) -> Result<(), Failu
 pub async fn refresh(config: &Config, openid: &str) -> Result<(), Failure> {
     let (client, store) = client_with_store(config).await?;
     let stored = store::stored_token(store.as_ref(), openid).await?;
-    let token = client
-        .refresh_access_token(stored.refresh_token.expose_secret())
-        .await?;
+    let token = client.refresh_access_token(stored.refresh_token).await?;
     output::print_json(&output::token_json(&token, config.show_secrets)?)
 }
 
@@ -93,10 +90,7 @@ pub async fn refresh(config: &Config, openid: &str) -> Result<(), Failure> {
 pub async fn verify(config: &Config, openid: &str) -> Result<(), Failure> {
     let (client, store) = client_with_store(config).await?;
     let stored = store::stored_token(store.as_ref(), openid).await?;
-    match client
-        .verify_token(openid, stored.access_token.expose_secret())
-        .await?
-    {
+    match client.verify_token(openid, stored.access_token).await? {
         TokenStatus::Valid => output::print_json(&json!({ "openid": openid, "valid": true })),
         TokenStatus::Invalid(error) => {
             output::print_json(&json!({
@@ -117,7 +111,7 @@ pub async fn verify(config: &Config, openid: &str) -> Result<(), Failure> {
 pub async fn user_by_code(config: &Config, code: &Secret, lang: Lang) -> Result<(), Failure> {
     let (client, _) = client_with_store(config).await?;
     let user = client
-        .get_user_by_code_with_lang(code.expose_secret(), lang.into())
+        .get_user_by_code_with_lang(code.clone(), lang.into())
         .await?;
     output::print_json(&user)
 }

@@ -14,7 +14,8 @@ pub const REDACTED: &str = "[redacted]";
 
 /// Prints `value` as pretty JSON and a newline.
 pub fn print_json(value: &impl Serialize) -> Result<(), Failure> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| Failure::new(Status::Unexpected, e))?;
+    let text =
+        serde_json::to_string_pretty(value).map_err(|e| Failure::new(Status::Unexpected, e))?;
     print_line(&text)
 }
 
@@ -46,7 +47,14 @@ mod tests {
 
     #[test]
     fn token_json_redacts_both_tokens_unless_asked() {
-        let token = AccessToken::new("ACCESS-VALUE", 7200, "REFRESH-VALUE", "o1", "snsapi_base", 1);
+        let token = AccessToken::new(
+            "ACCESS-VALUE",
+            7200,
+            "REFRESH-VALUE",
+            "o1",
+            "snsapi_base",
+            1,
+        );
         let redacted = token_json(&token, false).unwrap().to_string();
         assert!(!redacted.contains("ACCESS-VALUE") && !redacted.contains("REFRESH-VALUE"));
         assert!(redacted.contains(r#""openid":"o1""#), "{redacted}");

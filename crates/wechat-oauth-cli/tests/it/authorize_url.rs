@@ -14,7 +14,11 @@ fn query(url: &Url, key: &str) -> Option<String> {
 #[tokio::test]
 async fn authorize_url_defaults_to_snsapi_base_and_a_fresh_state() {
     let world = World::new().await;
-    let args = ["authorize-url", "--redirect-uri", "https://app.example/cb?x=1"];
+    let args = [
+        "authorize-url",
+        "--redirect-uri",
+        "https://app.example/cb?x=1",
+    ];
 
     let first = world.run(&args).await;
     let second = world.run(&args).await;
@@ -33,7 +37,11 @@ async fn authorize_url_defaults_to_snsapi_base_and_a_fresh_state() {
     let state = query(&url, "state").unwrap();
     assert!(state.len() >= 16 && state.chars().all(|c| c.is_ascii_alphanumeric()));
     let other = Url::parse(second.stdout.trim_end()).unwrap();
-    assert_ne!(query(&other, "state").unwrap(), state, "states must not repeat");
+    assert_ne!(
+        query(&other, "state").unwrap(),
+        state,
+        "states must not repeat"
+    );
 }
 
 #[tokio::test]
@@ -62,7 +70,12 @@ async fn authorize_url_for_a_website_uses_qrconnect() {
     let world = World::new().await;
 
     let out = world
-        .run(&["authorize-url", "--redirect-uri", "https://app.example/cb", "--website"])
+        .run(&[
+            "authorize-url",
+            "--redirect-uri",
+            "https://app.example/cb",
+            "--website",
+        ])
         .await;
 
     let url = Url::parse(out.stdout.trim_end()).unwrap();
@@ -92,14 +105,19 @@ async fn website_and_scope_together_are_a_usage_error() {
 #[tokio::test]
 async fn authorize_url_needs_only_the_appid() {
     let mut command = bare_command();
-    command
-        .env("WECHAT_APPID", OFFICIAL_APPID)
-        .args(["authorize-url", "--redirect-uri", "https://app.example/cb"]);
+    command.env("WECHAT_APPID", OFFICIAL_APPID).args([
+        "authorize-url",
+        "--redirect-uri",
+        "https://app.example/cb",
+    ]);
 
     let out = run(command).await;
 
     assert_eq!(out.code, 0, "{out:#?}");
-    assert!(out.stdout.starts_with("https://open.weixin.qq.com/connect/oauth2/authorize?"));
+    assert!(
+        out.stdout
+            .starts_with("https://open.weixin.qq.com/connect/oauth2/authorize?")
+    );
 }
 
 #[tokio::test]
@@ -120,14 +138,15 @@ async fn the_printed_url_completes_a_login_that_exchange_finishes() {
         .run(&[
             "authorize-url",
             "--redirect-uri",
-            "https://app.example/cb",
+            "http://localhost:8000/cb",
             "--scope",
             "snsapi_userinfo",
             "--state",
             "s1",
         ])
         .await;
-    // The sandbox's scripted approval answers the redirect directly.
+    // The sandbox's scripted approval answers the redirect directly. Without a configured
+    // callback domain it accepts loopback redirect URIs only.
     let response = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

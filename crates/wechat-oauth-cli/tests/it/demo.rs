@@ -16,6 +16,9 @@ async fn the_demo_starts_with_defaults_and_serves_its_home_page() {
     assert_eq!(response.status(), 200);
     let page = response.text().await.unwrap();
     assert!(page.to_lowercase().contains("<html"), "{page}");
-    assert!(page.contains("login") || page.contains("Login") || page.contains("登录"), "{page}");
+    assert!(
+        page.contains("login") || page.contains("Login") || page.contains("登录"),
+        "{page}"
+    );
     server.stop().await;
 }

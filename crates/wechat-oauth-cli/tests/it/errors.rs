@@ -70,7 +70,9 @@ async fn an_unreachable_api_base_exits_with_the_network_status() {
 #[tokio::test]
 async fn an_html_error_page_exits_with_the_network_status() {
     let world = World::new().await;
-    world.sandbox.inject_fault("/sns/oauth2/access_token", Fault::Html502);
+    world
+        .sandbox
+        .inject_fault("/sns/oauth2/access_token", Fault::Html502);
     let code = world.code("alice", "snsapi_base");
 
     let out = world.run(&["exchange", "--code", &code]).await;
@@ -81,12 +83,15 @@ async fn an_html_error_page_exits_with_the_network_status() {
 #[tokio::test]
 async fn a_slow_wechat_times_out_with_the_network_status() {
     let world = World::new().await;
-    world
-        .sandbox
-        .inject_fault("/sns/oauth2/access_token", Fault::Delay(Duration::from_secs(5)));
+    world.sandbox.inject_fault(
+        "/sns/oauth2/access_token",
+        Fault::Delay(Duration::from_secs(5)),
+    );
     let code = world.code("alice", "snsapi_base");
 
-    let out = world.run(&["exchange", "--code", &code, "--timeout", "1"]).await;
+    let out = world
+        .run(&["exchange", "--code", &code, "--timeout", "1"])
+        .await;
 
     out.assert_failed_with(5);
     assert!(out.stderr.contains("timed out"), "{out:#?}");
@@ -95,8 +100,13 @@ async fn a_slow_wechat_times_out_with_the_network_status() {
 #[tokio::test]
 async fn a_busy_wechat_exits_with_the_wechat_status() {
     let world = World::new().await;
-    let openid = world.log_in("alice").await["openid"].as_str().unwrap().to_owned();
-    world.sandbox.inject_fault("/sns/oauth2/refresh_token", Fault::ErrCode(-1));
+    let openid = world.log_in("alice").await["openid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    world
+        .sandbox
+        .inject_fault("/sns/oauth2/refresh_token", Fault::ErrCode(-1));
 
     let out = world.run(&["refresh", "--openid", &openid]).await;
 
@@ -132,19 +142,38 @@ async fn the_app_secret_never_appears_in_output_or_help() {
     let runs = [
         world.run(&["--help"]).await,
         world.run(&["exchange", "--help"]).await,
-        world.run(&["exchange", "--code", &code, "--show-secrets"]).await,
-        world.run(&["exchange", "--code", &code, "--show-secrets"]).await,
+        world
+            .run(&["exchange", "--code", &code, "--show-secrets"])
+            .await,
+        world
+            .run(&["exchange", "--code", &code, "--show-secrets"])
+            .await,
         world.run(&["user", "--openid", openid]).await,
-        world.run(&["refresh", "--openid", openid, "--show-secrets"]).await,
-        world.run(&["token", "get", "--openid", openid, "--show-secrets"]).await,
-        world.run(&["authorize-url", "--redirect-uri", "https://a.example/"]).await,
+        world
+            .run(&["refresh", "--openid", openid, "--show-secrets"])
+            .await,
+        world
+            .run(&["token", "get", "--openid", openid, "--show-secrets"])
+            .await,
+        world
+            .run(&["authorize-url", "--redirect-uri", "https://a.example/"])
+            .await,
     ];
     for out in &runs {
-        assert!(!out.mentions(OFFICIAL_SECRET), "the app secret leaked: {out:#?}");
+        assert!(
+            !out.mentions(OFFICIAL_SECRET),
+            "the app secret leaked: {out:#?}"
+        );
     }
     // The secret given as a flag is not echoed by a usage error either.
     let mut command = bare_command();
-    command.args(["--secret", OFFICIAL_SECRET, "--appid", OFFICIAL_APPID, "exchange"]);
+    command.args([
+        "--secret",
+        OFFICIAL_SECRET,
+        "--appid",
+        OFFICIAL_APPID,
+        "exchange",
+    ]);
     let out = run(command).await;
     assert_eq!(out.code, 2);
     assert!(!out.mentions(OFFICIAL_SECRET), "{out:#?}");
@@ -157,10 +186,14 @@ async fn failed_commands_never_print_tokens_or_codes() {
     let openid = token["openid"].as_str().unwrap();
     let access_token = token["access_token"].as_str().unwrap();
     let refresh_token = token["refresh_token"].as_str().unwrap();
-    world.sandbox.inject_fault("/sns/oauth2/refresh_token", Fault::TruncatedJson);
+    world
+        .sandbox
+        .inject_fault("/sns/oauth2/refresh_token", Fault::TruncatedJson);
     world.sandbox.advance_clock(Duration::from_secs(7300));
     let code = world.code("bob", "snsapi_base");
-    world.sandbox.inject_fault("/sns/oauth2/access_token", Fault::ErrCode(40029));
+    world
+        .sandbox
+        .inject_fault("/sns/oauth2/access_token", Fault::ErrCode(40029));
 
     let runs = [
         world.run(&["refresh", "--openid", openid]).await,

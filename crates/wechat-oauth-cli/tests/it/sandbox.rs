@@ -7,7 +7,7 @@ use crate::support::{Server, bare_command};
 /// Approves `scope` for `user` through the sandbox's scripted consent and returns the code.
 async fn approve(base: &str, appid: &str, user: &str) -> String {
     let authorize = format!(
-        "{base}/connect/oauth2/authorize?appid={appid}&redirect_uri=https%3A%2F%2Fapp.example%2Fcb\
+        "{base}/connect/oauth2/authorize?appid={appid}&redirect_uri=http%3A%2F%2Flocalhost%3A8000%2Fcb\
          &response_type=code&scope=snsapi_userinfo&state=s#wechat_redirect"
     );
     let response = reqwest::Client::builder()
@@ -56,14 +56,23 @@ async fn the_sandbox_subcommand_serves_a_login_that_exchange_completes() {
 
     let user = crate::support::run(exchange).await.json();
 
-    assert!(user["openid"].as_str().is_some_and(|o| !o.is_empty()), "{user}");
+    assert!(
+        user["openid"].as_str().is_some_and(|o| !o.is_empty()),
+        "{user}"
+    );
     server.stop().await;
 }
 
 #[tokio::test]
 async fn the_sandbox_subcommand_rejects_a_malformed_app() {
     let mut command = bare_command();
-    command.args(["sandbox", "--listen", "127.0.0.1:0", "--app", "no-secret-here"]);
+    command.args([
+        "sandbox",
+        "--listen",
+        "127.0.0.1:0",
+        "--app",
+        "no-secret-here",
+    ]);
 
     let out = crate::support::run(command).await;
 

@@ -50,8 +50,14 @@ impl Run {
     /// Asserts the exit code and that stdout is empty (a failure prints only on stderr).
     pub fn assert_failed_with(&self, code: i32) -> &Self {
         assert_eq!(self.code, code, "unexpected exit code: {self:#?}");
-        assert!(self.stdout.is_empty(), "a failure printed on stdout: {self:#?}");
-        assert!(self.stderr.starts_with("error: "), "no error on stderr: {self:#?}");
+        assert!(
+            self.stdout.is_empty(),
+            "a failure printed on stdout: {self:#?}"
+        );
+        assert!(
+            self.stderr.starts_with("error: "),
+            "no error on stderr: {self:#?}"
+        );
         self
     }
 

@@ -31,16 +31,25 @@ async fn token_get_for_an_unknown_openid_exits_no_token() {
 #[tokio::test]
 async fn token_delete_removes_the_token() {
     let world = World::new().await;
-    let openid = world.log_in("alice").await["openid"].as_str().unwrap().to_owned();
+    let openid = world.log_in("alice").await["openid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
-    let deleted = world.run(&["token", "delete", "--openid", &openid]).await.json();
+    let deleted = world
+        .run(&["token", "delete", "--openid", &openid])
+        .await
+        .json();
 
     assert_eq!(deleted["deleted"], true);
     world
         .run(&["token", "get", "--openid", &openid])
         .await
         .assert_failed_with(4);
-    world.run(&["user", "--openid", &openid]).await.assert_failed_with(4);
+    world
+        .run(&["user", "--openid", &openid])
+        .await
+        .assert_failed_with(4);
 }
 
 #[tokio::test]
@@ -60,12 +69,18 @@ async fn a_file_store_keeps_tokens_between_runs() {
     let dir = tempfile::tempdir().unwrap();
     let store_url = format!("file://{}", dir.path().join("tokens").display());
     let world = World::with_store(dir, store_url).await;
-    let openid = world.log_in("bob").await["openid"].as_str().unwrap().to_owned();
+    let openid = world.log_in("bob").await["openid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let user = world.run(&["user", "--openid", &openid]).await.json();
 
     assert_eq!(user["openid"], openid);
-    let stored = world.run(&["token", "get", "--openid", &openid]).await.json();
+    let stored = world
+        .run(&["token", "get", "--openid", &openid])
+        .await
+        .json();
     assert_eq!(stored["openid"], openid);
 }
 
@@ -74,7 +89,9 @@ async fn the_default_store_is_a_sqlite_file_in_the_working_directory() {
     let world = World::new().await;
     let code = world.code("alice", "snsapi_base");
     let mut command = world.command(&["exchange", "--code", &code]);
-    command.env_remove("WECHAT_TOKEN_STORE").current_dir(world.dir.path());
+    command
+        .env_remove("WECHAT_TOKEN_STORE")
+        .current_dir(world.dir.path());
 
     let out = crate::support::run(command).await;
 

@@ -50,7 +50,10 @@ async fn exchange_of_an_unknown_code_exits_with_the_wechat_status() {
 
     run.assert_failed_with(3);
     assert!(run.stderr.contains("40029"), "{run:#?}");
-    assert!(!run.mentions("no-such-code"), "the code was echoed: {run:#?}");
+    assert!(
+        !run.mentions("no-such-code"),
+        "the code was echoed: {run:#?}"
+    );
 }
 
 #[tokio::test]
@@ -68,28 +71,49 @@ async fn exchange_of_a_used_code_exits_with_the_wechat_status() {
 #[tokio::test]
 async fn user_prints_the_profile_using_the_stored_token() {
     let world = World::new().await;
-    let openid = world.log_in("bob").await["openid"].as_str().unwrap().to_owned();
+    let openid = world.log_in("bob").await["openid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let user = world.run(&["user", "--openid", &openid]).await.json();
 
     assert_eq!(user["openid"], openid);
-    assert!(user["nickname"].as_str().is_some_and(|n| !n.is_empty()), "{user}");
+    assert!(
+        user["nickname"].as_str().is_some_and(|n| !n.is_empty()),
+        "{user}"
+    );
     assert_eq!(user["unionid"], world.sandbox.unionid("bob"));
     let userinfo = world.sandbox.journal();
-    let call = userinfo.iter().rfind(|e| e.path == "/sns/userinfo").unwrap();
-    assert!(call.params.iter().any(|(k, v)| k == "lang" && v == "zh_CN"), "{call:?}");
+    let call = userinfo
+        .iter()
+        .rfind(|e| e.path == "/sns/userinfo")
+        .unwrap();
+    assert!(
+        call.params.iter().any(|(k, v)| k == "lang" && v == "zh_CN"),
+        "{call:?}"
+    );
 }
 
 #[tokio::test]
 async fn user_passes_the_requested_language() {
     let world = World::new().await;
-    let openid = world.log_in("alice").await["openid"].as_str().unwrap().to_owned();
+    let openid = world.log_in("alice").await["openid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
-    world.run(&["user", "--openid", &openid, "--lang", "en"]).await.json();
+    world
+        .run(&["user", "--openid", &openid, "--lang", "en"])
+        .await
+        .json();
 
     let journal = world.sandbox.journal();
     let call = journal.iter().rfind(|e| e.path == "/sns/userinfo").unwrap();
-    assert!(call.params.iter().any(|(k, v)| k == "lang" && v == "en"), "{call:?}");
+    assert!(
+        call.params.iter().any(|(k, v)| k == "lang" && v == "en"),
+        "{call:?}"
+    );
 }
 
 #[tokio::test]
@@ -137,7 +161,10 @@ async fn refresh_replaces_the_stored_token() {
 #[tokio::test]
 async fn refresh_prints_redacted_tokens_by_default() {
     let world = World::new().await;
-    let openid = world.log_in("alice").await["openid"].as_str().unwrap().to_owned();
+    let openid = world.log_in("alice").await["openid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let run = world.run(&["refresh", "--openid", &openid]).await;
 
@@ -149,16 +176,24 @@ async fn refresh_prints_redacted_tokens_by_default() {
         .await
         .json();
     for key in ["access_token", "refresh_token"] {
-        assert!(!run.mentions(stored[key].as_str().unwrap()), "{key} leaked: {run:#?}");
+        assert!(
+            !run.mentions(stored[key].as_str().unwrap()),
+            "{key} leaked: {run:#?}"
+        );
     }
 }
 
 #[tokio::test]
 async fn refresh_with_a_dead_refresh_token_exits_with_the_wechat_status() {
     let world = World::new().await;
-    let openid = world.log_in("alice").await["openid"].as_str().unwrap().to_owned();
+    let openid = world.log_in("alice").await["openid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     // Refresh tokens live 30 days (wechat-protocol.md §1.6).
-    world.sandbox.advance_clock(Duration::from_secs(31 * 24 * 3600));
+    world
+        .sandbox
+        .advance_clock(Duration::from_secs(31 * 24 * 3600));
 
     let run = world.run(&["refresh", "--openid", &openid]).await;
 
@@ -170,14 +205,20 @@ async fn refresh_with_a_dead_refresh_token_exits_with_the_wechat_status() {
 async fn refresh_for_an_openid_without_a_token_exits_no_token() {
     let world = World::new().await;
 
-    world.run(&["refresh", "--openid", "o-unknown"]).await.assert_failed_with(4);
+    world
+        .run(&["refresh", "--openid", "o-unknown"])
+        .await
+        .assert_failed_with(4);
     assert_eq!(world.hits("/sns/oauth2/refresh_token"), 0);
 }
 
 #[tokio::test]
 async fn verify_reports_a_live_token_as_valid() {
     let world = World::new().await;
-    let openid = world.log_in("alice").await["openid"].as_str().unwrap().to_owned();
+    let openid = world.log_in("alice").await["openid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let status = world.run(&["verify", "--openid", &openid]).await.json();
 
@@ -189,7 +230,10 @@ async fn verify_reports_a_live_token_as_valid() {
 #[tokio::test]
 async fn verify_reports_an_expired_token_as_invalid_and_exits_non_zero() {
     let world = World::new().await;
-    let openid = world.log_in("alice").await["openid"].as_str().unwrap().to_owned();
+    let openid = world.log_in("alice").await["openid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     world.sandbox.advance_clock(Duration::from_secs(7300));
 
     let run = world.run(&["verify", "--openid", &openid]).await;
@@ -204,7 +248,10 @@ async fn verify_reports_an_expired_token_as_invalid_and_exits_non_zero() {
 async fn verify_for_an_openid_without_a_token_exits_no_token() {
     let world = World::new().await;
 
-    world.run(&["verify", "--openid", "o-unknown"]).await.assert_failed_with(4);
+    world
+        .run(&["verify", "--openid", "o-unknown"])
+        .await
+        .assert_failed_with(4);
 }
 
 #[tokio::test]
@@ -216,7 +263,10 @@ async fn user_by_code_prints_the_profile_and_saves_the_token() {
 
     assert_eq!(user["openid"], world.openid("bob"));
     let openid = world.openid("bob");
-    assert_eq!(world.run(&["token", "get", "--openid", &openid]).await.code, 0);
+    assert_eq!(
+        world.run(&["token", "get", "--openid", &openid]).await.code,
+        0
+    );
 }
 
 #[tokio::test]
