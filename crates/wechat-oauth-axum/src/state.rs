@@ -90,6 +90,13 @@ pub(crate) struct StateClaims {
     pub return_ref: ReturnRef,
 }
 
+impl StateClaims {
+    /// Whether the state's lifetime is over at `now_secs` (Unix seconds).
+    pub(crate) fn is_expired(&self, now_secs: u64) -> bool {
+        now_secs >= self.expires_at
+    }
+}
+
 /// Why a state was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StateError {
@@ -99,8 +106,6 @@ pub(crate) enum StateError {
     WrongFlow,
     /// The MAC does not match: forged, altered, or signed with another key or app.
     BadSignature,
-    /// Older than its lifetime.
-    Expired,
 }
 
 /// What the MAC binds a state to besides its own text: the app and the exact callback URL,
@@ -146,15 +151,10 @@ impl StateContext<'_> {
         out
     }
 
-    /// Checks `state` and returns its claims.
-    ///
-    /// The order matters only for which error is reported; every failure is a refusal.
-    pub(crate) fn verify(
-        &self,
-        state: &str,
-        expected: FlowTag,
-        now_secs: u64,
-    ) -> Result<StateClaims, StateError> {
+    /// Checks that `state` is authentic and minted for `expected`, and returns its claims.
+    /// Expiry is left to the caller ([`StateClaims::is_expired`]): an authentic but expired
+    /// state still says where the user was going, which a restarted login reuses.
+    pub(crate) fn verify(&self, state: &str, expected: FlowTag) -> Result<StateClaims, StateError> {
         let bytes = state.as_bytes();
         if bytes.len() < FIXED_LEN
             || bytes.len() > MAX_STATE_LEN
@@ -182,9 +182,6 @@ impl StateContext<'_> {
                 None => return Err(StateError::Malformed),
             },
         };
-        if now_secs >= expires_at {
-            return Err(StateError::Expired);
-        }
         Ok(StateClaims {
             flow,
             restarted,
@@ -197,7 +194,8 @@ impl StateContext<'_> {
 
 /// Whether `path` can travel inside the state.
 pub(crate) fn fits_inline(path: &str) -> bool {
-    1 + escaped_len(path) <= MAX_PATH_PART
+    // One character for the `p` marker.
+    escaped_len(path) < MAX_PATH_PART
 }
 
 fn escaped_len(path: &str) -> usize {
@@ -276,7 +274,7 @@ mod tests {
             let state = ctx(&key).mint(&c);
             assert!(wechat_oauth::state::is_valid_state(&state), "{state}");
             assert!(state.len() >= 32);
-            assert_eq!(ctx(&key).verify(&state, FlowTag::UserInfo, 1), Ok(c));
+            assert_eq!(ctx(&key).verify(&state, FlowTag::UserInfo), Ok(c));
         }
     }
 
@@ -288,7 +286,7 @@ mod tests {
             let mut bytes = state.clone().into_bytes();
             bytes[i] = if bytes[i] == b'7' { b'8' } else { b'7' };
             let altered = String::from_utf8(bytes).unwrap();
-            assert!(ctx(&key).verify(&altered, FlowTag::UserInfo, 1).is_err());
+            assert!(ctx(&key).verify(&altered, FlowTag::UserInfo).is_err());
         }
     }
 
@@ -298,7 +296,7 @@ mod tests {
         let state = ctx(&key).mint(&claims(ReturnRef::Default));
         let other_key = Key::generate();
         assert_eq!(
-            ctx(&other_key).verify(&state, FlowTag::UserInfo, 1),
+            ctx(&other_key).verify(&state, FlowTag::UserInfo),
             Err(StateError::BadSignature)
         );
         let other_app = StateContext {
@@ -306,7 +304,7 @@ mod tests {
             ..ctx(&key)
         };
         assert_eq!(
-            other_app.verify(&state, FlowTag::UserInfo, 1),
+            other_app.verify(&state, FlowTag::UserInfo),
             Err(StateError::BadSignature)
         );
         let other_callback = StateContext {
@@ -314,24 +312,23 @@ mod tests {
             ..ctx(&key)
         };
         assert_eq!(
-            other_callback.verify(&state, FlowTag::UserInfo, 1),
+            other_callback.verify(&state, FlowTag::UserInfo),
             Err(StateError::BadSignature)
         );
         assert_eq!(
-            ctx(&key).verify(&state, FlowTag::WebsiteLogin, 1),
+            ctx(&key).verify(&state, FlowTag::WebsiteLogin),
             Err(StateError::WrongFlow)
         );
-        assert_eq!(
-            ctx(&key).verify(&state, FlowTag::UserInfo, 2_000_000_000),
-            Err(StateError::Expired)
-        );
+        let claims = ctx(&key).verify(&state, FlowTag::UserInfo).unwrap();
+        assert!(!claims.is_expired(1_999_999_999));
+        assert!(claims.is_expired(2_000_000_000));
     }
 
     #[test]
     fn garbage_is_malformed_not_a_panic() {
         let key = Key::generate();
         for junk in ["", "abc", &"a".repeat(64), &"1".repeat(129), "1u-not-alnum-----------------------------------------------------"] {
-            assert!(ctx(&key).verify(junk, FlowTag::UserInfo, 1).is_err(), "{junk}");
+            assert!(ctx(&key).verify(junk, FlowTag::UserInfo).is_err(), "{junk}");
         }
     }
 
