@@ -109,7 +109,9 @@ pub enum ConfigError {
     )]
     InsecureCallback,
     /// A route path is not a plain absolute path.
-    #[error("invalid {which} path {path:?}: must start with '/' and hold no query, fragment or route parameters")]
+    #[error(
+        "invalid {which} path {path:?}: must start with '/' and hold no query, fragment or route parameters"
+    )]
     Path {
         /// Which path (`login`, `logout`, `callback`, `after-login`).
         which: &'static str,
@@ -172,7 +174,11 @@ impl WeChatLogin {
     /// `wechat-protocol.md` §8.2 S2), and signs states and cookies with `key`.
     ///
     /// The callback route is mounted at the path of `callback_url`.
-    pub fn builder(client: OAuthClient, callback_url: impl Into<String>, key: Key) -> WeChatLoginBuilder {
+    pub fn builder(
+        client: OAuthClient,
+        callback_url: impl Into<String>,
+        key: Key,
+    ) -> WeChatLoginBuilder {
         WeChatLoginBuilder {
             client,
             callback_url: callback_url.into(),
@@ -259,7 +265,10 @@ impl WeChatLogin {
         let wall = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        wall + self.inner.clock_skew.load(std::sync::atomic::Ordering::Relaxed)
+        wall + self
+            .inner
+            .clock_skew
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub(crate) fn state_context(&self) -> StateContext<'_> {
@@ -487,8 +496,7 @@ fn is_loopback(host: &str) -> bool {
 }
 
 fn check_path(which: &'static str, path: &str) -> Result<(), ConfigError> {
-    let ok = safe_return_path(path).is_some()
-        && !path.contains(['?', '#', '{', '}', '*', '%']);
+    let ok = safe_return_path(path).is_some() && !path.contains(['?', '#', '{', '}', '*', '%']);
     if ok {
         Ok(())
     } else {

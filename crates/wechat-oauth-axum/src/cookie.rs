@@ -80,9 +80,9 @@ impl CookieAttrs {
 /// Whether `name` is a valid cookie name (RFC 6265 token).
 pub(crate) fn is_valid_cookie_name(name: &str) -> bool {
     !name.is_empty()
-        && name.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-        })
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 #[cfg(test)]
@@ -93,10 +93,16 @@ mod tests {
     fn sealed_values_open_only_with_the_same_key_purpose_and_app() {
         let key = Key::generate();
         let sealed = seal(&key, "session", "wx1", &("alice", 7));
-        assert_eq!(open(&key, "session", "wx1", &sealed), Some(("alice".to_owned(), 7)));
+        assert_eq!(
+            open(&key, "session", "wx1", &sealed),
+            Some(("alice".to_owned(), 7))
+        );
         assert_eq!(open::<(String, i32)>(&key, "pending", "wx1", &sealed), None);
         assert_eq!(open::<(String, i32)>(&key, "session", "wx2", &sealed), None);
-        assert_eq!(open::<(String, i32)>(&Key::generate(), "session", "wx1", &sealed), None);
+        assert_eq!(
+            open::<(String, i32)>(&Key::generate(), "session", "wx1", &sealed),
+            None
+        );
     }
 
     #[test]
@@ -105,7 +111,10 @@ mod tests {
         let sealed = seal(&key, "session", "wx1", &"alice");
         let forged_body = URL_SAFE_NO_PAD.encode(br#""mallory""#);
         let (_, mac) = sealed.split_once('.').unwrap();
-        assert_eq!(open::<String>(&key, "session", "wx1", &format!("{forged_body}.{mac}")), None);
+        assert_eq!(
+            open::<String>(&key, "session", "wx1", &format!("{forged_body}.{mac}")),
+            None
+        );
         assert_eq!(open::<String>(&key, "session", "wx1", "no-dot"), None);
         assert_eq!(open::<String>(&key, "session", "wx1", "!!.!!"), None);
     }
@@ -113,7 +122,10 @@ mod tests {
     #[test]
     fn cookies_are_http_only_lax_and_secure_when_asked() {
         let secure = CookieAttrs { secure: true }.set("s", "v", Some(60));
-        assert_eq!(secure, "s=v; Path=/; HttpOnly; SameSite=Lax; Max-Age=60; Secure");
+        assert_eq!(
+            secure,
+            "s=v; Path=/; HttpOnly; SameSite=Lax; Max-Age=60; Secure"
+        );
         let local = CookieAttrs { secure: false }.remove("s");
         assert_eq!(local, "s=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
     }

@@ -24,14 +24,12 @@ pub enum WeChatUserRejection {
 impl IntoResponse for WeChatUserRejection {
     fn into_response(self) -> Response {
         match self {
-            Self::LoginRequired { login_url } => {
-                match HeaderValue::from_str(&login_url) {
-                    Ok(location) => {
-                        (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
-                    }
-                    Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+            Self::LoginRequired { login_url } => match HeaderValue::from_str(&login_url) {
+                Ok(location) => {
+                    (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
                 }
-            }
+                Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+            },
             Self::MissingLayer => {
                 tracing::error!(
                     "WeChatUser extractor used without `.layer(login.layer())` on the router"

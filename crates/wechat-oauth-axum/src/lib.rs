@@ -82,8 +82,7 @@ mod session;
 mod state;
 
 pub use config::{
-    BrowserBinding, ConfigError, FailurePage, Flow, SnapshotUsers, WeChatLogin,
-    WeChatLoginBuilder,
+    BrowserBinding, ConfigError, FailurePage, Flow, SnapshotUsers, WeChatLogin, WeChatLoginBuilder,
 };
 pub use extract::WeChatUserRejection;
 pub use key::{Key, KeyTooShort};

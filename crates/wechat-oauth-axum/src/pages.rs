@@ -67,7 +67,9 @@ impl LoginFailure {
 
     fn explanation(self) -> &'static str {
         match self {
-            Self::Denied => "Nothing was shared with this site. You can try again whenever you like.",
+            Self::Denied => {
+                "Nothing was shared with this site. You can try again whenever you like."
+            }
             Self::SnapshotUser => {
                 "You are looking at a preview of this page. Tap “使用完整服务” (use the full service) at the bottom of the screen, then sign in."
             }
@@ -133,6 +135,9 @@ mod tests {
 
     #[test]
     fn html_is_escaped() {
-        assert_eq!(escape_html(r#"<a href="x">&'"#), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(
+            escape_html(r#"<a href="x">&'"#),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
     }
 }

@@ -29,7 +29,9 @@ pub fn safe_return_path(candidate: &str) -> Option<&str> {
     // after a second decode somewhere downstream.
     let mut current = candidate.to_owned();
     for _ in 0..3 {
-        let decoded = percent_decode_str(&current).decode_utf8_lossy().into_owned();
+        let decoded = percent_decode_str(&current)
+            .decode_utf8_lossy()
+            .into_owned();
         if decoded == current {
             break;
         }
@@ -90,7 +92,13 @@ mod tests {
 
     #[test]
     fn ordinary_paths_are_kept_verbatim() {
-        for good in ["/", "/profile", "/a/b?c=d&e=%2Ff#top", "/@me", "/search?q=%E5%BE%AE"] {
+        for good in [
+            "/",
+            "/profile",
+            "/a/b?c=d&e=%2Ff#top",
+            "/@me",
+            "/search?q=%E5%BE%AE",
+        ] {
             assert_eq!(safe_return_path(good), Some(good));
         }
     }

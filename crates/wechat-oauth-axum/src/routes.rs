@@ -11,13 +11,13 @@ use percent_encoding::percent_decode_str;
 use sha2::{Digest, Sha256};
 use wechat_oauth::Secret;
 
+use crate::WeChatLogin;
 use crate::config::{BrowserBinding, Flow, SnapshotUsers};
 use crate::outcome::{Claim, Outcome, wait};
 use crate::pages::LoginFailure;
 use crate::return_path::safe_return_path;
 use crate::session::{PendingLogin, PendingLogins, Session, WeChatUser, nonce_hash};
 use crate::state::{NONCE_LEN, ReturnRef, StateClaims, fits_inline};
-use crate::WeChatLogin;
 
 /// Longest `code` or `state` value looked at; WeChat's are well under 128 bytes.
 const MAX_PARAM_LEN: usize = 512;
@@ -49,7 +49,9 @@ pub(crate) async fn callback(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let mut response = login.complete(query.as_deref().unwrap_or(""), &headers).await;
+    let mut response = login
+        .complete(query.as_deref().unwrap_or(""), &headers)
+        .await;
     // The callback URL holds the code and state: keep them out of `Referer` headers sent
     // by whatever the answer loads (RFC 9700 §4.2, `wechat-protocol.md` §8.2 S18).
     response.headers_mut().insert(
@@ -60,7 +62,10 @@ pub(crate) async fn callback(
 }
 
 /// `POST {logout_path}[?return_to=/path]`: end the session.
-pub(crate) async fn logout(State(login): State<WeChatLogin>, RawQuery(query): RawQuery) -> Response {
+pub(crate) async fn logout(
+    State(login): State<WeChatLogin>,
+    RawQuery(query): RawQuery,
+) -> Response {
     let requested = parse_query(query.as_deref().unwrap_or(""))
         .ok()
         .and_then(|params| params.into_iter().find(|(k, _)| k == "return_to"))
@@ -238,9 +243,8 @@ impl WeChatLogin {
                 // the second.
                 let this = self.clone();
                 let nonce = claims.nonce.clone();
-                let lease_ttl = Duration::from_secs(
-                    claims.expires_at.saturating_sub(self.now_secs()) + 60,
-                );
+                let lease_ttl =
+                    Duration::from_secs(claims.expires_at.saturating_sub(self.now_secs()) + 60);
                 let task = tokio::spawn(async move {
                     let outcome = this.exchange_once(&nonce, code, lease_ttl).await;
                     sender.send_replace(Some(outcome.clone()));
@@ -255,7 +259,12 @@ impl WeChatLogin {
                 }
                 if !same_browser {
                     // The outcome belongs to the browser that started the login only (S6).
-                    return self.restart_or_fail(&claims, &return_to, LoginFailure::Replayed, pending);
+                    return self.restart_or_fail(
+                        &claims,
+                        &return_to,
+                        LoginFailure::Replayed,
+                        pending,
+                    );
                 }
                 wait(outcome).await.unwrap_or(Outcome::AlreadyUsed)
             }
@@ -291,7 +300,10 @@ impl WeChatLogin {
     /// in this process or another sharing the token store.
     async fn exchange_once(&self, nonce: &str, code: String, lease_ttl: Duration) -> Outcome {
         let store = self.inner.client.token_store();
-        match store.acquire_lease(&format!("state:{nonce}"), lease_ttl).await {
+        match store
+            .acquire_lease(&format!("state:{nonce}"), lease_ttl)
+            .await
+        {
             Ok(Some(_used)) => self.exchange(nonce, code).await,
             Ok(None) => Outcome::AlreadyUsed,
             Err(error) => {
@@ -427,7 +439,10 @@ impl WeChatLogin {
 fn see_other(path: &str) -> Response {
     match HeaderValue::from_str(path) {
         Ok(location) => (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response(),
-        Err(_) => (StatusCode::SEE_OTHER, [(header::LOCATION, HeaderValue::from_static("/"))])
+        Err(_) => (
+            StatusCode::SEE_OTHER,
+            [(header::LOCATION, HeaderValue::from_static("/"))],
+        )
             .into_response(),
     }
 }

@@ -78,7 +78,9 @@ pub(crate) fn nonce_hash(nonce: &str) -> String {
 impl PendingLogins {
     pub(crate) fn find(&self, nonce: &str) -> Option<&PendingLogin> {
         let hash = nonce_hash(nonce);
-        self.logins.iter().find(|p| crate::key::ct_eq(&p.nonce_hash, &hash))
+        self.logins
+            .iter()
+            .find(|p| crate::key::ct_eq(&p.nonce_hash, &hash))
     }
 
     pub(crate) fn remove(&mut self, nonce: &str) {
@@ -100,7 +102,8 @@ impl WeChatLogin {
     /// The same check the [`WeChatUser`] extractor makes, for code that has a `HeaderMap`
     /// but no extractor (middleware, WebSocket upgrades).
     pub fn current_user(&self, headers: &HeaderMap) -> Option<WeChatUser> {
-        self.session(&CookieJar::from_headers(headers)).map(|s| s.user)
+        self.session(&CookieJar::from_headers(headers))
+            .map(|s| s.user)
     }
 
     pub(crate) fn session(&self, jar: &CookieJar) -> Option<Session> {
@@ -116,7 +119,12 @@ impl WeChatLogin {
     }
 
     pub(crate) fn seal_session(&self, session: &Session) -> String {
-        seal(&self.inner.key, SESSION_PURPOSE, self.inner.client.appid(), session)
+        seal(
+            &self.inner.key,
+            SESSION_PURPOSE,
+            self.inner.client.appid(),
+            session,
+        )
     }
 
     /// The pending logins (empty when the cookie is absent or not authentic) and whether the
@@ -124,10 +132,20 @@ impl WeChatLogin {
     pub(crate) fn pending(&self, jar: &CookieJar) -> Option<PendingLogins> {
         let inner = &self.inner;
         let cookie = jar.get(&inner.pending_cookie)?;
-        open(&inner.key, PENDING_PURPOSE, inner.client.appid(), cookie.value())
+        open(
+            &inner.key,
+            PENDING_PURPOSE,
+            inner.client.appid(),
+            cookie.value(),
+        )
     }
 
     pub(crate) fn seal_pending(&self, pending: &PendingLogins) -> String {
-        seal(&self.inner.key, PENDING_PURPOSE, self.inner.client.appid(), pending)
+        seal(
+            &self.inner.key,
+            PENDING_PURPOSE,
+            self.inner.client.appid(),
+            pending,
+        )
     }
 }

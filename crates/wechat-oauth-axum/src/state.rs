@@ -136,7 +136,10 @@ impl StateContext<'_> {
         let mut out = String::with_capacity(MAX_STATE_LEN);
         out.push(VERSION as char);
         out.push(claims.flow.char(claims.restarted) as char);
-        out.push_str(&format!("{:08x}", claims.expires_at.min(u64::from(u32::MAX))));
+        out.push_str(&format!(
+            "{:08x}",
+            claims.expires_at.min(u64::from(u32::MAX))
+        ));
         out.push_str(&claims.nonce);
         match &claims.return_ref {
             ReturnRef::Default => {}
@@ -199,7 +202,9 @@ pub(crate) fn fits_inline(path: &str) -> bool {
 }
 
 fn escaped_len(path: &str) -> usize {
-    path.bytes().map(|b| if is_literal(b) { 1 } else { 3 }).sum()
+    path.bytes()
+        .map(|b| if is_literal(b) { 1 } else { 3 })
+        .sum()
 }
 
 fn is_literal(b: u8) -> bool {
@@ -327,7 +332,13 @@ mod tests {
     #[test]
     fn garbage_is_malformed_not_a_panic() {
         let key = Key::generate();
-        for junk in ["", "abc", &"a".repeat(64), &"1".repeat(129), "1u-not-alnum-----------------------------------------------------"] {
+        for junk in [
+            "",
+            "abc",
+            &"a".repeat(64),
+            &"1".repeat(129),
+            "1u-not-alnum-----------------------------------------------------",
+        ] {
             assert!(ctx(&key).verify(junk, FlowTag::UserInfo).is_err(), "{junk}");
         }
     }
