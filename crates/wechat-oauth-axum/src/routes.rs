@@ -226,14 +226,14 @@ impl WeChatLogin {
         if !same_browser && !self.accepts_without_cookie(headers) {
             return self.fail(LoginFailure::WrongBrowser, &return_to);
         }
-        if claims.is_expired(self.now_secs()) {
-            return self.restart_or_fail(&claims, &return_to, LoginFailure::Expired, pending);
-        }
         let Some(code) = params.code else {
             // Refusal comes back as `?state=…` without `code` (§1.1, callback). The pending
             // entry stays, so reloading this page shows the same answer.
             return self.fail(LoginFailure::Denied, &return_to);
         };
+        if claims.is_expired(self.now_secs()) {
+            return self.restart_or_fail(&claims, &return_to, LoginFailure::Expired, pending);
+        }
 
         let code_hash: [u8; 32] = Sha256::digest(code.as_bytes()).into();
         let outcome = match inner.outcomes.claim(&claims.nonce, code_hash) {
