@@ -25,7 +25,7 @@ async fn authorize_url_defaults_to_snsapi_base_and_a_fresh_state() {
 
     assert_eq!(first.code, 0, "{first:#?}");
     let url = Url::parse(first.stdout.trim_end()).unwrap();
-    assert!(url.as_str().starts_with(&world.sandbox.url()), "{url}");
+    assert!(url.as_str().starts_with(world.sandbox.url()), "{url}");
     assert_eq!(url.path(), "/connect/oauth2/authorize");
     assert_eq!(url.fragment(), Some("wechat_redirect"));
     assert_eq!(query(&url, "appid").as_deref(), Some(OFFICIAL_APPID));
