@@ -3,28 +3,24 @@
 use url::Url;
 use wechat_sandbox::defaults::OFFICIAL_APPID;
 
-use crate::support::{World, bare_command, run};
+use crate::support::{World, approve, bare_command, query, run};
 
-fn query(url: &Url, key: &str) -> Option<String> {
-    url.query_pairs()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.into_owned())
+/// Runs `authorize-url --redirect-uri REDIRECT EXTRA…` against the sandbox; returns the URL.
+async fn authorize_url(world: &World, redirect: &str, extra: &[&str]) -> Url {
+    let mut args = vec!["authorize-url", "--redirect-uri", redirect];
+    args.extend_from_slice(extra);
+    let out = world.run(&args).await;
+    assert_eq!(out.code, 0, "{out:#?}");
+    Url::parse(out.stdout.trim_end()).unwrap()
 }
 
 #[tokio::test]
 async fn authorize_url_defaults_to_snsapi_base_and_a_fresh_state() {
     let world = World::new().await;
-    let args = [
-        "authorize-url",
-        "--redirect-uri",
-        "https://app.example/cb?x=1",
-    ];
 
-    let first = world.run(&args).await;
-    let second = world.run(&args).await;
+    let url = authorize_url(&world, "https://app.example/cb?x=1", &[]).await;
+    let other = authorize_url(&world, "https://app.example/cb?x=1", &[]).await;
 
-    assert_eq!(first.code, 0, "{first:#?}");
-    let url = Url::parse(first.stdout.trim_end()).unwrap();
     assert!(url.as_str().starts_with(world.sandbox.url()), "{url}");
     assert_eq!(url.path(), "/connect/oauth2/authorize");
     assert_eq!(url.fragment(), Some("wechat_redirect"));
@@ -36,7 +32,6 @@ async fn authorize_url_defaults_to_snsapi_base_and_a_fresh_state() {
     );
     let state = query(&url, "state").unwrap();
     assert!(state.len() >= 16 && state.chars().all(|c| c.is_ascii_alphanumeric()));
-    let other = Url::parse(second.stdout.trim_end()).unwrap();
     assert_ne!(
         query(&other, "state").unwrap(),
         state,
@@ -48,19 +43,13 @@ async fn authorize_url_defaults_to_snsapi_base_and_a_fresh_state() {
 async fn authorize_url_takes_scope_and_state() {
     let world = World::new().await;
 
-    let out = world
-        .run(&[
-            "authorize-url",
-            "--redirect-uri",
-            "https://app.example/cb",
-            "--scope",
-            "snsapi_userinfo",
-            "--state",
-            "abc123",
-        ])
-        .await;
+    let url = authorize_url(
+        &world,
+        "https://app.example/cb",
+        &["--scope", "snsapi_userinfo", "--state", "abc123"],
+    )
+    .await;
 
-    let url = Url::parse(out.stdout.trim_end()).unwrap();
     assert_eq!(query(&url, "scope").as_deref(), Some("snsapi_userinfo"));
     assert_eq!(query(&url, "state").as_deref(), Some("abc123"));
 }
@@ -69,16 +58,8 @@ async fn authorize_url_takes_scope_and_state() {
 async fn authorize_url_for_a_website_uses_qrconnect() {
     let world = World::new().await;
 
-    let out = world
-        .run(&[
-            "authorize-url",
-            "--redirect-uri",
-            "https://app.example/cb",
-            "--website",
-        ])
-        .await;
+    let url = authorize_url(&world, "https://app.example/cb", &["--website"]).await;
 
-    let url = Url::parse(out.stdout.trim_end()).unwrap();
     assert_eq!(url.path(), "/connect/qrconnect");
     assert_eq!(query(&url, "scope").as_deref(), Some("snsapi_login"));
 }
@@ -134,33 +115,17 @@ async fn authorize_url_without_an_appid_is_a_usage_error() {
 #[tokio::test]
 async fn the_printed_url_completes_a_login_that_exchange_finishes() {
     let world = World::new().await;
-    let out = world
-        .run(&[
-            "authorize-url",
-            "--redirect-uri",
-            "http://localhost:8000/cb",
-            "--scope",
-            "snsapi_userinfo",
-            "--state",
-            "s1",
-        ])
-        .await;
-    // The sandbox's scripted approval answers the redirect directly. Without a configured
-    // callback domain it accepts loopback redirect URIs only.
-    let response = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .get(out.stdout.trim_end())
-        .header("X-Sandbox-User", "alice")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 302);
-    let location = Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
-    assert_eq!(query(&location, "state").as_deref(), Some("s1"));
-    let code = query(&location, "code").unwrap();
+    // Without a configured callback domain the sandbox accepts loopback redirect URIs only.
+    let url = authorize_url(
+        &world,
+        "http://localhost:8000/cb",
+        &["--scope", "snsapi_userinfo", "--state", "s1"],
+    )
+    .await;
 
+    let callback = approve(url.as_str(), "alice").await;
+    assert_eq!(query(&callback, "state").as_deref(), Some("s1"));
+    let code = query(&callback, "code").unwrap();
     let token = world.run(&["exchange", "--code", &code]).await.json();
 
     assert_eq!(token["openid"], world.openid("alice"));

@@ -11,10 +11,9 @@ use crate::support::{World, bare_command, run};
 #[tokio::test]
 async fn a_command_that_calls_wechat_without_a_secret_is_a_usage_error() {
     let world = World::new().await;
-    let mut command = world.command(&["exchange", "--code", "c"]);
-    command.env_remove("WECHAT_SECRET");
-
-    let out = run(command).await;
+    let out = world
+        .run_with("WECHAT_SECRET", None, &["exchange", "--code", "c"])
+        .await;
 
     out.assert_failed_with(2);
     assert!(out.stderr.contains("WECHAT_SECRET"), "{out:#?}");
@@ -24,10 +23,9 @@ async fn a_command_that_calls_wechat_without_a_secret_is_a_usage_error() {
 #[tokio::test]
 async fn a_command_that_calls_wechat_without_an_appid_is_a_usage_error() {
     let world = World::new().await;
-    let mut command = world.command(&["user", "--openid", "o1"]);
-    command.env_remove("WECHAT_APPID");
-
-    let out = run(command).await;
+    let out = world
+        .run_with("WECHAT_APPID", None, &["user", "--openid", "o1"])
+        .await;
 
     out.assert_failed_with(2);
     assert!(out.stderr.contains("WECHAT_APPID"), "{out:#?}");
@@ -36,10 +34,14 @@ async fn a_command_that_calls_wechat_without_an_appid_is_a_usage_error() {
 #[tokio::test]
 async fn an_invalid_api_base_is_a_usage_error() {
     let world = World::new().await;
-    let mut command = world.command(&["exchange", "--code", "c"]);
-    command.env("WECHAT_API_BASE", "not a url");
-
-    run(command).await.assert_failed_with(2);
+    world
+        .run_with(
+            "WECHAT_API_BASE",
+            Some("not a url"),
+            &["exchange", "--code", "c"],
+        )
+        .await
+        .assert_failed_with(2);
 }
 
 #[tokio::test]
@@ -58,10 +60,10 @@ async fn an_unreachable_api_base_exits_with_the_network_status() {
         .local_addr()
         .unwrap()
         .port();
-    let mut command = world.command(&["exchange", "--code", "c"]);
-    command.env("WECHAT_API_BASE", format!("http://127.0.0.1:{port}"));
-
-    let out = run(command).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let out = world
+        .run_with("WECHAT_API_BASE", Some(&base), &["exchange", "--code", "c"])
+        .await;
 
     out.assert_failed_with(5);
     assert!(!out.mentions(OFFICIAL_SECRET), "{out:#?}");
@@ -100,10 +102,7 @@ async fn a_slow_wechat_times_out_with_the_network_status() {
 #[tokio::test]
 async fn a_busy_wechat_exits_with_the_wechat_status() {
     let world = World::new().await;
-    let openid = world.log_in("alice").await["openid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let openid = world.logged_in("alice").await;
     world
         .sandbox
         .inject_fault("/sns/oauth2/refresh_token", Fault::ErrCode(-1));
@@ -117,20 +116,28 @@ async fn a_busy_wechat_exits_with_the_wechat_status() {
 #[tokio::test]
 async fn an_unreachable_token_store_exits_with_the_store_status() {
     let world = World::new().await;
-    let mut command = world.command(&["token", "get", "--openid", "o1"]);
     // Port 1 on localhost refuses connections.
-    command.env("WECHAT_TOKEN_STORE", "redis://127.0.0.1:1/");
-
-    run(command).await.assert_failed_with(6);
+    world
+        .run_with(
+            "WECHAT_TOKEN_STORE",
+            Some("redis://127.0.0.1:1/"),
+            &["token", "get", "--openid", "o1"],
+        )
+        .await
+        .assert_failed_with(6);
 }
 
 #[tokio::test]
 async fn an_unknown_store_scheme_is_a_usage_error() {
     let world = World::new().await;
-    let mut command = world.command(&["token", "get", "--openid", "o1"]);
-    command.env("WECHAT_TOKEN_STORE", "carrier-pigeon://coop");
-
-    run(command).await.assert_failed_with(2);
+    world
+        .run_with(
+            "WECHAT_TOKEN_STORE",
+            Some("carrier-pigeon://coop"),
+            &["token", "get", "--openid", "o1"],
+        )
+        .await
+        .assert_failed_with(2);
 }
 
 #[tokio::test]

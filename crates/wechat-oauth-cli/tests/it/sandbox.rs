@@ -1,35 +1,9 @@
 //! `wechat-oauth sandbox`: the sandbox as a separate process, driven over HTTP.
 
-use url::Url;
-
-use crate::support::{Server, bare_command};
-
-/// Approves `scope` for `user` through the sandbox's scripted consent and returns the code.
-async fn approve(base: &str, appid: &str, user: &str) -> String {
-    let authorize = format!(
-        "{base}/connect/oauth2/authorize?appid={appid}&redirect_uri=http%3A%2F%2Flocalhost%3A8000%2Fcb\
-         &response_type=code&scope=snsapi_userinfo&state=s#wechat_redirect"
-    );
-    let response = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .get(authorize)
-        .header("X-Sandbox-User", user)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 302);
-    let location = Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
-    location
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .unwrap()
-}
+use crate::support::{Server, approve, bare_command, query, run};
 
 #[tokio::test]
-async fn the_sandbox_subcommand_serves_a_login_that_exchange_completes() {
+async fn the_sandbox_subcommand_serves_a_login_that_user_by_code_completes() {
     let mut command = bare_command();
     command.args([
         "sandbox",
@@ -41,10 +15,16 @@ async fn the_sandbox_subcommand_serves_a_login_that_exchange_completes() {
         "carol",
     ]);
     let server = Server::spawn(command, "listening on ").await;
-    let code = approve(&server.url, "wx00000000000000aa", "carol").await;
+    let authorize = format!(
+        "{}/connect/oauth2/authorize?appid=wx00000000000000aa\
+         &redirect_uri=http%3A%2F%2Flocalhost%3A8000%2Fcb&response_type=code\
+         &scope=snsapi_userinfo&state=s#wechat_redirect",
+        server.url
+    );
+    let code = query(&approve(&authorize, "carol").await, "code").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut exchange = bare_command();
-    exchange
+    let mut user_by_code = bare_command();
+    user_by_code
         .env("WECHAT_APPID", "wx00000000000000aa")
         .env("WECHAT_SECRET", "custom-secret")
         .env("WECHAT_API_BASE", &server.url)
@@ -54,7 +34,7 @@ async fn the_sandbox_subcommand_serves_a_login_that_exchange_completes() {
         )
         .args(["user-by-code", "--code", &code]);
 
-    let user = crate::support::run(exchange).await.json();
+    let user = run(user_by_code).await.json();
 
     assert!(
         user["openid"].as_str().is_some_and(|o| !o.is_empty()),
@@ -74,7 +54,16 @@ async fn the_sandbox_subcommand_rejects_a_malformed_app() {
         "no-secret-here",
     ]);
 
-    let out = crate::support::run(command).await;
+    run(command).await.assert_failed_with(2);
+}
 
-    assert_eq!(out.code, 2, "{out:#?}");
+#[tokio::test]
+async fn the_sandbox_subcommand_rejects_an_unknown_user_flag() {
+    let mut command = bare_command();
+    command.args(["sandbox", "--listen", "127.0.0.1:0", "--user", "dave:admin"]);
+
+    let out = run(command).await;
+
+    out.assert_failed_with(2);
+    assert!(out.stderr.contains("snapshot"), "{out:#?}");
 }

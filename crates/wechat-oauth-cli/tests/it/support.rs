@@ -141,6 +141,38 @@ impl World {
             .json()
     }
 
+    /// Logs `user` in (see [`log_in`](Self::log_in)) and returns the openid.
+    pub async fn logged_in(&self, user: &str) -> String {
+        self.log_in(user).await["openid"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// The token stored for `openid`, unredacted, read through `token get`.
+    pub async fn stored(&self, openid: &str) -> Value {
+        self.run(&["token", "get", "--openid", openid, "--show-secrets"])
+            .await
+            .json()
+    }
+
+    /// Runs the binary with the configuration variable `var` replaced (`None`: unset).
+    pub async fn run_with(&self, var: &str, value: Option<&str>, args: &[&str]) -> Run {
+        let mut command = self.command(args);
+        match value {
+            Some(value) => command.env(var, value),
+            None => command.env_remove(var),
+        };
+        run(command).await
+    }
+
+    /// The value of `param` in the last request the sandbox received on `path`.
+    pub fn last_param(&self, path: &str, param: &str) -> Option<String> {
+        let journal = self.sandbox.journal();
+        let entry = journal.iter().rfind(|entry| entry.path == path)?;
+        entry.param(param).map(str::to_owned)
+    }
+
     /// How many requests the sandbox received on `path`.
     pub fn hits(&self, path: &str) -> usize {
         self.sandbox
@@ -149,6 +181,30 @@ impl World {
             .filter(|entry| entry.path == path)
             .count()
     }
+}
+
+/// Opens `authorize_url` as `user` through the sandbox's scripted consent (header
+/// `X-Sandbox-User`) and returns the redirect it answers with, which carries `code` and
+/// `state`.
+pub async fn approve(authorize_url: &str, user: &str) -> url::Url {
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(authorize_url)
+        .header("X-Sandbox-User", user)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 302, "the sandbox did not redirect");
+    url::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap()
+}
+
+/// The value of `key` in `url`'s query.
+pub fn query(url: &url::Url, key: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// A server the binary runs; killed when dropped.

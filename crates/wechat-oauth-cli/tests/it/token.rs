@@ -31,10 +31,7 @@ async fn token_get_for_an_unknown_openid_exits_no_token() {
 #[tokio::test]
 async fn token_delete_removes_the_token() {
     let world = World::new().await;
-    let openid = world.log_in("alice").await["openid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let openid = world.logged_in("alice").await;
 
     let deleted = world
         .run(&["token", "delete", "--openid", &openid])
@@ -69,10 +66,7 @@ async fn a_file_store_keeps_tokens_between_runs() {
     let dir = tempfile::tempdir().unwrap();
     let store_url = format!("file://{}", dir.path().join("tokens").display());
     let world = World::with_store(dir, store_url).await;
-    let openid = world.log_in("bob").await["openid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let openid = world.logged_in("bob").await;
 
     let user = world.run(&["user", "--openid", &openid]).await.json();
 

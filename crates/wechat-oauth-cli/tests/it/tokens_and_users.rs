@@ -18,10 +18,7 @@ async fn exchange_saves_the_token_and_prints_it_redacted() {
     assert_eq!(token["expires_in"], 7200);
     // Saved: the store holds the real values.
     let openid = world.openid("alice");
-    let stored = world
-        .run(&["token", "get", "--openid", &openid, "--show-secrets"])
-        .await
-        .json();
+    let stored = world.stored(&openid).await;
     let access_token = stored["access_token"].as_str().unwrap();
     assert!(access_token.len() > 10 && access_token != "[redacted]");
     assert_eq!(stored["create_at"], token["create_at"]);
@@ -33,10 +30,7 @@ async fn exchange_with_show_secrets_prints_the_stored_tokens() {
     let token = world.log_in("alice").await;
     let openid = token["openid"].as_str().unwrap();
 
-    let stored = world
-        .run(&["token", "get", "--openid", openid, "--show-secrets"])
-        .await
-        .json();
+    let stored = world.stored(openid).await;
 
     assert_eq!(stored["access_token"], token["access_token"]);
     assert_eq!(stored["refresh_token"], token["refresh_token"]);
@@ -71,10 +65,7 @@ async fn exchange_of_a_used_code_exits_with_the_wechat_status() {
 #[tokio::test]
 async fn user_prints_the_profile_using_the_stored_token() {
     let world = World::new().await;
-    let openid = world.log_in("bob").await["openid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let openid = world.logged_in("bob").await;
 
     let user = world.run(&["user", "--openid", &openid]).await.json();
 
@@ -84,35 +75,25 @@ async fn user_prints_the_profile_using_the_stored_token() {
         "{user}"
     );
     assert_eq!(user["unionid"], world.sandbox.unionid("bob"));
-    let userinfo = world.sandbox.journal();
-    let call = userinfo
-        .iter()
-        .rfind(|e| e.path == "/sns/userinfo")
-        .unwrap();
-    assert!(
-        call.params.iter().any(|(k, v)| k == "lang" && v == "zh_CN"),
-        "{call:?}"
+    assert_eq!(
+        world.last_param("/sns/userinfo", "lang").as_deref(),
+        Some("zh_CN")
     );
 }
 
 #[tokio::test]
 async fn user_passes_the_requested_language() {
     let world = World::new().await;
-    let openid = world.log_in("alice").await["openid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let openid = world.logged_in("alice").await;
 
     world
         .run(&["user", "--openid", &openid, "--lang", "en"])
         .await
         .json();
 
-    let journal = world.sandbox.journal();
-    let call = journal.iter().rfind(|e| e.path == "/sns/userinfo").unwrap();
-    assert!(
-        call.params.iter().any(|(k, v)| k == "lang" && v == "en"),
-        "{call:?}"
+    assert_eq!(
+        world.last_param("/sns/userinfo", "lang").as_deref(),
+        Some("en")
     );
 }
 
@@ -150,10 +131,7 @@ async fn refresh_replaces_the_stored_token() {
 
     assert_ne!(after["access_token"], before["access_token"]);
     assert_eq!(after["openid"], before["openid"]);
-    let stored = world
-        .run(&["token", "get", "--openid", openid, "--show-secrets"])
-        .await
-        .json();
+    let stored = world.stored(openid).await;
     assert_eq!(stored["access_token"], after["access_token"]);
     assert_eq!(world.hits("/sns/oauth2/refresh_token"), 1);
 }
@@ -161,20 +139,14 @@ async fn refresh_replaces_the_stored_token() {
 #[tokio::test]
 async fn refresh_prints_redacted_tokens_by_default() {
     let world = World::new().await;
-    let openid = world.log_in("alice").await["openid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let openid = world.logged_in("alice").await;
 
     let run = world.run(&["refresh", "--openid", &openid]).await;
 
     let token = run.json();
     assert_eq!(token["access_token"], "[redacted]");
     assert_eq!(token["refresh_token"], "[redacted]");
-    let stored = world
-        .run(&["token", "get", "--openid", &openid, "--show-secrets"])
-        .await
-        .json();
+    let stored = world.stored(&openid).await;
     for key in ["access_token", "refresh_token"] {
         assert!(
             !run.mentions(stored[key].as_str().unwrap()),
@@ -186,10 +158,7 @@ async fn refresh_prints_redacted_tokens_by_default() {
 #[tokio::test]
 async fn refresh_with_a_dead_refresh_token_exits_with_the_wechat_status() {
     let world = World::new().await;
-    let openid = world.log_in("alice").await["openid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let openid = world.logged_in("alice").await;
     // Refresh tokens live 30 days (wechat-protocol.md §1.6).
     world
         .sandbox
@@ -215,10 +184,7 @@ async fn refresh_for_an_openid_without_a_token_exits_no_token() {
 #[tokio::test]
 async fn verify_reports_a_live_token_as_valid() {
     let world = World::new().await;
-    let openid = world.log_in("alice").await["openid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let openid = world.logged_in("alice").await;
 
     let status = world.run(&["verify", "--openid", &openid]).await.json();
 
@@ -230,10 +196,7 @@ async fn verify_reports_a_live_token_as_valid() {
 #[tokio::test]
 async fn verify_reports_an_expired_token_as_invalid_and_exits_non_zero() {
     let world = World::new().await;
-    let openid = world.log_in("alice").await["openid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let openid = world.logged_in("alice").await;
     world.sandbox.advance_clock(Duration::from_secs(7300));
 
     let run = world.run(&["verify", "--openid", &openid]).await;
