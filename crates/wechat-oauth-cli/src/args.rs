@@ -6,10 +6,6 @@ use std::net::SocketAddr;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use wechat_oauth::Secret;
 
-/// Where tokens live when neither `--token-store` nor `WECHAT_TOKEN_STORE` says otherwise:
-/// a SQLite file in the working directory, so tokens survive between invocations.
-pub const DEFAULT_TOKEN_STORE: &str = "sqlite://wechat-oauth.db";
-
 /// Where `demo` listens by default.
 pub const DEFAULT_DEMO_LISTEN: &str = "127.0.0.1:3000";
 
@@ -67,14 +63,14 @@ pub struct Config {
 
     /// Where tokens are kept, as a store URL: `sqlite://FILE`, `mysql://…`, `postgres://…`,
     /// `redis://…`, `mongodb://…`, `file://DIR` or `memory:`. The default is a SQLite
-    /// file `wechat-oauth.db` in the working directory.
+    /// file in the working directory, created on first use, so tokens survive between runs.
     #[arg(
         long,
         env = "WECHAT_TOKEN_STORE",
         global = true,
         hide_env_values = true,
         value_name = "URL",
-        default_value = DEFAULT_TOKEN_STORE
+        default_value = wechat_oauth_stores::DEFAULT_URL
     )]
     pub token_store: String,
 

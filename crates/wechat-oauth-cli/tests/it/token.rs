@@ -90,5 +90,5 @@ async fn the_default_store_is_a_sqlite_file_in_the_working_directory() {
     let out = crate::support::run(command).await;
 
     assert_eq!(out.code, 0, "{out:#?}");
-    assert!(world.dir.path().join("wechat-oauth.db").exists());
+    assert!(world.dir.path().join("wechat-oauth-tokens.db").exists());
 }
