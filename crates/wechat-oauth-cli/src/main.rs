@@ -75,6 +75,20 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 async fn demo(config: &Config, listen: std::net::SocketAddr) -> Result<(), Failure> {
+    // Both or neither: with neither the demo runs its own sandbox.
+    match (&config.appid, &config.secret) {
+        (Some(_), None) => {
+            return Err(Failure::usage(
+                "WECHAT_APPID is set but WECHAT_SECRET is not: set both, or neither to use the built-in sandbox",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(Failure::usage(
+                "WECHAT_SECRET is set but WECHAT_APPID is not: set both, or neither to use the built-in sandbox",
+            ));
+        }
+        _ => {}
+    }
     let options = demo::DemoOptions {
         listen,
         appid: config.appid.clone(),
