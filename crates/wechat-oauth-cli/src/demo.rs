@@ -107,10 +107,14 @@ pub async fn start(opts: DemoOptions) -> anyhow::Result<RunningDemo> {
     };
     let store = open_store(&opts.token_store).await?;
     let client = backend.client(store)?;
-    let login = WeChatLogin::builder(client, format!("{url}auth/wechat/callback"), Key::generate())
-        .flow(Flow::OfficialAccountUserInfo)
-        .build()
-        .context("login configuration")?;
+    let login = WeChatLogin::builder(
+        client,
+        format!("{url}auth/wechat/callback"),
+        Key::generate(),
+    )
+    .flow(Flow::OfficialAccountUserInfo)
+    .build()
+    .context("login configuration")?;
     let app = site(&login, backend.sandbox.is_some());
 
     let (shutdown, stopped) = oneshot::channel::<()>();
@@ -176,7 +180,8 @@ impl Backend {
     }
 
     fn client(&self, store: Arc<dyn TokenStore>) -> anyhow::Result<OAuthClient> {
-        let mut builder = OAuthClient::builder(self.appid.clone(), self.secret.clone()).token_store(store);
+        let mut builder =
+            OAuthClient::builder(self.appid.clone(), self.secret.clone()).token_store(store);
         if let Some(base) = &self.api_base {
             builder = builder.api_base(base.clone());
         }
@@ -193,7 +198,10 @@ async fn open_store(url: &str) -> anyhow::Result<Arc<dyn TokenStore>> {
         return Ok(Arc::new(wechat_oauth::MemoryStore::new()));
     }
     // Until `wechat-oauth-stores` lands in this branch every other URL falls back to memory.
-    tracing::warn!(url, "token store backends not linked yet; keeping tokens in memory");
+    tracing::warn!(
+        url,
+        "token store backends not linked yet; keeping tokens in memory"
+    );
     Ok(Arc::new(wechat_oauth::MemoryStore::new()))
 }
 
@@ -243,7 +251,13 @@ async fn profile(State(page): State<Page>, user: WeChatUser) -> Response {
         // Sandbox avatars point at an image host this machine cannot reach: draw an initial.
         _ => format!(
             r#"<span class="avatar initial" aria-hidden="true">{}</span>"#,
-            escape(&display_name(&user).chars().next().unwrap_or('?').to_string())
+            escape(
+                &display_name(&user)
+                    .chars()
+                    .next()
+                    .unwrap_or('?')
+                    .to_string()
+            )
         ),
     };
     let field = |label: &str, id: &str, value: Option<&str>| {

@@ -67,7 +67,10 @@ impl ChromeDriver {
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not listen on {port}");
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not listen on {port}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         Some(driver)
@@ -190,8 +193,19 @@ async fn a_browser_logs_in_on_the_consent_page_and_out_again_and_bad_callbacks_a
     browser.goto(demo.url()).await.unwrap();
     shots.take(&browser, "home").await;
     click(&browser, "login").await;
-    browser.wait().for_element(Locator::Id("approve-alice")).await.unwrap();
-    assert!(browser.current_url().await.unwrap().as_str().starts_with(sandbox.url()));
+    browser
+        .wait()
+        .for_element(Locator::Id("approve-alice"))
+        .await
+        .unwrap();
+    assert!(
+        browser
+            .current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .starts_with(sandbox.url())
+    );
     shots.take(&browser, "consent").await;
 
     // Approve as alice → the profile, at a clean URL.
@@ -203,7 +217,10 @@ async fn a_browser_logs_in_on_the_consent_page_and_out_again_and_bad_callbacks_a
     assert!(!text_of(&browser, "nickname").await.is_empty());
     let here = browser.current_url().await.unwrap();
     assert_eq!(here.as_str(), format!("{}profile", demo.url()));
-    assert!(here.query().is_none(), "code and state left the address bar");
+    assert!(
+        here.query().is_none(),
+        "code and state left the address bar"
+    );
     shots.take(&browser, "profile").await;
     assert_eq!(exchanges(), 1);
 
@@ -229,24 +246,42 @@ async fn a_browser_logs_in_on_the_consent_page_and_out_again_and_bad_callbacks_a
 
     // Logout.
     click(&browser, "logout").await;
-    browser.wait().for_element(Locator::Id("login")).await.unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Id("login"))
+        .await
+        .unwrap();
     assert!(body_text(&browser).await.contains("knows nobody"));
     shots.take(&browser, "logged-out").await;
 
     // Deny on the consent page → the refusal page.
     click(&browser, "login").await;
     click(&browser, "deny").await;
-    browser.wait().for_element(Locator::Css("h1")).await.unwrap();
-    assert!(body_text(&browser).await.contains("You declined to sign in with WeChat"));
+    browser
+        .wait()
+        .for_element(Locator::Css("h1"))
+        .await
+        .unwrap();
+    assert!(
+        body_text(&browser)
+            .await
+            .contains("You declined to sign in with WeChat")
+    );
     shots.take(&browser, "denied").await;
     assert_eq!(exchanges(), 1);
 
     // A replayed callback (leaked URL) in a browser that did not start it: refused.
     browser.delete_all_cookies().await.unwrap();
-    let replay = format!("{}auth/wechat/callback?code={code}&state={state}", demo.url());
+    let replay = format!(
+        "{}auth/wechat/callback?code={code}&state={state}",
+        demo.url()
+    );
     browser.goto(&replay).await.unwrap();
     let page = body_text(&browser).await;
-    assert!(page.contains("another browser") || page.contains("already used"), "{page}");
+    assert!(
+        page.contains("another browser") || page.contains("already used"),
+        "{page}"
+    );
     shots.take(&browser, "replayed-state-refused").await;
 
     // A forged state: refused.
@@ -265,7 +300,11 @@ async fn a_browser_logs_in_on_the_consent_page_and_out_again_and_bad_callbacks_a
     // Neither refused callback reached WeChat, and the browser has no session.
     assert_eq!(exchanges(), 1);
     browser.goto(demo.url()).await.unwrap();
-    browser.wait().for_element(Locator::Id("login")).await.unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Id("login"))
+        .await
+        .unwrap();
 
     browser.close().await.unwrap();
     demo.stop().await.unwrap();
@@ -301,17 +340,34 @@ async fn the_demo_logs_in_over_plain_http_with_scripted_approval() {
             }
         }
     };
-    let location = |response: &reqwest::Response| {
-        response.headers()["location"].to_str().unwrap().to_owned()
-    };
+    let location =
+        |response: &reqwest::Response| response.headers()["location"].to_str().unwrap().to_owned();
 
-    let home = http.get(demo.url()).send().await.unwrap().text().await.unwrap();
+    let home = http
+        .get(demo.url())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(home.contains("Sign in with WeChat"));
 
-    let response = http.get(format!("{}profile", demo.url())).send().await.unwrap();
+    let response = http
+        .get(format!("{}profile", demo.url()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 303);
-    let login = format!("{}{}", demo.url().trim_end_matches('/'), location(&response));
-    assert!(login.ends_with("/auth/wechat/login?return_to=%2Fprofile"), "{login}");
+    let login = format!(
+        "{}{}",
+        demo.url().trim_end_matches('/'),
+        location(&response)
+    );
+    assert!(
+        login.ends_with("/auth/wechat/login?return_to=%2Fprofile"),
+        "{login}"
+    );
 
     let response = http.get(&login).send().await.unwrap();
     remember(&mut cookies, &response);
@@ -347,6 +403,9 @@ async fn the_demo_logs_in_over_plain_http_with_scripted_approval() {
         .text()
         .await
         .unwrap();
-    assert!(profile.contains(&sandbox.openid(defaults::OFFICIAL_APPID, "bob")), "{profile}");
+    assert!(
+        profile.contains(&sandbox.openid(defaults::OFFICIAL_APPID, "bob")),
+        "{profile}"
+    );
     demo.stop().await.unwrap();
 }
