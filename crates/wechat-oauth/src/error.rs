@@ -117,7 +117,7 @@ impl Error {
             }),
             Self::Response(r) => Self::Response(r.clone()),
             Self::Store(s) => Self::Store(duplicate_store_error(s)),
-            Self::Decrypt(d) => Self::Decrypt(d.clone()),
+            Self::Decrypt(d) => Self::Decrypt(*d),
             Self::Config(c) => Self::Config(c.clone()),
         }
     }

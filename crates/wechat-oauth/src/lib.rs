@@ -274,6 +274,7 @@ mod lenient;
 pub mod miniprogram;
 mod refresh;
 mod secret;
+pub mod server_token;
 pub mod state;
 pub mod store;
 mod token;
@@ -286,7 +287,7 @@ pub use client::{
 pub use config::HttpOptions;
 pub use error::{Error, WeChatError, WeChatErrorKind};
 pub use secret::Secret;
-pub use state::{new_state, states_match};
+pub use state::{is_valid_state, new_state, states_match};
 pub use store::{MemoryStore, StoreError, TokenStore};
 pub use token::{AccessToken, now_millis};
 pub use user::{Lang, TokenStatus, UserInfo};

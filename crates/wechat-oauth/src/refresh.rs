@@ -20,10 +20,44 @@ use std::time::{Duration, Instant};
 use tokio::sync::OnceCell;
 
 use crate::client::Inner;
-use crate::{AccessToken, Error, Result, StoreError};
+use crate::store::Lease;
+use crate::{AccessToken, Error, Result, StoreError, TokenStore};
 
 /// How often a process waiting on another process's refresh re-reads the store.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Releases a held lease, also when the refreshing caller is cancelled mid-way (then in a
+/// background task), so other processes need not wait for the lease to expire.
+struct LeaseGuard {
+    store: Arc<dyn TokenStore>,
+    lease: Option<Lease>,
+}
+
+impl LeaseGuard {
+    async fn release(mut self) {
+        if let Some(lease) = self.lease.take() {
+            release(self.store.as_ref(), &lease).await;
+        }
+    }
+}
+
+impl Drop for LeaseGuard {
+    fn drop(&mut self) {
+        if let Some(lease) = self.lease.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let store = Arc::clone(&self.store);
+            runtime.spawn(async move { release(store.as_ref(), &lease).await });
+        }
+    }
+}
+
+async fn release(store: &dyn TokenStore, lease: &Lease) {
+    if let Err(err) = store.release_lease(lease).await {
+        // The lease expires by itself; the refresh result stands.
+        tracing::warn!(error = %err, "could not release the refresh lease");
+    }
+}
 
 /// One refresh in flight for one openid; its outcome is shared by every caller that joined.
 #[derive(Debug, Default)]
@@ -93,11 +127,12 @@ impl Inner {
                 .acquire_lease(&lease_name, self.lease_ttl)
                 .await?
             {
+                let guard = LeaseGuard {
+                    store: Arc::clone(&self.store),
+                    lease: Some(lease),
+                };
                 let result = self.refresh_under_lease(openid, stale).await;
-                if let Err(err) = self.store.release_lease(&lease).await {
-                    // The lease expires by itself; the refresh result stands.
-                    tracing::warn!(error = %err, "could not release the refresh lease");
-                }
+                guard.release().await;
                 return result;
             }
             if Instant::now() >= deadline {
