@@ -52,12 +52,12 @@ pub struct Config {
     )]
     pub secret: Option<Secret>,
 
-    /// Base URL of WeChat's JSON APIs [default: https://api.weixin.qq.com]. Point it at a
+    /// Base URL of WeChat's JSON APIs (default `https://api.weixin.qq.com`). Point it at a
     /// sandbox (`wechat-oauth sandbox`) to work offline.
     #[arg(long, env = "WECHAT_API_BASE", global = true, value_name = "URL")]
     pub api_base: Option<String>,
 
-    /// Base URL of WeChat's authorization pages [default: https://open.weixin.qq.com].
+    /// Base URL of WeChat's authorization pages (default `https://open.weixin.qq.com`).
     #[arg(long, env = "WECHAT_OPEN_BASE", global = true, value_name = "URL")]
     pub open_base: Option<String>,
 
@@ -74,11 +74,11 @@ pub struct Config {
     )]
     pub token_store: String,
 
-    /// Time limit for each request to WeChat, in seconds [default: the SDK's].
+    /// Time limit for each request to WeChat, in seconds (default: the SDK's).
     #[arg(long, global = true, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: Option<u64>,
 
-    /// Print access tokens and refresh tokens in full instead of "[redacted]".
+    /// Print access tokens and refresh tokens in full instead of `"[redacted]"`.
     /// (The app secret is never printed.)
     #[arg(long, global = true)]
     pub show_secrets: bool,

@@ -245,3 +245,15 @@ async fn user_by_code_with_a_bad_code_exits_with_the_wechat_status() {
     run.assert_failed_with(3);
     assert_eq!(world.hits("/sns/userinfo"), 0);
 }
+
+#[tokio::test]
+async fn user_by_code_with_a_snsapi_base_code_explains_the_missing_scope() {
+    let world = World::new().await;
+    let code = world.code("alice", "snsapi_base");
+
+    let run = world.run(&["user-by-code", "--code", &code]).await;
+
+    run.assert_failed_with(3);
+    assert!(run.stderr.contains("48001"), "{run:#?}");
+    assert!(run.stderr.contains("--scope snsapi_userinfo"), "{run:#?}");
+}
