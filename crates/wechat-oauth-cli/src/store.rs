@@ -12,6 +12,9 @@ use crate::output;
 
 /// Opens the store named by `--token-store` / `WECHAT_TOKEN_STORE`.
 pub async fn open(config: &Config) -> Result<Arc<dyn TokenStore>, Failure> {
+    if config.token_store.trim().starts_with("memory:") {
+        tracing::warn!("the memory: token store forgets every token when this command exits");
+    }
     wechat_oauth_stores::open(&config.token_store)
         .await
         .map_err(|e| match e {

@@ -127,3 +127,20 @@ async fn server_stores_keep_tokens_between_runs() {
         gone.assert_failed_with(4);
     }
 }
+
+#[tokio::test]
+async fn a_memory_store_warns_that_it_forgets() {
+    let world = World::new().await;
+    let code = world.code("alice", "snsapi_base");
+
+    let out = world
+        .run_with(
+            "WECHAT_TOKEN_STORE",
+            Some("memory:"),
+            &["exchange", "--code", &code],
+        )
+        .await;
+
+    assert_eq!(out.json()["openid"], world.openid("alice"));
+    assert!(out.stderr.contains("forgets"), "{out:#?}");
+}
