@@ -1,0 +1,508 @@
+//! [`WeChatLogin`]: the configured login, built with [`WeChatLoginBuilder`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::http::Uri;
+use axum::response::Response;
+use axum::routing::{get, post};
+use wechat_oauth::{Lang, OAuthClient, Scope};
+
+use crate::cookie::{CookieAttrs, is_valid_cookie_name};
+use crate::key::Key;
+use crate::outcome::OutcomeCache;
+use crate::pages::{LoginFailure, default_failure_page};
+use crate::return_path::safe_return_path;
+use crate::state::{FlowTag, StateContext};
+
+/// Which WeChat authorization the login runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Flow {
+    /// Official Account web authorization with `snsapi_base`: silent, openid (and unionid
+    /// when bound) only.
+    #[default]
+    OfficialAccountBase,
+    /// Official Account web authorization with `snsapi_userinfo`: a consent page, then the
+    /// nickname and avatar.
+    OfficialAccountUserInfo,
+    /// Website QR-code login (`qrconnect`, `snsapi_login`) for an Open Platform website app.
+    WebsiteQrLogin,
+}
+
+impl Flow {
+    /// The scope WeChat is asked for.
+    pub fn scope(self) -> Scope {
+        match self {
+            Self::OfficialAccountBase => Scope::Base,
+            Self::OfficialAccountUserInfo => Scope::UserInfo,
+            Self::WebsiteQrLogin => Scope::Login,
+        }
+    }
+
+    pub(crate) fn tag(self) -> FlowTag {
+        match self {
+            Self::OfficialAccountBase => FlowTag::Base,
+            Self::OfficialAccountUserInfo => FlowTag::UserInfo,
+            Self::WebsiteQrLogin => FlowTag::WebsiteLogin,
+        }
+    }
+
+    /// Whether the token allows `sns/userinfo` (nickname, avatar).
+    pub(crate) fn fetches_profile(self) -> bool {
+        !matches!(self, Self::OfficialAccountBase)
+    }
+}
+
+/// When a callback may be accepted without the pending-login cookie set by the login route.
+///
+/// The cookie binds a login to the browser that started it (RFC 6749 §10.12). The WeChat
+/// in-app browser sometimes loses cookies between the login redirect and the callback
+/// (overtrue/socialite#97); the signed, single-use state still protects those callbacks
+/// against forgery and replay, but not against login CSRF, so the default accepts a
+/// cookie-less callback only from the WeChat browser (`MicroMessenger` in `User-Agent`,
+/// which a cross-site attacker cannot set on the victim's browser).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum BrowserBinding {
+    /// Every callback must carry the pending-login cookie.
+    Required,
+    /// Cookie required, except in the WeChat in-app browser (the default).
+    #[default]
+    ExemptWeChatBrowser,
+    /// A valid signed state is enough, in any browser.
+    Optional,
+}
+
+/// What happens when WeChat answers with a snapshot-mode user (`is_snapshotuser`, 快照页).
+///
+/// Since 2022 WeChat opens a `snsapi_userinfo` page in "snapshot mode" when it judges the
+/// login was forced on page open; the openid and unionid it then gives belong to a virtual
+/// account (`wechat-protocol.md` §1.7, §8.2 S8). They must never become a real account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SnapshotUsers {
+    /// No session: the callback shows a page asking the user to tap "使用完整服务" (use the
+    /// full service), and the virtual user's token is removed from the store (the default).
+    #[default]
+    Refuse,
+    /// A guest session that lasts until the browser closes; [`WeChatUser::is_snapshotuser`]
+    /// is `true` and the application must not link it to an account.
+    ///
+    /// [`WeChatUser::is_snapshotuser`]: crate::WeChatUser::is_snapshotuser
+    GuestSession,
+}
+
+/// Why a [`WeChatLoginBuilder`] could not build.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The callback URL is not an absolute `http`/`https` URL without query or fragment.
+    #[error("invalid callback URL: {0}")]
+    CallbackUrl(String),
+    /// A plain-http callback on a host other than loopback, without
+    /// [`allow_http_callback`](WeChatLoginBuilder::allow_http_callback).
+    #[error(
+        "callback URL uses http on a non-loopback host: codes and session cookies would travel in clear (use https, or allow_http_callback for a test account)"
+    )]
+    InsecureCallback,
+    /// A route path is not a plain absolute path.
+    #[error(
+        "invalid {which} path {path:?}: must start with '/' and hold no query, fragment or route parameters"
+    )]
+    Path {
+        /// Which path (`login`, `logout`, `callback`, `after-login`).
+        which: &'static str,
+        /// The offending value.
+        path: String,
+    },
+    /// Two routes share a path.
+    #[error("the login, callback and logout routes must have distinct paths")]
+    PathConflict,
+    /// The session cookie name is not an RFC 6265 token.
+    #[error("invalid cookie name {0:?}")]
+    CookieName(String),
+    /// A state lifetime of zero or longer than ten minutes.
+    #[error("the state lifetime must be between 1 second and 10 minutes")]
+    StateTtl,
+}
+
+/// Renders the page shown when a callback fails; see
+/// [`WeChatLoginBuilder::failure_page`].
+pub type FailurePage = Arc<dyn Fn(&LoginFailure, &str) -> Response + Send + Sync>;
+
+/// WeChat login for an axum app: the login, callback and logout routes
+/// ([`routes`](Self::routes)) and the configuration the [`WeChatUser`] extractor reads
+/// ([`layer`](Self::layer)). Cheap to clone.
+///
+/// See the [crate documentation](crate) for an example.
+///
+/// [`WeChatUser`]: crate::WeChatUser
+#[derive(Clone)]
+pub struct WeChatLogin {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub client: OAuthClient,
+    pub flow: Flow,
+    pub callback_url: String,
+    pub callback_path: String,
+    pub login_path: String,
+    pub logout_path: String,
+    pub after_login: String,
+    pub key: Key,
+    pub cookies: CookieAttrs,
+    pub session_cookie: String,
+    pub pending_cookie: String,
+    pub session_ttl: Duration,
+    pub state_ttl: Duration,
+    pub lang: Lang,
+    pub binding: BrowserBinding,
+    pub snapshot: SnapshotUsers,
+    pub failure_page: FailurePage,
+    pub outcomes: OutcomeCache,
+    /// Seconds added to the wall clock; lets tests expire a state without sleeping.
+    pub clock_skew: std::sync::atomic::AtomicU64,
+}
+
+impl WeChatLogin {
+    /// Starts configuring a login that exchanges codes with `client`, receives WeChat's
+    /// callback at exactly `callback_url` (never derived from request headers,
+    /// `wechat-protocol.md` §8.2 S2), and signs states and cookies with `key`.
+    ///
+    /// The callback route is mounted at the path of `callback_url`.
+    pub fn builder(
+        client: OAuthClient,
+        callback_url: impl Into<String>,
+        key: Key,
+    ) -> WeChatLoginBuilder {
+        WeChatLoginBuilder {
+            client,
+            callback_url: callback_url.into(),
+            key,
+            flow: Flow::default(),
+            login_path: "/auth/wechat/login".into(),
+            logout_path: "/auth/wechat/logout".into(),
+            after_login: "/".into(),
+            session_cookie: "wechat_session".into(),
+            session_ttl: Duration::from_secs(7 * 24 * 3600),
+            state_ttl: Duration::from_secs(600),
+            lang: Lang::default(),
+            binding: BrowserBinding::default(),
+            snapshot: SnapshotUsers::default(),
+            allow_http: false,
+            failure_page: None,
+        }
+    }
+
+    /// The login (`GET`), callback (`GET`) and logout (`POST`) routes, to
+    /// [`merge`](Router::merge) into the app's router.
+    pub fn routes<S>(&self) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        let inner = &self.inner;
+        Router::new()
+            .route(&inner.login_path, get(crate::routes::login))
+            .route(&inner.callback_path, get(crate::routes::callback))
+            .route(&inner.logout_path, post(crate::routes::logout))
+            .with_state(self.clone())
+    }
+
+    /// A layer that lets the [`WeChatUser`](crate::WeChatUser) extractor find this
+    /// configuration; apply it to the whole app with [`Router::layer`].
+    pub fn layer(&self) -> axum::Extension<WeChatLogin> {
+        axum::Extension(self.clone())
+    }
+
+    /// The local URL that starts a login and comes back to `return_to` (a same-site path;
+    /// anything else comes back to the after-login default).
+    ///
+    /// ```
+    /// # use wechat_oauth_axum::{Key, WeChatLogin};
+    /// # let client = wechat_oauth::OAuthClient::builder("wx1", "secret").build().unwrap();
+    /// let login = WeChatLogin::builder(client, "https://example.com/auth/wechat/callback", Key::generate())
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(login.login_url("/orders?id=7"), "/auth/wechat/login?return_to=%2Forders%3Fid%3D7");
+    /// ```
+    pub fn login_url(&self, return_to: &str) -> String {
+        let target = safe_return_path(return_to).unwrap_or(&self.inner.after_login);
+        format!(
+            "{}?return_to={}",
+            self.inner.login_path,
+            percent_encoding::utf8_percent_encode(target, percent_encoding::NON_ALPHANUMERIC)
+        )
+    }
+
+    /// The SDK client used for code exchanges and profiles.
+    pub fn client(&self) -> &OAuthClient {
+        &self.inner.client
+    }
+
+    /// The configured flow.
+    pub fn flow(&self) -> Flow {
+        self.inner.flow
+    }
+
+    /// The path of the logout route (`POST`).
+    pub fn logout_path(&self) -> &str {
+        &self.inner.logout_path
+    }
+
+    #[doc(hidden)]
+    /// Moves this login's clock forward (tests only: expires states without sleeping).
+    pub fn advance_clock_for_tests(&self, by: Duration) {
+        self.inner
+            .clock_skew
+            .fetch_add(by.as_secs(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn now_secs(&self) -> u64 {
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        wall + self
+            .inner
+            .clock_skew
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn state_context(&self) -> StateContext<'_> {
+        StateContext {
+            key: &self.inner.key,
+            appid: self.inner.client.appid(),
+            callback_url: &self.inner.callback_url,
+        }
+    }
+}
+
+impl fmt::Debug for WeChatLogin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.inner;
+        f.debug_struct("WeChatLogin")
+            .field("appid", &inner.client.appid())
+            .field("flow", &inner.flow)
+            .field("callback_url", &inner.callback_url)
+            .field("login_path", &inner.login_path)
+            .field("logout_path", &inner.logout_path)
+            .field("after_login", &inner.after_login)
+            .field("session_cookie", &inner.session_cookie)
+            .field("binding", &inner.binding)
+            .field("snapshot", &inner.snapshot)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`WeChatLogin`]; start with [`WeChatLogin::builder`].
+#[must_use]
+pub struct WeChatLoginBuilder {
+    client: OAuthClient,
+    callback_url: String,
+    key: Key,
+    flow: Flow,
+    login_path: String,
+    logout_path: String,
+    after_login: String,
+    session_cookie: String,
+    session_ttl: Duration,
+    state_ttl: Duration,
+    lang: Lang,
+    binding: BrowserBinding,
+    snapshot: SnapshotUsers,
+    allow_http: bool,
+    failure_page: Option<FailurePage>,
+}
+
+impl fmt::Debug for WeChatLoginBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WeChatLoginBuilder")
+            .field("callback_url", &self.callback_url)
+            .field("flow", &self.flow)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WeChatLoginBuilder {
+    /// Which authorization to run (default [`Flow::OfficialAccountBase`]).
+    pub fn flow(mut self, flow: Flow) -> Self {
+        self.flow = flow;
+        self
+    }
+
+    /// Path of the login route (default `/auth/wechat/login`; query `return_to`).
+    pub fn login_path(mut self, path: impl Into<String>) -> Self {
+        self.login_path = path.into();
+        self
+    }
+
+    /// Path of the logout route (default `/auth/wechat/logout`, `POST`).
+    pub fn logout_path(mut self, path: impl Into<String>) -> Self {
+        self.logout_path = path.into();
+        self
+    }
+
+    /// Where to go after login when no valid `return_to` was given, and after logout
+    /// (default `/`).
+    pub fn after_login(mut self, path: impl Into<String>) -> Self {
+        self.after_login = path.into();
+        self
+    }
+
+    /// Name of the session cookie (default `wechat_session`); the pending-login cookie is
+    /// this name plus `_pending`.
+    pub fn session_cookie(mut self, name: impl Into<String>) -> Self {
+        self.session_cookie = name.into();
+        self
+    }
+
+    /// How long a session lasts (default 7 days).
+    pub fn session_ttl(mut self, ttl: Duration) -> Self {
+        self.session_ttl = ttl;
+        self
+    }
+
+    /// How long a login may take from the login route to the callback (default and
+    /// maximum 10 minutes, `wechat-protocol.md` §8.2 S1).
+    pub fn state_ttl(mut self, ttl: Duration) -> Self {
+        self.state_ttl = ttl;
+        self
+    }
+
+    /// Language of the profile's place names (default `zh_CN`).
+    pub fn lang(mut self, lang: Lang) -> Self {
+        self.lang = lang;
+        self
+    }
+
+    /// When a callback without the pending-login cookie is accepted (see [`BrowserBinding`]).
+    pub fn browser_binding(mut self, binding: BrowserBinding) -> Self {
+        self.binding = binding;
+        self
+    }
+
+    /// What to do with snapshot-mode users (see [`SnapshotUsers`]).
+    pub fn snapshot_users(mut self, policy: SnapshotUsers) -> Self {
+        self.snapshot = policy;
+        self
+    }
+
+    /// Accepts a plain-http callback on a non-loopback host (a WeChat test account on a LAN);
+    /// cookies are then sent without `Secure`.
+    pub fn allow_http_callback(mut self, allow: bool) -> Self {
+        self.allow_http = allow;
+        self
+    }
+
+    /// Replaces the built-in pages shown when a callback fails. The function gets the
+    /// failure and a local URL that starts a fresh login; the response's status is kept,
+    /// and `Referrer-Policy: no-referrer` and `Cache-Control: no-store` are added.
+    pub fn failure_page<F>(mut self, render: F) -> Self
+    where
+        F: Fn(&LoginFailure, &str) -> Response + Send + Sync + 'static,
+    {
+        self.failure_page = Some(Arc::new(render));
+        self
+    }
+
+    /// Checks the configuration.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first problem.
+    pub fn build(self) -> Result<WeChatLogin, ConfigError> {
+        let (callback_path, secure) = check_callback_url(&self.callback_url, self.allow_http)?;
+        check_path("login", &self.login_path)?;
+        check_path("logout", &self.logout_path)?;
+        if safe_return_path(&self.after_login).is_none() {
+            return Err(ConfigError::Path {
+                which: "after-login",
+                path: self.after_login,
+            });
+        }
+        if self.login_path == self.logout_path
+            || self.login_path == callback_path
+            || self.logout_path == callback_path
+        {
+            return Err(ConfigError::PathConflict);
+        }
+        if !is_valid_cookie_name(&self.session_cookie) {
+            return Err(ConfigError::CookieName(self.session_cookie));
+        }
+        if self.state_ttl.is_zero() || self.state_ttl > Duration::from_secs(600) {
+            return Err(ConfigError::StateTtl);
+        }
+        let pending_cookie = format!("{}_pending", self.session_cookie);
+        Ok(WeChatLogin {
+            inner: Arc::new(Inner {
+                client: self.client,
+                flow: self.flow,
+                callback_url: self.callback_url,
+                callback_path,
+                login_path: self.login_path,
+                logout_path: self.logout_path,
+                after_login: self.after_login,
+                key: self.key,
+                cookies: CookieAttrs { secure },
+                session_cookie: self.session_cookie,
+                pending_cookie,
+                session_ttl: self.session_ttl,
+                state_ttl: self.state_ttl,
+                lang: self.lang,
+                binding: self.binding,
+                snapshot: self.snapshot,
+                failure_page: self
+                    .failure_page
+                    .unwrap_or_else(|| Arc::new(default_failure_page)),
+                outcomes: OutcomeCache::default(),
+                clock_skew: std::sync::atomic::AtomicU64::new(0),
+            }),
+        })
+    }
+}
+
+/// Checks the callback URL and returns its path and whether cookies get `Secure`.
+fn check_callback_url(url: &str, allow_http: bool) -> Result<(String, bool), ConfigError> {
+    let bad = |why: &str| ConfigError::CallbackUrl(format!("{url:?}: {why}"));
+    if url.contains('#') {
+        // WeChat inserts `?code=` before a fragment (`wechat-protocol.md` §1.1).
+        return Err(bad("no fragment allowed"));
+    }
+    let uri: Uri = url.parse().map_err(|_| bad("not a URL"))?;
+    let host = uri.host().ok_or_else(|| bad("no host"))?;
+    if uri.query().is_some() {
+        return Err(bad("no query allowed"));
+    }
+    let secure = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") if is_loopback(host) => false,
+        Some("http") if allow_http => false,
+        Some("http") => return Err(ConfigError::InsecureCallback),
+        _ => return Err(bad("scheme must be http or https")),
+    };
+    let path = uri.path().to_owned();
+    check_path("callback", &path)?;
+    Ok((path, secure))
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host == "[::1]"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn check_path(which: &'static str, path: &str) -> Result<(), ConfigError> {
+    let ok = safe_return_path(path).is_some() && !path.contains(['?', '#', '{', '}', '*', '%']);
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::Path {
+            which,
+            path: path.to_owned(),
+        })
+    }
+}

@@ -1,0 +1,80 @@
+//! The [`WeChatUser`] extractor and its rejection.
+
+use axum::extract::{FromRequestParts, OptionalFromRequestParts, OriginalUri};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::{WeChatLogin, WeChatUser};
+
+/// Why the [`WeChatUser`] extractor did not produce a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WeChatUserRejection {
+    /// Nobody is logged in: answers `303 See Other` to this login URL, which comes back to
+    /// the page that was asked for.
+    LoginRequired {
+        /// The local login URL, with `return_to` set.
+        login_url: String,
+    },
+    /// The app forgot `.layer(login.layer())`: answers 500 and logs why.
+    MissingLayer,
+}
+
+impl IntoResponse for WeChatUserRejection {
+    fn into_response(self) -> Response {
+        match self {
+            Self::LoginRequired { login_url } => match HeaderValue::from_str(&login_url) {
+                Ok(location) => {
+                    (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
+                }
+                Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+            },
+            Self::MissingLayer => {
+                tracing::error!(
+                    "WeChatUser extractor used without `.layer(login.layer())` on the router"
+                );
+                StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            }
+        }
+    }
+}
+
+fn login_of(parts: &Parts) -> Result<&WeChatLogin, WeChatUserRejection> {
+    parts
+        .extensions
+        .get::<WeChatLogin>()
+        .ok_or(WeChatUserRejection::MissingLayer)
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for WeChatUser {
+    type Rejection = WeChatUserRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let login = login_of(parts)?;
+        if let Some(user) = login.current_user(&parts.headers) {
+            return Ok(user);
+        }
+        // Inside `Router::nest` the URI is stripped of the prefix; the original is the path
+        // the browser must come back to.
+        let uri = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map_or(&parts.uri, |original| &original.0);
+        let here = uri.path_and_query().map_or("/", |pq| pq.as_str());
+        Err(WeChatUserRejection::LoginRequired {
+            login_url: login.login_url(here),
+        })
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for WeChatUser {
+    type Rejection = WeChatUserRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(login_of(parts)?.current_user(&parts.headers))
+    }
+}

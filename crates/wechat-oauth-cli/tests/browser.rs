@@ -1,0 +1,411 @@
+//! A real browser drives the demo site: headless Chromium through chromedriver logs in on
+//! the sandbox's consent page, sees the profile, reloads, logs out, denies, and tries a
+//! forged and a replayed callback. A screenshot of each step lands in
+//! `target/browser-artifacts/`.
+//!
+//! Under `CI=true` a missing Chromium or chromedriver fails the test; elsewhere it is
+//! skipped with a loud message.
+
+// The CLI crate has no library target: compile the demo module into this test directly.
+#[path = "../src/demo.rs"]
+#[allow(dead_code)]
+mod demo;
+
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use wechat_sandbox::defaults;
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+const EXCHANGE_PATH: &str = "/sns/oauth2/access_token";
+
+/// A chromedriver this test started; killed (by its own handle) when dropped.
+struct ChromeDriver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl ChromeDriver {
+    /// Starts chromedriver, or says why the browser test cannot run here.
+    fn start() -> Option<Self> {
+        let missing: Vec<&str> = [CHROMEDRIVER, CHROMIUM]
+            .into_iter()
+            .filter(|p| !Path::new(p).exists())
+            .collect();
+        if !missing.is_empty() {
+            let why = format!("browser test needs {missing:?} (Debian: chromium chromium-driver)");
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("{why}");
+            }
+            eprintln!("\n*** SKIPPING the browser test: {why} ***\n");
+            return None;
+        }
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let driver = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(driver)
+    }
+
+    async fn session(&self, profile: &Path) -> Client {
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=900,900",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .chain([format!("--user-data-dir={}", profile.display())])
+        .collect::<Vec<_>>();
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({ "binary": CHROMIUM, "args": args }),
+        );
+        ClientBuilder::native()
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .expect("a chromedriver session")
+    }
+}
+
+/// Saves numbered screenshots under `target/browser-artifacts/`.
+struct Screenshots {
+    dir: PathBuf,
+    count: usize,
+}
+
+impl Screenshots {
+    fn new() -> Self {
+        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+            PathBuf::from,
+        );
+        let dir = target.join("browser-artifacts");
+        std::fs::create_dir_all(&dir).unwrap();
+        Self { dir, count: 0 }
+    }
+
+    async fn take(&mut self, browser: &Client, step: &str) {
+        self.count += 1;
+        let png = browser.screenshot().await.unwrap();
+        let path = self.dir.join(format!("{:02}-{step}.png", self.count));
+        std::fs::write(&path, png).unwrap();
+    }
+}
+
+async fn text_of(browser: &Client, id: &str) -> String {
+    browser
+        .wait()
+        .for_element(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("#{id} on the page: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn click(browser: &Client, id: &str) {
+    browser
+        .wait()
+        .for_element(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("#{id} on the page: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn body_text(browser: &Client) -> String {
+    browser
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_logs_in_on_the_consent_page_and_out_again_and_bad_callbacks_are_refused() {
+    let Some(driver) = ChromeDriver::start() else {
+        return;
+    };
+    let demo = demo::start(demo::DemoOptions {
+        listen: (Ipv4Addr::LOCALHOST, 0).into(),
+        appid: None,
+        secret: None,
+        api_base: None,
+        open_base: None,
+        token_store: "memory:".into(),
+    })
+    .await
+    .unwrap();
+    let sandbox = demo.sandbox().expect("an in-process sandbox").clone();
+    let exchanges = || {
+        sandbox
+            .journal()
+            .iter()
+            .filter(|e| e.path == EXCHANGE_PATH)
+            .count()
+    };
+    let profile_dir = tempfile::tempdir().unwrap();
+    let browser = driver.session(profile_dir.path()).await;
+    let mut shots = Screenshots::new();
+
+    // Home → login → the sandbox's consent page.
+    browser.goto(demo.url()).await.unwrap();
+    shots.take(&browser, "home").await;
+    click(&browser, "login").await;
+    browser
+        .wait()
+        .for_element(Locator::Id("approve-alice"))
+        .await
+        .unwrap();
+    assert!(
+        browser
+            .current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .starts_with(sandbox.url())
+    );
+    shots.take(&browser, "consent").await;
+
+    // Approve as alice → the profile, at a clean URL.
+    click(&browser, "approve-alice").await;
+    let openid = text_of(&browser, "openid").await;
+    assert_eq!(openid, sandbox.openid(defaults::OFFICIAL_APPID, "alice"));
+    assert_eq!(text_of(&browser, "unionid").await, sandbox.unionid("alice"));
+    assert_eq!(text_of(&browser, "scope").await, "snsapi_userinfo");
+    assert!(!text_of(&browser, "nickname").await.is_empty());
+    let here = browser.current_url().await.unwrap();
+    assert_eq!(here.as_str(), format!("{}profile", demo.url()));
+    assert!(
+        here.query().is_none(),
+        "code and state left the address bar"
+    );
+    shots.take(&browser, "profile").await;
+    assert_eq!(exchanges(), 1);
+
+    // Reload keeps the session.
+    browser.refresh().await.unwrap();
+    assert_eq!(text_of(&browser, "openid").await, openid);
+    shots.take(&browser, "profile-reloaded").await;
+
+    // The callback the browser went through, from the sandbox's journal: kept for the replay.
+    let journal = sandbox.journal();
+    let state = journal
+        .iter()
+        .find(|e| e.path == "/connect/oauth2/authorize")
+        .and_then(|e| e.param("state"))
+        .expect("the authorize request")
+        .to_owned();
+    let code = journal
+        .iter()
+        .find(|e| e.path == EXCHANGE_PATH)
+        .and_then(|e| e.param("code"))
+        .expect("the code exchange")
+        .to_owned();
+
+    // Logout.
+    click(&browser, "logout").await;
+    browser
+        .wait()
+        .for_element(Locator::Id("login"))
+        .await
+        .unwrap();
+    assert!(body_text(&browser).await.contains("knows nobody"));
+    shots.take(&browser, "logged-out").await;
+
+    // Deny on the consent page → the refusal page.
+    click(&browser, "login").await;
+    click(&browser, "deny").await;
+    browser
+        .wait()
+        .for_element(Locator::Css("h1"))
+        .await
+        .unwrap();
+    assert!(
+        body_text(&browser)
+            .await
+            .contains("You declined to sign in with WeChat")
+    );
+    shots.take(&browser, "denied").await;
+    assert_eq!(exchanges(), 1);
+
+    // A replayed callback (leaked URL) in a browser that did not start it: refused.
+    browser.delete_all_cookies().await.unwrap();
+    let replay = format!(
+        "{}auth/wechat/callback?code={code}&state={state}",
+        demo.url()
+    );
+    browser.goto(&replay).await.unwrap();
+    let page = body_text(&browser).await;
+    assert!(
+        page.contains("another browser") || page.contains("already used"),
+        "{page}"
+    );
+    shots.take(&browser, "replayed-state-refused").await;
+
+    // A forged state: refused.
+    let fresh = sandbox
+        .mint_code(defaults::OFFICIAL_APPID, "bob", "snsapi_userinfo")
+        .unwrap();
+    let forged = format!(
+        "{}auth/wechat/callback?code={fresh}&state={}",
+        demo.url(),
+        wechat_oauth::new_state()
+    );
+    browser.goto(&forged).await.unwrap();
+    assert!(body_text(&browser).await.contains("not valid"));
+    shots.take(&browser, "forged-state-refused").await;
+
+    // Neither refused callback reached WeChat, and the browser has no session.
+    assert_eq!(exchanges(), 1);
+    browser.goto(demo.url()).await.unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Id("login"))
+        .await
+        .unwrap();
+
+    browser.close().await.unwrap();
+    demo.stop().await.unwrap();
+}
+
+/// The same login without a browser (runs everywhere): plain HTTP with the sandbox's
+/// scripted approval header, following each redirect by hand.
+#[tokio::test]
+async fn the_demo_logs_in_over_plain_http_with_scripted_approval() {
+    let demo = demo::start(demo::DemoOptions {
+        listen: (Ipv4Addr::LOCALHOST, 0).into(),
+        appid: None,
+        secret: None,
+        api_base: None,
+        open_base: None,
+        token_store: "memory:".into(),
+    })
+    .await
+    .unwrap();
+    let sandbox = demo.sandbox().unwrap().clone();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut cookies: Vec<String> = Vec::new();
+    let remember = |cookies: &mut Vec<String>, response: &reqwest::Response| {
+        for set in response.headers().get_all("set-cookie") {
+            let pair = set.to_str().unwrap().split(';').next().unwrap().to_owned();
+            let name = pair.split('=').next().unwrap().to_owned();
+            cookies.retain(|c| !c.starts_with(&format!("{name}=")));
+            if !set.to_str().unwrap().contains("Max-Age=0") {
+                cookies.push(pair);
+            }
+        }
+    };
+    let location =
+        |response: &reqwest::Response| response.headers()["location"].to_str().unwrap().to_owned();
+
+    let home = http
+        .get(demo.url())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(home.contains("Sign in with WeChat"));
+
+    let response = http
+        .get(format!("{}profile", demo.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let login = format!(
+        "{}{}",
+        demo.url().trim_end_matches('/'),
+        location(&response)
+    );
+    assert!(
+        login.ends_with("/auth/wechat/login?return_to=%2Fprofile"),
+        "{login}"
+    );
+
+    let response = http.get(&login).send().await.unwrap();
+    remember(&mut cookies, &response);
+    let authorize = location(&response);
+    assert!(authorize.starts_with(sandbox.url()));
+
+    let response = http
+        .get(authorize.split('#').next().unwrap())
+        .header(wechat_sandbox::USER_HEADER, "bob")
+        .send()
+        .await
+        .unwrap();
+    let callback = location(&response);
+    assert!(callback.starts_with(&format!("{}auth/wechat/callback?code=", demo.url())));
+
+    let response = http
+        .get(&callback)
+        .header("cookie", cookies.join("; "))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(location(&response), "/profile");
+    remember(&mut cookies, &response);
+
+    let profile = http
+        .get(format!("{}profile", demo.url()))
+        .header("cookie", cookies.join("; "))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        profile.contains(&sandbox.openid(defaults::OFFICIAL_APPID, "bob")),
+        "{profile}"
+    );
+    demo.stop().await.unwrap();
+}

@@ -1,0 +1,12 @@
+//! Runs the built `wechat-oauth` binary against a sandbox (in-process, or the binary's own
+//! `sandbox` subcommand) and checks what it prints and how it exits.
+
+mod support;
+
+mod authorize_url;
+mod decrypt;
+mod demo;
+mod errors;
+mod sandbox;
+mod token;
+mod tokens_and_users;
