@@ -6,10 +6,6 @@ use std::net::SocketAddr;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use wechat_oauth::Secret;
 
-/// Where tokens live when neither `--token-store` nor `WECHAT_TOKEN_STORE` says otherwise:
-/// a SQLite file in the working directory, so tokens survive between invocations.
-pub const DEFAULT_TOKEN_STORE: &str = "sqlite://wechat-oauth.db";
-
 /// Where `demo` listens by default.
 pub const DEFAULT_DEMO_LISTEN: &str = "127.0.0.1:3000";
 
@@ -56,33 +52,33 @@ pub struct Config {
     )]
     pub secret: Option<Secret>,
 
-    /// Base URL of WeChat's JSON APIs [default: https://api.weixin.qq.com]. Point it at a
+    /// Base URL of WeChat's JSON APIs (default `https://api.weixin.qq.com`). Point it at a
     /// sandbox (`wechat-oauth sandbox`) to work offline.
     #[arg(long, env = "WECHAT_API_BASE", global = true, value_name = "URL")]
     pub api_base: Option<String>,
 
-    /// Base URL of WeChat's authorization pages [default: https://open.weixin.qq.com].
+    /// Base URL of WeChat's authorization pages (default `https://open.weixin.qq.com`).
     #[arg(long, env = "WECHAT_OPEN_BASE", global = true, value_name = "URL")]
     pub open_base: Option<String>,
 
     /// Where tokens are kept, as a store URL: `sqlite://FILE`, `mysql://…`, `postgres://…`,
     /// `redis://…`, `mongodb://…`, `file://DIR` or `memory:`. The default is a SQLite
-    /// file `wechat-oauth.db` in the working directory.
+    /// file in the working directory, created on first use, so tokens survive between runs.
     #[arg(
         long,
         env = "WECHAT_TOKEN_STORE",
         global = true,
         hide_env_values = true,
         value_name = "URL",
-        default_value = DEFAULT_TOKEN_STORE
+        default_value = wechat_oauth_stores::DEFAULT_URL
     )]
     pub token_store: String,
 
-    /// Time limit for each request to WeChat, in seconds [default: the SDK's].
+    /// Time limit for each request to WeChat, in seconds (default: the SDK's).
     #[arg(long, global = true, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: Option<u64>,
 
-    /// Print access tokens and refresh tokens in full instead of "[redacted]".
+    /// Print access tokens and refresh tokens in full instead of `"[redacted]"`.
     /// (The app secret is never printed.)
     #[arg(long, global = true)]
     pub show_secrets: bool,

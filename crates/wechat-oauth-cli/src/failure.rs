@@ -74,6 +74,8 @@ fn sdk_hint(error: &wechat_oauth::Error) -> Option<&'static str> {
         Some("a code works once, for 5 minutes, and only for the appid it was issued to")
     } else if error.is_reauthorize_required() {
         Some("the refresh token is dead: the user has to authorize again")
+    } else if error.is_scope_insufficient() {
+        Some("the token was granted snsapi_base: authorize again with --scope snsapi_userinfo")
     } else if error.is_no_token() {
         Some("run `wechat-oauth exchange --code CODE` after the user authorizes")
     } else {

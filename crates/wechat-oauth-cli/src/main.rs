@@ -14,6 +14,7 @@ mod output;
 mod sandbox;
 mod store;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -75,6 +76,20 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 async fn demo(config: &Config, listen: std::net::SocketAddr) -> Result<(), Failure> {
+    // Both or neither: with neither the demo runs its own sandbox.
+    match (&config.appid, &config.secret) {
+        (Some(_), None) => {
+            return Err(Failure::usage(
+                "WECHAT_APPID is set but WECHAT_SECRET is not: set both, or neither to use the built-in sandbox",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(Failure::usage(
+                "WECHAT_SECRET is set but WECHAT_APPID is not: set both, or neither to use the built-in sandbox",
+            ));
+        }
+        _ => {}
+    }
     let options = demo::DemoOptions {
         listen,
         appid: config.appid.clone(),
@@ -100,5 +115,6 @@ fn init_tracing(command: &Command) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }

@@ -17,7 +17,7 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
 
-    /// An app, APPID:SECRET[:KIND[:DOMAIN]], KIND = official (default) | website |
+    /// An app, `APPID:SECRET[:KIND[:DOMAIN]]`, KIND = official (default) | website |
     /// miniprogram. DOMAIN is the authorized callback host (host or host:port); without it
     /// loopback hosts on any port are accepted. Repeatable. Without any, the documented
     /// default apps exist.

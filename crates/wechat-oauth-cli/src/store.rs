@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 use wechat_oauth::TokenStore;
+use wechat_oauth_stores::OpenError;
 
 use crate::args::{Config, TokenCommand};
 use crate::failure::{Failure, Status};
@@ -11,21 +12,17 @@ use crate::output;
 
 /// Opens the store named by `--token-store` / `WECHAT_TOKEN_STORE`.
 pub async fn open(config: &Config) -> Result<Arc<dyn TokenStore>, Failure> {
-    stores_shim::open(&config.token_store)
-        .await
-        .map_err(|e| Failure::new(Status::Store, e))
-}
-
-// TEMPORARY until the stores branch lands `wechat_oauth_stores::open`.
-mod stores_shim {
-    use std::sync::Arc;
-    use wechat_oauth::TokenStore;
-    pub async fn open(url: &str) -> anyhow::Result<Arc<dyn TokenStore>> {
-        if url == "memory:" {
-            return Ok(Arc::new(wechat_oauth::MemoryStore::new()));
-        }
-        anyhow::bail!("store scheme not supported yet")
+    if config.token_store.trim().starts_with("memory:") {
+        tracing::warn!("the memory: token store forgets every token when this command exits");
     }
+    wechat_oauth_stores::open(&config.token_store)
+        .await
+        .map_err(|e| match e {
+            OpenError::UnsupportedScheme { .. } | OpenError::InvalidUrl { .. } => {
+                Failure::new(Status::Usage, e)
+            }
+            e => Failure::new(Status::Store, e),
+        })
 }
 
 /// `token get|delete --openid O`.

@@ -490,6 +490,39 @@ mod tests {
     }
 
     #[test]
+    fn duplicates_keep_kind_and_message() {
+        let errors = [
+            Error::from(WeChatError::new(40030, "invalid refresh_token, rid: 1-2-3")),
+            Error::NoToken {
+                openid: "o1".into(),
+            },
+            Error::Transport(TransportError::timeout()),
+            Error::Response(ResponseError::new(
+                Some(502),
+                ResponseErrorKind::NotJson,
+                b"<html>",
+            )),
+            Error::Store(StoreError::Timeout),
+            Error::Store(StoreError::backend("db down")),
+            Error::Config("bad".into()),
+        ];
+        for err in &errors {
+            let copy = err.duplicate();
+            assert_eq!(copy.to_string(), err.to_string());
+            assert_eq!(copy.is_timeout(), err.is_timeout());
+            assert_eq!(copy.is_retryable(), err.is_retryable());
+            assert_eq!(copy.errcode(), err.errcode());
+        }
+    }
+
+    #[test]
+    fn scope_errors_explain_themselves() {
+        let e = Error::from(WeChatError::new(48001, "api unauthorized, rid: 1-2-3"));
+        assert!(e.is_scope_insufficient());
+        assert!(e.to_string().contains("snsapi_userinfo"), "{e}");
+    }
+
+    #[test]
     fn predicates_branch_on_errcode() {
         let e = Error::from(WeChatError::new(40030, "invalid refresh_token"));
         assert!(e.is_reauthorize_required() && !e.is_retryable());

@@ -44,76 +44,62 @@
 //!
 //! With several processes or machines, tokens must live somewhere they all see. The seed
 //! took a `getToken(openid)` / `saveToken(openid, token)` pair; here that is the
-//! [`TokenStore`] trait, with ready-made backends: [`MemoryStore`] (the default), a file
-//! store in [`store`], SQLite/MySQL/PostgreSQL in `wechat-oauth-sqlx`, Redis in
-//! `wechat-oauth-redis` and MongoDB in `wechat-oauth-mongodb` (or
-//! `wechat_oauth_stores::open("redis://…")` to pick one from a URL).
+//! [`TokenStore`] trait, with ready-made backends: [`MemoryStore`] (the default),
+//! [`store::FileStore`] (one JSON file per openid, for processes on one machine),
+//! SQLite/MySQL/PostgreSQL in `wechat-oauth-sqlx`, Redis in `wechat-oauth-redis` and
+//! MongoDB in `wechat-oauth-mongodb` (or `wechat_oauth_stores::open("redis://…")` to pick
+//! one from a URL).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! use wechat_oauth::{MemoryStore, OAuthClient};
+//! use wechat_oauth::OAuthClient;
+//! use wechat_oauth::store::FileStore;
 //!
 //! let client = OAuthClient::builder("your appid", "your secret")
-//!     .token_store(MemoryStore::new()) // or any TokenStore, e.g. an Arc<dyn TokenStore>
+//!     .token_store(FileStore::open("/var/lib/myapp/wechat-tokens").await?) // or any TokenStore
 //!     .build()?;
 //! # let _ = client;
 //! # Ok(()) }
 //! ```
 //!
-//! Porting your own `getToken`/`saveToken` (the seed's example wrote one file per openid)
-//! means implementing the trait. Tokens serialize to the same JSON the node library
-//! stores, and rows it wrote — `create_at` and `expires_in` as strings included — read
-//! back and expire correctly:
+//! Porting your own `getToken`/`saveToken` takes a few lines with [`store::FnStore`], which
+//! turns two async closures into a store. The seed's README example, one file per openid:
 //!
 //! ```no_run
-//! use std::time::Duration;
-//! use wechat_oauth::store::{Lease, StoreError, TokenStore};
-//! use wechat_oauth::{AccessToken, MemoryStore};
+//! # fn main() -> Result<(), wechat_oauth::Error> {
+//! use wechat_oauth::store::{BoxError, FnStore};
+//! use wechat_oauth::{AccessToken, OAuthClient};
 //!
-//! /// `<openid>:access_token.txt` files, as in the seed's README.
-//! #[derive(Debug)]
-//! struct FileTokens {
-//!     leases: MemoryStore, // leases only matter across processes; see below
-//! }
-//!
-//! #[async_trait::async_trait]
-//! impl TokenStore for FileTokens {
-//!     async fn get(&self, openid: &str) -> Result<Option<AccessToken>, StoreError> {
-//!         match tokio::fs::read_to_string(format!("{openid}:access_token.txt")).await {
-//!             Ok(txt) => serde_json::from_str(&txt)
-//!                 .map(Some)
-//!                 .map_err(|e| StoreError::Malformed(e.to_string())),
+//! let store = FnStore::new(
+//!     // getToken: read `<openid>:access_token.txt`
+//!     |openid: String| async move {
+//!         let path = format!("{openid}:access_token.txt");
+//!         let token: Result<Option<AccessToken>, BoxError> = match tokio::fs::read_to_string(path).await {
+//!             Ok(txt) => Ok(Some(serde_json::from_str(&txt)?)),
 //!             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-//!             Err(e) => Err(StoreError::backend(e)),
-//!         }
-//!     }
-//!     async fn save(&self, openid: &str, token: &AccessToken) -> Result<bool, StoreError> {
-//!         // Never let an older token overwrite a newer one.
-//!         if let Some(current) = self.get(openid).await? {
-//!             if current.create_at > token.create_at {
-//!                 return Ok(false);
-//!             }
-//!         }
-//!         let json = serde_json::to_string(token).map_err(StoreError::backend)?;
-//!         tokio::fs::write(format!("{openid}:access_token.txt"), json)
-//!             .await
-//!             .map_err(StoreError::backend)?;
-//!         Ok(true)
-//!     }
-//!     async fn delete(&self, openid: &str) -> Result<(), StoreError> {
-//!         match tokio::fs::remove_file(format!("{openid}:access_token.txt")).await {
-//!             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::backend(e)),
-//!             _ => Ok(()),
-//!         }
-//!     }
-//!     async fn acquire_lease(&self, name: &str, ttl: Duration) -> Result<Option<Lease>, StoreError> {
-//!         self.leases.acquire_lease(name, ttl).await
-//!     }
-//!     async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
-//!         self.leases.release_lease(lease).await
-//!     }
-//! }
+//!             Err(e) => Err(e.into()),
+//!         };
+//!         token
+//!     },
+//!     // saveToken: one token per openid
+//!     |openid: String, token: AccessToken| async move {
+//!         let json = serde_json::to_string(&token)?;
+//!         tokio::fs::write(format!("{openid}:access_token.txt"), json).await?;
+//!         Ok::<_, BoxError>(())
+//!     },
+//! );
+//! let client = OAuthClient::builder("your appid", "your secret")
+//!     .token_store(store)
+//!     .build()?;
+//! # let _ = client;
+//! # Ok(()) }
 //! ```
+//!
+//! Tokens serialize to the same JSON the node library stores, and rows it wrote —
+//! `create_at` and `expires_in` as strings included, as in the README's MySQL and Mongo
+//! schemas — read back and expire correctly. `FnStore` keeps its refresh leases in this
+//! process; for several processes prefer a backend with shared leases ([`store::FileStore`],
+//! SQL, Redis, MongoDB), or implement [`TokenStore`] yourself.
 //!
 //! The lease is what makes a shared store safe: when a token expires, the process that
 //! takes the lease `refresh:<openid>` refreshes it with WeChat while the others wait for
@@ -209,7 +195,7 @@
 //! A complete flow against the sandbox, the local WeChat that all tests and demos use
 //! (`wechat-sandbox` crate):
 //!
-//! ```ignore
+//! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use wechat_oauth::{OAuthClient, Scope};
 //! use wechat_sandbox::{Sandbox, defaults};
@@ -249,7 +235,7 @@
 //! |---|---|
 //! | callbacks, `(err, data, res)` | `async fn … -> Result<T>`; no HTTP response leaks out (issue #39) |
 //! | `lang` defaults to `en` | defaults to `zh_CN` ([`Lang`]; issue #55); configurable with [`OAuthClientBuilder::default_lang`] |
-//! | authorize URLs end in `&state=…#wechat_redirect` | `&connect_redirect=1` is added before `#wechat_redirect` (stops WeChat's duplicate callbacks and their 40163); turn it off with [`OAuthClientBuilder::connect_redirect`]`(false)` for byte-identical URLs |
+//! | authorize URLs end in `&state=…#wechat_redirect` | Official Account URLs add `&connect_redirect=1` before `#wechat_redirect` (stops WeChat's duplicate callbacks and their 40163); turn it off with [`OAuthClientBuilder::connect_redirect`]`(false)` for byte-identical URLs |
 //! | refresh only when the local clock says expired, no margin | refreshed 60 s early ([`OAuthClientBuilder::refresh_skew`], capped at half the lifetime), and once more when WeChat answers 40001/42001/40014, with one retry; [`AccessToken::is_valid`] itself keeps the seed's exact rule |
 //! | 200 concurrent `getUser` on an expired token send 200 refreshes | one refresh per openid per process, coordinated across processes through the store's lease |
 //! | a dead refresh token keeps failing | 40030/42002/42007 delete the stored token and return [`Error::is_reauthorize_required`] |

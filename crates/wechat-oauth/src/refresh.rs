@@ -73,21 +73,25 @@ impl Inner {
         openid: &str,
         stale: &AccessToken,
     ) -> Result<AccessToken> {
-        // A flight that was already finishing when we joined may hand back the very token
-        // we found stale; then run one more flight of our own.
-        for _ in 0..2 {
-            let token = self.join_flight(openid, stale).await?;
-            if token.create_at != stale.create_at || token.access_token != stale.access_token {
-                return Ok(token);
-            }
+        let mut result = self.join_flight(openid, stale).await;
+        // A flight that had already finished when we joined may hand back the very token
+        // we found stale (it was rejected after that flight saved it): run our own.
+        if let (Ok(token), true) = &result
+            && token.create_at == stale.create_at
+            && token.access_token == stale.access_token
+        {
+            result = (self.join_flight(openid, stale).await.0, false);
         }
-        self.join_flight(openid, stale).await
+        result.0
     }
 
-    async fn join_flight(&self, openid: &str, stale: &AccessToken) -> Result<AccessToken> {
-        let flight = {
+    /// Joins (or starts) the flight for `openid`; also says whether it had already finished.
+    async fn join_flight(&self, openid: &str, stale: &AccessToken) -> (Result<AccessToken>, bool) {
+        let (flight, finished) = {
             let mut flights = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
-            Arc::clone(flights.entry(openid.to_owned()).or_default())
+            let flight = Arc::clone(flights.entry(openid.to_owned()).or_default());
+            let finished = flight.outcome.initialized();
+            (flight, finished)
         };
         // If the caller running the refresh is cancelled, the next waiter takes over.
         let outcome = flight
@@ -105,7 +109,7 @@ impl Inner {
         {
             flights.remove(openid);
         }
-        result
+        (result, finished)
     }
 
     /// Whether `current` (read from the store) can be used instead of refreshing `stale`.

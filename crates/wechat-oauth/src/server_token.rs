@@ -16,6 +16,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -67,8 +68,11 @@ struct Inner {
     refresh_margin: Duration,
     cached: RwLock<Option<Cached>>,
     /// Held while fetching: callers that find the cache stale queue here, so a cold cache
-    /// under 50 concurrent callers costs one request.
-    fetching: tokio::sync::Mutex<()>,
+    /// under 50 concurrent callers costs one request. Holds the last fetch's failure.
+    fetching: tokio::sync::Mutex<Option<Error>>,
+    /// How many fetches have finished, so a queued caller can tell that the fetch it waited
+    /// for failed, and share that failure instead of trying again itself.
+    fetches: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -98,6 +102,7 @@ pub struct ServerTokenBuilder {
     http: HttpOptions,
     endpoint: TokenEndpoint,
     refresh_margin: Duration,
+    allow_insecure_http: bool,
 }
 
 impl ServerTokenBuilder {
@@ -127,15 +132,23 @@ impl ServerTokenBuilder {
         self
     }
 
+    /// Allow a plain `http://` base URL on a host other than loopback: the app secret
+    /// would travel unencrypted. Off by default.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
     /// Builds the manager.
     ///
     /// # Errors
-    /// [`Error::Config`] for an empty appid or secret, an invalid base URL, or an HTTP
-    /// client that cannot be built.
+    /// [`Error::Config`] for an empty appid or secret, an invalid or (off loopback)
+    /// plain-http base URL, or an HTTP client that cannot be built.
     pub fn build(mut self) -> Result<ServerTokenManager, Error> {
         if let Some(base) = &self.api_base {
             self.http.api_base = crate::config::normalize_base(base)?;
         }
+        check_scheme(&self.http.api_base, self.allow_insecure_http)?;
         let transport = self.http.transport()?;
         ServerTokenManager::with_transport(
             self.appid,
@@ -157,6 +170,7 @@ impl ServerTokenManager {
             http: HttpOptions::default(),
             endpoint: TokenEndpoint::default(),
             refresh_margin: DEFAULT_REFRESH_MARGIN,
+            allow_insecure_http: false,
         }
     }
 
@@ -179,7 +193,8 @@ impl ServerTokenManager {
                 endpoint,
                 refresh_margin,
                 cached: RwLock::new(None),
-                fetching: tokio::sync::Mutex::new(()),
+                fetching: tokio::sync::Mutex::new(None),
+                fetches: AtomicU64::new(0),
             }),
         })
     }
@@ -190,7 +205,9 @@ impl ServerTokenManager {
     }
 
     /// A valid server access token: the cached one, or a freshly fetched one when the cache
-    /// is empty or within the refresh margin of expiry. Concurrent callers share one fetch.
+    /// is empty or within the refresh margin of expiry. Concurrent callers share one fetch,
+    /// and its failure: when WeChat is down, 50 waiting callers fail together after one
+    /// request rather than one after another after 50.
     ///
     /// # Errors
     /// The fetch's error: [`Error::WeChat`] (40013 bad appid, 40125 bad secret, 40164 IP
@@ -199,12 +216,18 @@ impl ServerTokenManager {
         if let Some(token) = self.fresh() {
             return Ok(token);
         }
-        let _fetching = self.inner.fetching.lock().await;
-        // Whoever held the lock before us may have just fetched it.
+        let seen = self.inner.fetches.load(Ordering::Acquire);
+        let mut last_failure = self.inner.fetching.lock().await;
+        // Whoever held the lock before us may have just fetched it, or failed to.
         if let Some(token) = self.fresh() {
             return Ok(token);
         }
-        self.fetch(false).await
+        if self.inner.fetches.load(Ordering::Acquire) != seen
+            && let Some(err) = last_failure.as_ref()
+        {
+            return Err(err.duplicate());
+        }
+        self.fetch_recorded(false, &mut last_failure).await
     }
 
     /// Fetches a new token now, whatever the cache holds. With `force`, `stable_token` is
@@ -216,8 +239,20 @@ impl ServerTokenManager {
     /// # Errors
     /// As [`access_token`](Self::access_token).
     pub async fn refresh(&self, force: bool) -> Result<Secret, Error> {
-        let _fetching = self.inner.fetching.lock().await;
-        self.fetch(force).await
+        let mut last_failure = self.inner.fetching.lock().await;
+        self.fetch_recorded(force, &mut last_failure).await
+    }
+
+    /// [`fetch`](Self::fetch), recording its outcome for the callers queued behind it.
+    async fn fetch_recorded(
+        &self,
+        force: bool,
+        last_failure: &mut Option<Error>,
+    ) -> Result<Secret, Error> {
+        let result = self.fetch(force).await;
+        *last_failure = result.as_ref().err().map(Error::duplicate);
+        self.inner.fetches.fetch_add(1, Ordering::AcqRel);
+        result
     }
 
     /// Forgets `token` if it is the cached one, so the next
@@ -316,6 +351,26 @@ impl ServerTokenManager {
             "server access token fetched"
         );
         Ok(response.access_token)
+    }
+}
+
+/// Refuses a plain-http base URL off loopback: these clients send the app secret
+/// (`wechat-protocol.md` §8 S12). Loopback stays allowed for the sandbox.
+pub(crate) fn check_scheme(base: &url::Url, allow_insecure_http: bool) -> Result<(), Error> {
+    let loopback = match base.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if base.scheme() == "https" || allow_insecure_http || loopback {
+        Ok(())
+    } else {
+        Err(Error::Config(
+            "refusing a plain-http base URL off loopback: the app secret would travel \
+             unencrypted (use https, or allow_insecure_http(true))"
+                .into(),
+        ))
     }
 }
 

@@ -1,18 +1,27 @@
 //! `wechat-oauth sandbox`: the sandbox as a separate process, driven over HTTP.
 
+use tokio::process::Command;
+
 use crate::support::{Server, approve, bare_command, query, run};
+
+/// `wechat-oauth sandbox --listen 127.0.0.1:0 FLAGS…`
+fn sandbox(flags: &[&str]) -> Command {
+    let mut command = bare_command();
+    command
+        .args(["sandbox", "--listen", "127.0.0.1:0"])
+        .args(flags);
+    command
+}
 
 #[tokio::test]
 async fn the_sandbox_subcommand_serves_a_login_that_user_by_code_completes() {
-    let mut command = bare_command();
-    command.args([
-        "sandbox",
-        "--listen",
-        "127.0.0.1:0",
+    let command = sandbox(&[
         "--app",
         "wx00000000000000aa:custom-secret",
         "--user",
         "carol",
+        "--threads",
+        "1",
     ]);
     let server = Server::spawn(command, "listening on ").await;
     let authorize = format!(
@@ -45,25 +54,22 @@ async fn the_sandbox_subcommand_serves_a_login_that_user_by_code_completes() {
 
 #[tokio::test]
 async fn the_sandbox_subcommand_rejects_a_malformed_app() {
-    let mut command = bare_command();
-    command.args([
-        "sandbox",
-        "--listen",
-        "127.0.0.1:0",
-        "--app",
-        "no-secret-here",
-    ]);
-
-    run(command).await.assert_failed_with(2);
+    run(sandbox(&["--app", "no-secret-here"]))
+        .await
+        .assert_failed_with(2);
 }
 
 #[tokio::test]
 async fn the_sandbox_subcommand_rejects_an_unknown_user_flag() {
-    let mut command = bare_command();
-    command.args(["sandbox", "--listen", "127.0.0.1:0", "--user", "dave:admin"]);
-
-    let out = run(command).await;
+    let out = run(sandbox(&["--user", "dave:admin"])).await;
 
     out.assert_failed_with(2);
     assert!(out.stderr.contains("snapshot"), "{out:#?}");
+}
+
+#[tokio::test]
+async fn the_sandbox_subcommand_rejects_zero_threads() {
+    let out = run(sandbox(&["--threads", "0"])).await;
+
+    assert_eq!(out.code, 2, "{out:#?}");
 }

@@ -97,7 +97,15 @@ impl World {
     }
 
     pub async fn with_store(dir: tempfile::TempDir, store_url: String) -> Self {
-        let sandbox = Sandbox::builder().start().await.unwrap();
+        Self::with_sandbox(Sandbox::builder(), dir, store_url).await
+    }
+
+    pub async fn with_sandbox(
+        sandbox: wechat_sandbox::SandboxBuilder,
+        dir: tempfile::TempDir,
+        store_url: String,
+    ) -> Self {
+        let sandbox = sandbox.start().await.unwrap();
         Self {
             sandbox,
             dir,

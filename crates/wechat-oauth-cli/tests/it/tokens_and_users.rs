@@ -123,6 +123,9 @@ async fn refresh_replaces_the_stored_token() {
     let world = World::new().await;
     let before = world.log_in("alice").await;
     let openid = before["openid"].as_str().unwrap();
+    // Before expiry WeChat hands back the same access token with a longer life
+    // (wechat-protocol.md §1.3); after it, a new one.
+    world.sandbox.advance_clock(Duration::from_secs(7300));
 
     let after = world
         .run(&["refresh", "--openid", openid, "--show-secrets"])
@@ -133,6 +136,7 @@ async fn refresh_replaces_the_stored_token() {
     assert_eq!(after["openid"], before["openid"]);
     let stored = world.stored(openid).await;
     assert_eq!(stored["access_token"], after["access_token"]);
+    assert!(stored["create_at"].as_i64() > before["create_at"].as_i64());
     assert_eq!(world.hits("/sns/oauth2/refresh_token"), 1);
 }
 
@@ -240,4 +244,16 @@ async fn user_by_code_with_a_bad_code_exits_with_the_wechat_status() {
 
     run.assert_failed_with(3);
     assert_eq!(world.hits("/sns/userinfo"), 0);
+}
+
+#[tokio::test]
+async fn user_by_code_with_a_snsapi_base_code_explains_the_missing_scope() {
+    let world = World::new().await;
+    let code = world.code("alice", "snsapi_base");
+
+    let run = world.run(&["user-by-code", "--code", &code]).await;
+
+    run.assert_failed_with(3);
+    assert!(run.stderr.contains("48001"), "{run:#?}");
+    assert!(run.stderr.contains("--scope snsapi_userinfo"), "{run:#?}");
 }

@@ -11,7 +11,9 @@ use super::crypto::{self, Checks, DecryptError, DecryptReason};
 use super::payload::{Decrypted, PhoneInfo, UserInfo};
 use super::session::{Login, MemorySessionStore, Session, SessionStore};
 use crate::http::Transport;
-use crate::server_token::{DEFAULT_REFRESH_MARGIN, ServerTokenManager, TokenEndpoint};
+use crate::server_token::{
+    DEFAULT_REFRESH_MARGIN, ServerTokenManager, TokenEndpoint, check_scheme,
+};
 use crate::{Error, HttpOptions, Secret};
 
 /// The server side of Mini Program login for one app (the seed's `isMiniProgram` mode).
@@ -51,6 +53,7 @@ pub struct MiniProgramClientBuilder {
     max_watermark_age: Option<Duration>,
     token_endpoint: TokenEndpoint,
     server_token: Option<ServerTokenManager>,
+    allow_insecure_http: bool,
 }
 
 impl fmt::Debug for MiniProgramClientBuilder {
@@ -125,11 +128,20 @@ impl MiniProgramClientBuilder {
         self
     }
 
+    /// Allow a plain `http://` base URL on a host other than loopback (default: only
+    /// `https://`, or `http://` on loopback for the sandbox), as
+    /// [`OAuthClientBuilder::allow_insecure_http`](crate::OAuthClientBuilder::allow_insecure_http).
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
     /// Builds the client.
     ///
     /// # Errors
-    /// [`Error::Config`] for an empty appid or secret, an invalid base URL, an HTTP client
-    /// that cannot be built, or a shared server-token manager for another appid.
+    /// [`Error::Config`] for an empty appid or secret, an invalid or (off loopback) plain-http
+    /// base URL, an HTTP client that cannot be built, or a shared server-token manager for
+    /// another appid.
     pub fn build(mut self) -> Result<MiniProgramClient, Error> {
         if self.appid.is_empty() || self.secret.is_empty() {
             return Err(Error::Config("appid and secret must not be empty".into()));
@@ -137,6 +149,7 @@ impl MiniProgramClientBuilder {
         if let Some(base) = &self.api_base {
             self.http.api_base = crate::config::normalize_base(base)?;
         }
+        check_scheme(&self.http.api_base, self.allow_insecure_http)?;
         let transport = self.http.transport()?;
         let server_token = match self.server_token {
             Some(manager) if manager.appid() != self.appid => {
@@ -232,6 +245,7 @@ impl MiniProgramClient {
             max_watermark_age: None,
             token_endpoint: TokenEndpoint::default(),
             server_token: None,
+            allow_insecure_http: false,
         }
     }
 
@@ -261,7 +275,8 @@ impl MiniProgramClient {
     /// [`Error::WeChat`] (40029 invalid code, 40163 code used, 40226 login blocked, 45011
     /// rate limited, -1 busy), [`Error::Transport`], [`Error::Response`],
     /// [`Error::Store`] if the session could not be saved, [`Error::Config`] for an empty code.
-    pub async fn code_to_session(&self, js_code: &str) -> Result<Session, Error> {
+    pub async fn code_to_session(&self, js_code: impl Into<Secret>) -> Result<Session, Error> {
+        let js_code = js_code.into();
         if js_code.is_empty() {
             return Err(Error::Config("empty js_code".into()));
         }
@@ -274,7 +289,7 @@ impl MiniProgramClient {
                 &[
                     ("appid", &inner.appid),
                     ("secret", inner.secret.expose_secret()),
-                    ("js_code", js_code),
+                    ("js_code", js_code.expose_secret()),
                     ("grant_type", "authorization_code"),
                 ],
             )
@@ -299,7 +314,7 @@ impl MiniProgramClient {
     ///
     /// # Errors
     /// As [`code_to_session`](Self::code_to_session).
-    pub async fn login(&self, js_code: &str) -> Result<Login, Error> {
+    pub async fn login(&self, js_code: impl Into<Secret>) -> Result<Login, Error> {
         self.code_to_session(js_code).await.map(|s| s.login())
     }
 
@@ -337,7 +352,10 @@ impl MiniProgramClient {
             .map_err(crypto::report)
     }
 
-    /// [`decrypt`](Self::decrypt) with the session key stored for `openid`.
+    /// [`decrypt`](Self::decrypt) with the session key stored for `openid`, for any payload
+    /// (phone, WeRun, share info). If the payload names an `openId`, it must be `openid`'s.
+    /// For user info prefer [`decrypt_user_info_for`](Self::decrypt_user_info_for), which
+    /// requires it.
     ///
     /// # Errors
     /// [`Error::NoToken`] if no session is stored for `openid`, [`Error::Store`],
@@ -349,7 +367,28 @@ impl MiniProgramClient {
         iv: &str,
     ) -> Result<Decrypted, Error> {
         let session = self.require_session(openid).await?;
-        Ok(self.decrypt(&session.session_key, encrypted_data, iv)?)
+        let decrypted = self.decrypt(&session.session_key, encrypted_data, iv)?;
+        match decrypted.json().get("openId") {
+            Some(id) if id.as_str() != Some(openid) => {
+                Err(crypto::report(DecryptReason::OpenIdMismatch).into())
+            }
+            _ => Ok(decrypted),
+        }
+    }
+
+    /// [`decrypt_user_info`](Self::decrypt_user_info) with the session stored for `openid`.
+    ///
+    /// # Errors
+    /// [`Error::NoToken`] if no session is stored for `openid`, [`Error::Store`],
+    /// [`Error::Decrypt`].
+    pub async fn decrypt_user_info_for(
+        &self,
+        openid: &str,
+        encrypted_data: &str,
+        iv: &str,
+    ) -> Result<UserInfo, Error> {
+        let session = self.require_session(openid).await?;
+        Ok(self.decrypt_user_info(&session, encrypted_data, iv)?)
     }
 
     /// Decrypts `wx.getUserInfo` data with `session`'s key and checks that it is about that
@@ -388,7 +427,7 @@ impl MiniProgramClient {
     /// [`decrypt_user_info`](Self::decrypt_user_info).
     pub async fn get_user_by_code(
         &self,
-        js_code: &str,
+        js_code: impl Into<Secret>,
         encrypted_data: &str,
         iv: &str,
     ) -> Result<MiniProgramUser, Error> {
@@ -425,7 +464,7 @@ impl MiniProgramClient {
                 let signature = &signature;
                 async move {
                     transport
-                        .get::<IgnoredAny>(
+                        .get_idempotent::<IgnoredAny>(
                             "wxa/checksession",
                             &[
                                 ("access_token", token.expose_secret()),
@@ -455,9 +494,36 @@ impl MiniProgramClient {
     /// # Errors
     /// [`Error::WeChat`] (40029 invalid or used code, 40001 stale token, 45011 rate
     /// limited), [`Error::Transport`], [`Error::Response`], [`Error::Config`] for an empty code.
-    pub async fn get_phone_number(&self, code: &str) -> Result<PhoneInfo, Error> {
+    pub async fn get_phone_number(&self, code: impl Into<Secret>) -> Result<PhoneInfo, Error> {
+        self.phone_number(code.into(), None).await
+    }
+
+    /// [`get_phone_number`](Self::get_phone_number), with WeChat checking that the code was
+    /// issued to `openid` (the optional `openid` of the request body, §4.5). Pass the
+    /// openid of the app's logged-in user, so that one user cannot submit a code obtained
+    /// by another.
+    ///
+    /// # Errors
+    /// As [`get_phone_number`](Self::get_phone_number); WeChat answers 40003 when the code
+    /// belongs to another user.
+    pub async fn get_phone_number_for(
+        &self,
+        code: impl Into<Secret>,
+        openid: &str,
+    ) -> Result<PhoneInfo, Error> {
+        if openid.is_empty() {
+            return Err(Error::Config("empty openid".into()));
+        }
+        self.phone_number(code.into(), Some(openid)).await
+    }
+
+    async fn phone_number(&self, code: Secret, openid: Option<&str>) -> Result<PhoneInfo, Error> {
         if code.is_empty() {
             return Err(Error::Config("empty phone code".into()));
+        }
+        let mut body = serde_json::json!({ "code": code.expose_secret() });
+        if let Some(openid) = openid {
+            body["openid"] = openid.into();
         }
         let token = self.inner.server_token.access_token().await?;
         let answer: Result<PhoneResponse, Error> = self
@@ -466,7 +532,7 @@ impl MiniProgramClient {
             .post_json(
                 "wxa/business/getuserphonenumber",
                 &[("access_token", token.expose_secret())],
-                &serde_json::json!({ "code": code }),
+                &body,
             )
             .await;
         if answer.as_ref().is_err_and(Error::is_token_invalid) {

@@ -202,20 +202,12 @@ pub(crate) fn decrypt_checked(
     iv: &str,
     checks: Checks<'_>,
 ) -> Result<serde_json::Value, DecryptReason> {
-    let key = decode_block(session_key).map_err(|bad_base64| {
-        bad_base64_or(
-            bad_base64,
-            DecryptReason::KeyNotBase64,
-            DecryptReason::KeyLength,
-        )
-    })?;
-    let iv = decode_block(iv).map_err(|bad_base64| {
-        bad_base64_or(
-            bad_base64,
-            DecryptReason::IvNotBase64,
-            DecryptReason::IvLength,
-        )
-    })?;
+    let key = decode_block(
+        session_key,
+        DecryptReason::KeyNotBase64,
+        DecryptReason::KeyLength,
+    )?;
+    let iv = decode_block(iv, DecryptReason::IvNotBase64, DecryptReason::IvLength)?;
     let ciphertext = STANDARD
         .decode(encrypted_data)
         .map_err(|_| DecryptReason::DataNotBase64)?;
@@ -235,22 +227,17 @@ pub(crate) fn decrypt_checked(
     Ok(json)
 }
 
-fn bad_base64_or(
-    bad_base64: bool,
-    if_base64: DecryptReason,
-    if_length: DecryptReason,
-) -> DecryptReason {
-    if bad_base64 { if_base64 } else { if_length }
-}
-
-/// Decodes a 24-character base64 key or iv to its 16 bytes. `Err(true)` means bad base64,
-/// `Err(false)` a bad length.
-fn decode_block(text: &str) -> Result<[u8; BLOCK], bool> {
+/// Decodes a key or iv: 24 characters of standard base64 holding exactly 16 bytes.
+fn decode_block(
+    text: &str,
+    not_base64: DecryptReason,
+    bad_length: DecryptReason,
+) -> Result<[u8; BLOCK], DecryptReason> {
     if text.len() != 24 {
-        return Err(false);
+        return Err(bad_length);
     }
-    let bytes = STANDARD.decode(text).map_err(|_| true)?;
-    <[u8; BLOCK]>::try_from(bytes.as_slice()).map_err(|_| false)
+    let bytes = STANDARD.decode(text).map_err(|_| not_base64)?;
+    <[u8; BLOCK]>::try_from(bytes.as_slice()).map_err(|_| bad_length)
 }
 
 /// AES-128-CBC decryption with the strict PKCS#7 check done here rather than by the
@@ -276,7 +263,7 @@ fn decrypt_cbc(
 ///
 /// Examines the whole last block the same way whatever its content, so the time taken
 /// does not say where the padding went wrong.
-pub(crate) fn pkcs7_unpadded_len(data: &[u8]) -> Option<usize> {
+fn pkcs7_unpadded_len(data: &[u8]) -> Option<usize> {
     if data.len() < BLOCK || !data.len().is_multiple_of(BLOCK) {
         return None;
     }

@@ -8,13 +8,15 @@
 //!    client with a [`Login`], which has no `session_key` field: the key never leaves the
 //!    server.
 //! 3. Data the device sends later (`encryptedData` + `iv`, `rawData` + `signature`) is
-//!    checked with the stored key: [`MiniProgramClient::decrypt_for`],
+//!    checked with the stored key: [`MiniProgramClient::decrypt_user_info_for`] (which
+//!    also requires the session's own `openId`), [`MiniProgramClient::decrypt_for`],
 //!    [`MiniProgramClient::verify_signature`]. Decryption is strict (base64 and lengths,
-//!    AES-128-CBC, 16-byte PKCS#7, JSON, `watermark.appid`, optional age) and fails with the
-//!    official demo's -41001 / -41002 / -41003 meanings ([`DecryptError`]).
+//!    AES-128-CBC, 16-byte PKCS#7, JSON, `watermark.appid`, optional age) and fails with
+//!    the official demo's -41001 / -41002 / -41003 meanings ([`DecryptError`]).
 //! 4. [`MiniProgramClient::check_session_key`] asks WeChat whether a stored key is still
-//!    current; [`MiniProgramClient::get_phone_number`] exchanges a phone-button code. Both
-//!    use the app's server access token, managed by
+//!    current; [`MiniProgramClient::get_phone_number_for`] exchanges a phone-button code
+//!    (bound to the logged-in user's openid). Both use the app's server access token,
+//!    managed by
 //!    [`ServerTokenManager`](crate::server_token::ServerTokenManager).
 //!
 //! Nothing decrypted is logged, and the types holding personal data print redacted `Debug`.
@@ -30,7 +32,7 @@
 //! println!("{}", serde_json::to_string(&login).unwrap_or_default());
 //!
 //! // POST /profile {encryptedData, iv} from the same user (your session gives the openid).
-//! let profile = client.decrypt_for(&login.openid, encrypted_data, iv).await?.user_info()?;
+//! let profile = client.decrypt_user_info_for(&login.openid, encrypted_data, iv).await?;
 //! # let _ = profile;
 //! # Ok(()) }
 //! ```

@@ -78,7 +78,9 @@ pub struct Login {
 /// own, apart from OAuth tokens. Same pluggable design as [`TokenStore`](crate::TokenStore).
 ///
 /// Implementations must be safe to call concurrently from many tasks and processes, and
-/// must keep session keys as carefully as tokens (never log them).
+/// must keep session keys as carefully as tokens (never log them). [`Session`] is
+/// deliberately not `Serialize`: persist its four fields (the key through
+/// [`Secret::expose_secret`]) and read them back with [`Session::new`].
 #[async_trait]
 pub trait SessionStore: Send + Sync {
     /// The session stored for `openid`, or `None`.

@@ -404,3 +404,116 @@ proptest! {
         prop_assert_eq!(decrypt(&b64(&key), &data, &b64(&iv), Some(APPID)), Ok(plaintext));
     }
 }
+
+#[test]
+fn old_flow_phone_payloads_decode_with_a_numeric_or_string_country_code() {
+    let client = MiniProgramClient::builder(APPID, "unused-secret")
+        .build()
+        .unwrap();
+    let key = Secret::new(b64(&KEY));
+    for country_code in ["86", "\"86\""] {
+        let json = format!(
+            r#"{{"phoneNumber":"+8613800138000","purePhoneNumber":"13800138000","countryCode":{country_code},"watermark":{{"appid":"{APPID}","timestamp":1}}}}"#
+        );
+        let data = encrypt(&KEY, &IV, json.as_bytes());
+        let decrypted = client.decrypt(&key, &data, &b64(&IV)).unwrap();
+        let phone = decrypted.phone_info().unwrap();
+        assert_eq!(phone.pure_phone_number, "13800138000");
+        assert_eq!(phone.country_code, "86");
+        assert!(!format!("{decrypted:?} {phone:?}").contains("13800138000"));
+        // Raw JSON stays available.
+        assert_eq!(decrypted.json()["phoneNumber"], "+8613800138000");
+    }
+    // A payload of the wrong shape is the same opaque error.
+    let data = encrypt(
+        &KEY,
+        &IV,
+        format!(r#"{{"purePhoneNumber":[1],"watermark":{{"appid":"{APPID}","timestamp":1}}}}"#)
+            .as_bytes(),
+    );
+    let decrypted = client.decrypt(&key, &data, &b64(&IV)).unwrap();
+    assert_eq!(
+        decrypted.phone_info().err(),
+        Some(DecryptError::IllegalBuffer)
+    );
+}
+
+#[test]
+fn clients_refuse_bad_configuration() {
+    let build = |appid: &str, secret: &str, base: &str| {
+        MiniProgramClient::builder(appid, secret)
+            .api_base(base)
+            .build()
+    };
+    for (appid, secret, base) in [
+        ("", "s", "https://api.weixin.qq.com"),
+        (APPID, "", "https://api.weixin.qq.com"),
+        (APPID, "s", "not a url"),
+        (APPID, "s", "http://api.example.com"), // the secret would travel in clear text
+    ] {
+        assert!(
+            matches!(
+                build(appid, secret, base),
+                Err(wechat_oauth::Error::Config(_))
+            ),
+            "{base}"
+        );
+    }
+    assert!(build(APPID, "s", "http://127.0.0.1:9").is_ok());
+    assert!(build(APPID, "s", "http://localhost:9").is_ok());
+
+    let other_app = wechat_oauth::server_token::ServerTokenManager::builder("wxother", "s")
+        .build()
+        .unwrap();
+    let shared = MiniProgramClient::builder(APPID, "s")
+        .server_token(other_app)
+        .build();
+    assert!(matches!(shared, Err(wechat_oauth::Error::Config(_))));
+}
+
+#[tokio::test]
+async fn stored_sessions_refuse_payloads_naming_another_user() {
+    use wechat_oauth::miniprogram::{MemorySessionStore, SessionStore};
+    let store = std::sync::Arc::new(MemorySessionStore::new());
+    store
+        .save(&Session::new("oBob", None, b64(&KEY), 1))
+        .await
+        .unwrap();
+    let client = MiniProgramClient::builder(APPID, "unused-secret")
+        .session_store(std::sync::Arc::clone(&store))
+        .build()
+        .unwrap();
+    let alice = encrypt(&KEY, &IV, payload(APPID).as_bytes());
+    for result in [
+        client
+            .decrypt_for("oBob", &alice, &b64(&IV))
+            .await
+            .map(|_| ()),
+        client
+            .decrypt_user_info_for("oBob", &alice, &b64(&IV))
+            .await
+            .map(|_| ()),
+    ] {
+        assert!(
+            matches!(
+                result,
+                Err(wechat_oauth::Error::Decrypt(DecryptError::IllegalBuffer))
+            ),
+            "{result:?}"
+        );
+    }
+    // A payload without ids (phone) is fine through decrypt_for.
+    let phone = encrypt(
+        &KEY,
+        &IV,
+        format!(
+            r#"{{"purePhoneNumber":"13800138000","watermark":{{"appid":"{APPID}","timestamp":1}}}}"#
+        )
+        .as_bytes(),
+    );
+    let decrypted = client.decrypt_for("oBob", &phone, &b64(&IV)).await.unwrap();
+    assert_eq!(
+        decrypted.phone_info().unwrap().pure_phone_number,
+        "13800138000"
+    );
+}
