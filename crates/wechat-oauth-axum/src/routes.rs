@@ -28,15 +28,7 @@ pub(crate) async fn login(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let requested = parse_query(query.as_deref().unwrap_or(""))
-        .ok()
-        .and_then(|params| params.into_iter().find(|(k, _)| k == "return_to"))
-        .map(|(_, v)| v);
-    let return_to = requested
-        .as_deref()
-        .and_then(safe_return_path)
-        .unwrap_or(&login.inner.after_login)
-        .to_owned();
+    let return_to = login.requested_return_to(query.as_deref());
     let pending = login
         .pending(&CookieJar::from_headers(&headers))
         .unwrap_or_default();
@@ -66,15 +58,7 @@ pub(crate) async fn logout(
     State(login): State<WeChatLogin>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let requested = parse_query(query.as_deref().unwrap_or(""))
-        .ok()
-        .and_then(|params| params.into_iter().find(|(k, _)| k == "return_to"))
-        .map(|(_, v)| v);
-    let target = requested
-        .as_deref()
-        .and_then(safe_return_path)
-        .unwrap_or(&login.inner.after_login);
-    let mut response = see_other(target);
+    let mut response = see_other(&login.requested_return_to(query.as_deref()));
     let inner = &login.inner;
     response.headers_mut().append(
         header::SET_COOKIE,
@@ -132,6 +116,20 @@ fn parse_query(query: &str) -> Result<Vec<(String, String)>, ()> {
 }
 
 impl WeChatLogin {
+    /// The `return_to` query parameter of the login and logout routes if it is a same-site
+    /// path (S3), else the after-login default.
+    fn requested_return_to(&self, query: Option<&str>) -> String {
+        let requested = parse_query(query.unwrap_or(""))
+            .ok()
+            .and_then(|params| params.into_iter().find(|(k, _)| k == "return_to"))
+            .map(|(_, v)| v);
+        requested
+            .as_deref()
+            .and_then(safe_return_path)
+            .unwrap_or(&self.inner.after_login)
+            .to_owned()
+    }
+
     /// Mints a state for `return_to`, remembers it in the pending-login cookie, and
     /// redirects to WeChat's authorize page.
     fn begin(&self, return_to: &str, restarted: bool, mut pending: PendingLogins) -> Response {

@@ -192,17 +192,9 @@ impl Backend {
     }
 }
 
-/// Opens the token store named by `url`.
+/// Opens the token store named by `url` (errors name the URL with its password redacted).
 async fn open_store(url: &str) -> anyhow::Result<Arc<dyn TokenStore>> {
-    if url == "memory:" {
-        return Ok(Arc::new(wechat_oauth::MemoryStore::new()));
-    }
-    // Until `wechat-oauth-stores` lands in this branch every other URL falls back to memory.
-    tracing::warn!(
-        url,
-        "token store backends not linked yet; keeping tokens in memory"
-    );
-    Ok(Arc::new(wechat_oauth::MemoryStore::new()))
+    Ok(wechat_oauth_stores::open(url).await?)
 }
 
 #[derive(Clone)]

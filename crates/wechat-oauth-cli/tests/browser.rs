@@ -130,26 +130,21 @@ impl Screenshots {
     }
 }
 
-async fn text_of(browser: &Client, id: &str) -> String {
+/// Waits for the element with this id on the current page.
+async fn element(browser: &Client, id: &str) -> fantoccini::elements::Element {
     browser
         .wait()
         .for_element(Locator::Id(id))
         .await
         .unwrap_or_else(|e| panic!("#{id} on the page: {e}"))
-        .text()
-        .await
-        .unwrap()
+}
+
+async fn text_of(browser: &Client, id: &str) -> String {
+    element(browser, id).await.text().await.unwrap()
 }
 
 async fn click(browser: &Client, id: &str) {
-    browser
-        .wait()
-        .for_element(Locator::Id(id))
-        .await
-        .unwrap_or_else(|e| panic!("#{id} on the page: {e}"))
-        .click()
-        .await
-        .unwrap();
+    element(browser, id).await.click().await.unwrap();
 }
 
 async fn body_text(browser: &Client) -> String {
@@ -314,13 +309,15 @@ async fn a_browser_logs_in_on_the_consent_page_and_out_again_and_bad_callbacks_a
 /// scripted approval header, following each redirect by hand.
 #[tokio::test]
 async fn the_demo_logs_in_over_plain_http_with_scripted_approval() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_url = format!("sqlite://{}", dir.path().join("tokens.db").display());
     let demo = demo::start(demo::DemoOptions {
         listen: (Ipv4Addr::LOCALHOST, 0).into(),
         appid: None,
         secret: None,
         api_base: None,
         open_base: None,
-        token_store: "memory:".into(),
+        token_store: store_url.clone(),
     })
     .await
     .unwrap();
@@ -403,9 +400,12 @@ async fn the_demo_logs_in_over_plain_http_with_scripted_approval() {
         .text()
         .await
         .unwrap();
-    assert!(
-        profile.contains(&sandbox.openid(defaults::OFFICIAL_APPID, "bob")),
-        "{profile}"
-    );
+    let openid = sandbox.openid(defaults::OFFICIAL_APPID, "bob");
+    assert!(profile.contains(&openid), "{profile}");
     demo.stop().await.unwrap();
+
+    // The token went to the configured SQLite store, not to the browser.
+    let store = wechat_oauth_stores::open(&store_url).await.unwrap();
+    assert!(store.get(&openid).await.unwrap().is_some());
+    assert!(!cookies.iter().any(|c| c.contains("access_token")));
 }

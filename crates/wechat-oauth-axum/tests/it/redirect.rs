@@ -89,10 +89,7 @@ async fn the_optional_extractor_never_redirects() {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(body_text(response).await, "anonymous");
 
-    let state = browser.start_login(&site, "/").await;
-    browser
-        .get(&site.app, &callback_uri(&site.code_for("alice"), &state))
-        .await;
+    browser.log_in(&site, "alice").await;
     let response = browser.get(&site.app, "/maybe").await;
     assert_eq!(
         body_text(response).await,
@@ -105,10 +102,7 @@ async fn the_optional_extractor_never_redirects() {
 async fn a_tampered_session_cookie_is_no_session() {
     let site = Site::new().await;
     let mut browser = Browser::default();
-    let state = browser.start_login(&site, "/").await;
-    browser
-        .get(&site.app, &callback_uri(&site.code_for("alice"), &state))
-        .await;
+    browser.log_in(&site, "alice").await;
     let cookie = browser.cookies.get_mut("wechat_session").unwrap();
     let (body, mac) = cookie.split_once('.').unwrap();
     let mut body = body.to_owned();
@@ -124,10 +118,7 @@ async fn a_tampered_session_cookie_is_no_session() {
 async fn logout_ends_the_session() {
     let site = Site::new().await;
     let mut browser = Browser::default();
-    let state = browser.start_login(&site, "/").await;
-    browser
-        .get(&site.app, &callback_uri(&site.code_for("alice"), &state))
-        .await;
+    browser.log_in(&site, "alice").await;
     assert_eq!(
         browser.get(&site.app, "/profile").await.status(),
         StatusCode::OK
