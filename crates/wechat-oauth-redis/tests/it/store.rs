@@ -1,0 +1,229 @@
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use redis::AsyncCommands;
+use wechat_oauth::TokenStore;
+use wechat_oauth::store::conformance::{self, Server, connected_or_skip};
+use wechat_oauth::store::encode_for_store;
+use wechat_oauth_redis::{RedisOptions, RedisStore};
+
+/// Held (shared) by every test of this binary and exclusively by the restart test.
+static SERVER: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+async fn store_with(options: RedisOptions) -> Option<RedisStore> {
+    let prefix = format!("{}:", conformance::unique_namespace("redis"));
+    connected_or_skip(
+        Server::Redis,
+        RedisStore::connect_with(&Server::Redis.url(), options.prefix(prefix)).await,
+    )
+}
+
+async fn raw() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(Server::Redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_passes_the_conformance_suite() {
+    let _server = SERVER.read().await;
+    let Some(store) = store_with(RedisOptions::new()).await else {
+        return;
+    };
+    conformance::run(&store).await;
+    conformance::malformed_row_reads_as_malformed(&store, |openid| {
+        let key = store.token_key(&openid);
+        async move {
+            let _: () = raw()
+                .await
+                .hset_multiple(key, &[("token", "{\"access_token\":"), ("create_at", "1")])
+                .await
+                .unwrap();
+        }
+    })
+    .await;
+    // A key of another type altogether (a plain string where a hash belongs).
+    conformance::malformed_row_reads_as_malformed(&store, |openid| {
+        let key = store.token_key(&openid);
+        async move {
+            let _: () = raw().await.set(key, "not a hash").await.unwrap();
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn redis_store_compares_create_at_beyond_double_precision() {
+    let _server = SERVER.read().await;
+    let Some(store) = store_with(RedisOptions::new()).await else {
+        return;
+    };
+    // 2^53 + 1 and 2^53 are the same double: Lua's numbers could not tell them apart.
+    let newer = conformance::sample_token("o1", 9_007_199_254_740_993);
+    let older = conformance::sample_token("o1", 9_007_199_254_740_992);
+    assert!(store.save("o1", &newer).await.unwrap());
+    assert!(!store.save("o1", &older).await.unwrap());
+    let negative = conformance::sample_token("o2", -5);
+    assert!(store.save("o2", &negative).await.unwrap());
+    assert!(
+        !store
+            .save("o2", &conformance::sample_token("o2", -10))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .save("o2", &conformance::sample_token("o2", 3))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get("o1").await.unwrap(), Some(newer));
+}
+
+#[tokio::test]
+async fn redis_store_keeps_the_token_json_and_create_at_in_one_hash() {
+    let _server = SERVER.read().await;
+    let Some(store) = store_with(RedisOptions::new()).await else {
+        return;
+    };
+    let token = conformance::sample_token("o1", 1_700_000_000_000).with_unionid("u1");
+    store.save("o1", &token).await.unwrap();
+    let (json, create_at): (String, String) = redis::cmd("HMGET")
+        .arg(store.token_key("o1"))
+        .arg("token")
+        .arg("create_at")
+        .query_async(&mut raw().await)
+        .await
+        .unwrap();
+    assert_eq!(json, encode_for_store(&token).unwrap());
+    assert_eq!(create_at, "1700000000000");
+    let lease = store
+        .acquire_lease("refresh:o1", Duration::from_millis(5000))
+        .await
+        .unwrap()
+        .unwrap();
+    let ttl: i64 = raw()
+        .await
+        .pttl(store.lease_key("refresh:o1"))
+        .await
+        .unwrap();
+    assert!(
+        (1..=5000).contains(&ttl),
+        "the lease key expires with the lease: {ttl}"
+    );
+    store.release_lease(&lease).await.unwrap();
+}
+
+#[tokio::test]
+async fn redis_store_gives_a_typed_error_when_the_server_is_unreachable() {
+    conformance::unreachable_server_gives_a_typed_error(
+        |port| async move {
+            let options = RedisOptions::new().timeout(Duration::from_secs(1));
+            let store =
+                RedisStore::connect_with(&format!("redis://127.0.0.1:{port}/"), options).await?;
+            store.get("o1").await
+        },
+        Duration::from_secs(10),
+    )
+    .await;
+}
+
+fn redis_is_up() -> bool {
+    Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", "6379", "ping"])
+        .output()
+        .is_ok_and(|o| o.status.success() && o.stdout.starts_with(b"PONG"))
+}
+
+fn wait_for(up: bool, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if redis_is_up() == up {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+fn start_redis() {
+    let _ = Command::new("redis-server")
+        .args([
+            "--daemonize",
+            "yes",
+            "--bind",
+            "127.0.0.1",
+            "-::1",
+            "--port",
+            "6379",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            "/var/lib/redis",
+            "--logfile",
+            "/var/log/redis/ci.log",
+        ])
+        .status();
+    wait_for(true, Duration::from_secs(30));
+}
+
+/// Brings Redis back when dropped, whatever happened in the test.
+struct KeepRedisRunning;
+
+impl Drop for KeepRedisRunning {
+    fn drop(&mut self) {
+        if !redis_is_up() {
+            start_redis();
+        }
+    }
+}
+
+/// The only test that restarts Redis; everything about the restart happens in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_survives_a_server_restart() {
+    let _server = SERVER.write().await;
+    let Some(store) = store_with(RedisOptions::new().timeout(Duration::from_secs(2))).await else {
+        return;
+    };
+    let token = conformance::sample_token("oRestart", 1);
+    assert!(store.save("oRestart", &token).await.unwrap());
+
+    let _guard = KeepRedisRunning;
+    let _ = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", "6379", "shutdown", "nosave"])
+        .status();
+    assert!(
+        wait_for(false, Duration::from_secs(20)),
+        "Redis did not stop"
+    );
+
+    let started = Instant::now();
+    let down = store.get("oRestart").await;
+    assert!(
+        matches!(&down, Err(e) if e.is_transient()),
+        "a down server gives Unavailable or Timeout, got {down:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "no hang while the server is down"
+    );
+
+    start_redis();
+    assert!(redis_is_up(), "Redis did not come back");
+    // The test server keeps nothing on disk, so the token is gone; the connection is back.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let saved = loop {
+        match store.save("oRestart", &token).await {
+            Err(e) if e.is_transient() && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => break other,
+        }
+    };
+    assert!(saved.unwrap(), "the store reconnects by itself");
+    assert_eq!(store.get("oRestart").await.unwrap(), Some(token));
+}
