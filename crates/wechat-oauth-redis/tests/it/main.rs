@@ -2,3 +2,4 @@
 //! `redis://127.0.0.1:6379/`). Every test writes under its own random key prefix.
 
 mod store;
+mod two_process;

@@ -8,7 +8,7 @@ use wechat_oauth::store::encode_for_store;
 use wechat_oauth_redis::{RedisOptions, RedisStore};
 
 /// Held (shared) by every test of this binary and exclusively by the restart test.
-static SERVER: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+pub static SERVER: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 async fn store_with(options: RedisOptions) -> Option<RedisStore> {
     let prefix = format!("{}:", conformance::unique_namespace("redis"));

@@ -8,6 +8,8 @@ mod mysql;
 mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(feature = "sqlite")]
+mod two_process;
 
 /// A table name of our own: `t_<label>_<random>`.
 #[allow(dead_code)]

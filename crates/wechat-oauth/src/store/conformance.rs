@@ -15,6 +15,8 @@
 //! # }
 //! ```
 
+pub mod two_process;
+
 use std::future::Future;
 use std::time::Duration;
 
