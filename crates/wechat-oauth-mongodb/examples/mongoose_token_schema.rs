@@ -6,7 +6,7 @@
 //! cargo run -p wechat-oauth-mongodb --example mongoose_token_schema -- mongodb://127.0.0.1:27999/app
 //! ```
 
-use wechat_oauth::{AccessToken, TokenStore, now_millis};
+use wechat_oauth::{AccessToken, OAuthClient, TokenStore, now_millis};
 use wechat_oauth_mongodb::MongoStore;
 
 #[tokio::main]
@@ -32,5 +32,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(token) = store.get("oExample").await? {
         println!("openid {} valid: {}", token.openid, token.is_valid());
     }
+
+    // The seed's initialisation, `new OAuth(appid, secret, getToken, saveToken)`: the client
+    // reads and saves tokens through the store, and refreshes an expired one once across all
+    // processes sharing it.
+    let client = OAuthClient::builder("your appid", "your secret")
+        .token_store(store)
+        .build()?;
+    println!(
+        "authorize at {}",
+        client.authorize_url(
+            "https://example.com/callback",
+            "state",
+            wechat_oauth::Scope::UserInfo
+        )
+    );
+    // client.get_user("oExample").await? — after the user has authorized.
     Ok(())
 }

@@ -5,7 +5,7 @@
 //! cargo run -p wechat-oauth-sqlx --features mysql --example mysql_seed_table -- mysql://root@127.0.0.1:3306/test
 //! ```
 
-use wechat_oauth::{AccessToken, TokenStore, now_millis};
+use wechat_oauth::{AccessToken, OAuthClient, TokenStore, now_millis};
 use wechat_oauth_sqlx::MySqlStore;
 
 #[tokio::main]
@@ -33,5 +33,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(token) = store.get("oExample").await? {
         println!("openid {} valid: {}", token.openid, token.is_valid());
     }
+
+    // The seed's initialisation, `new OAuth(appid, secret, getToken, saveToken)`: the client
+    // reads and saves tokens through the store, and refreshes an expired one once across all
+    // processes sharing it.
+    let client = OAuthClient::builder("your appid", "your secret")
+        .token_store(store)
+        .build()?;
+    println!(
+        "authorize at {}",
+        client.authorize_url(
+            "https://example.com/callback",
+            "state",
+            wechat_oauth::Scope::UserInfo
+        )
+    );
+    // client.get_user("oExample").await? — after the user has authorized.
     Ok(())
 }

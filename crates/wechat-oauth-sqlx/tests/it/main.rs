@@ -3,6 +3,8 @@
 //! binaries running at the same time never collide.
 
 #[cfg(feature = "mysql")]
+mod interop;
+#[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(feature = "postgres")]
 mod postgres;

@@ -10,7 +10,7 @@ use crate::unique_table;
 
 /// Held (shared) by every MariaDB test of this binary and exclusively by the restart test,
 /// so no test here sees the server go away under it.
-static SERVER: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+pub static SERVER: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 async fn store_with(label: &str, options: SqlOptions) -> Option<(MySqlStore, String)> {
     let table = unique_table(label);
