@@ -1,9 +1,8 @@
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use redis::AsyncCommands;
 use wechat_oauth::TokenStore;
-use wechat_oauth::store::conformance::{self, Server, connected_or_skip};
+use wechat_oauth::store::conformance::{self, Server, connected_or_skip, restart};
 use wechat_oauth::store::encode_for_store;
 use wechat_oauth_redis::{RedisOptions, RedisStore};
 
@@ -130,100 +129,12 @@ async fn redis_store_gives_a_typed_error_when_the_server_is_unreachable() {
     .await;
 }
 
-fn redis_is_up() -> bool {
-    Command::new("redis-cli")
-        .args(["-h", "127.0.0.1", "-p", "6379", "ping"])
-        .output()
-        .is_ok_and(|o| o.status.success() && o.stdout.starts_with(b"PONG"))
-}
-
-fn wait_for(up: bool, within: Duration) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if redis_is_up() == up {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
-}
-
-fn start_redis() {
-    let _ = Command::new("redis-server")
-        .args([
-            "--daemonize",
-            "yes",
-            "--bind",
-            "127.0.0.1",
-            "-::1",
-            "--port",
-            "6379",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            "/var/lib/redis",
-            "--logfile",
-            "/var/log/redis/ci.log",
-        ])
-        .status();
-    wait_for(true, Duration::from_secs(30));
-}
-
-/// Brings Redis back when dropped, whatever happened in the test.
-struct KeepRedisRunning;
-
-impl Drop for KeepRedisRunning {
-    fn drop(&mut self) {
-        if !redis_is_up() {
-            start_redis();
-        }
-    }
-}
-
-/// The only test that restarts Redis; everything about the restart happens in it.
+/// The only test that restarts Redis; it holds the server lock exclusively.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_store_survives_a_server_restart() {
     let _server = SERVER.write().await;
     let Some(store) = store_with(RedisOptions::new().timeout(Duration::from_secs(2))).await else {
         return;
     };
-    let token = conformance::sample_token("oRestart", 1);
-    assert!(store.save("oRestart", &token).await.unwrap());
-
-    let _guard = KeepRedisRunning;
-    let _ = Command::new("redis-cli")
-        .args(["-h", "127.0.0.1", "-p", "6379", "shutdown", "nosave"])
-        .status();
-    assert!(
-        wait_for(false, Duration::from_secs(20)),
-        "Redis did not stop"
-    );
-
-    let started = Instant::now();
-    let down = store.get("oRestart").await;
-    assert!(
-        matches!(&down, Err(e) if e.is_transient()),
-        "a down server gives Unavailable or Timeout, got {down:?}"
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "no hang while the server is down"
-    );
-
-    start_redis();
-    assert!(redis_is_up(), "Redis did not come back");
-    // The test server keeps nothing on disk, so the token is gone; the connection is back.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let saved = loop {
-        match store.save("oRestart", &token).await {
-            Err(e) if e.is_transient() && Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            other => break other,
-        }
-    };
-    assert!(saved.unwrap(), "the store reconnects by itself");
-    assert_eq!(store.get("oRestart").await.unwrap(), Some(token));
+    restart::survives_a_server_restart(&store, Server::Redis, Duration::from_secs(10)).await;
 }

@@ -1,8 +1,7 @@
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sqlx::AssertSqlSafe;
-use wechat_oauth::store::conformance::{self, Server, connected_or_skip};
+use wechat_oauth::store::conformance::{self, Server, connected_or_skip, restart};
 use wechat_oauth::{AccessToken, StoreError, TokenStore};
 use wechat_oauth_sqlx::{MySqlStore, SqlOptions};
 
@@ -255,113 +254,14 @@ async fn mysql_store_gives_a_typed_error_when_the_server_is_unreachable() {
     .await;
 }
 
-fn mariadb_is_up() -> bool {
-    Command::new("mysqladmin")
-        .args(["-h", "127.0.0.1", "-uroot", "--connect-timeout=2", "ping"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn wait_for(up: bool, within: Duration) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if mariadb_is_up() == up {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    false
-}
-
-fn start_mariadb() {
-    let _ = Command::new("start-stop-daemon")
-        .args([
-            "--start",
-            "--oknodo",
-            "--background",
-            "--exec",
-            "/usr/sbin/mariadbd",
-        ])
-        .status();
-    wait_for(true, Duration::from_secs(60));
-}
-
-/// Brings MariaDB back when dropped, whatever happened in the test.
-struct KeepMariaDbRunning;
-
-impl Drop for KeepMariaDbRunning {
-    fn drop(&mut self) {
-        if !mariadb_is_up() {
-            start_mariadb();
-        }
-    }
-}
-
-/// Retries `op` while it fails transiently, for up to `within`.
-async fn eventually<T>(
-    within: Duration,
-    mut op: impl AsyncFnMut() -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    let deadline = Instant::now() + within;
-    loop {
-        match op().await {
-            Err(e) if e.is_transient() && Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            other => return other,
-        }
-    }
-}
-
-/// The only test that restarts MariaDB; everything about the restart happens in it.
+/// The only test that restarts MariaDB; it holds the server lock exclusively.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_store_survives_a_server_restart() {
     let _server = SERVER.write().await;
-    let Some((store, table)) = store_with(
-        "myrestart",
-        SqlOptions::new().timeout(Duration::from_secs(3)),
-    )
-    .await
-    else {
+    let options = SqlOptions::new().timeout(Duration::from_secs(3));
+    let Some((store, table)) = store_with("myrestart", options).await else {
         return;
     };
-    let token = conformance::sample_token("oRestart", 1_700_000_000_000);
-    assert!(store.save("oRestart", &token).await.unwrap());
-
-    let _guard = KeepMariaDbRunning;
-    let stopped = Command::new("mysqladmin")
-        .args(["-uroot", "shutdown"])
-        .status()
-        .unwrap();
-    assert!(stopped.success(), "mysqladmin shutdown");
-    assert!(
-        wait_for(false, Duration::from_secs(30)),
-        "MariaDB did not stop"
-    );
-
-    let started = Instant::now();
-    let down = store.get("oRestart").await;
-    assert!(
-        matches!(&down, Err(e) if e.is_transient()),
-        "a down server gives Unavailable or Timeout, got {down:?}"
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "no hang while the server is down"
-    );
-
-    start_mariadb();
-    assert!(mariadb_is_up(), "MariaDB did not come back");
-    let back = eventually(Duration::from_secs(30), async || {
-        store.get("oRestart").await
-    })
-    .await;
-    assert_eq!(
-        back.unwrap(),
-        Some(token),
-        "the pool reconnects and the token survived"
-    );
-    let newer = conformance::sample_token("oRestart", 1_700_000_001_000);
-    assert!(store.save("oRestart", &newer).await.unwrap());
+    restart::survives_a_server_restart(&store, Server::MySql, Duration::from_secs(10)).await;
     drop_tables(&store, &table).await;
 }

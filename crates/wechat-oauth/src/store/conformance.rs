@@ -15,6 +15,7 @@
 //! # }
 //! ```
 
+pub mod restart;
 pub mod two_process;
 
 use std::future::Future;
