@@ -15,6 +15,9 @@
 //! # }
 //! ```
 
+pub mod restart;
+pub mod two_process;
+
 use std::future::Future;
 use std::time::Duration;
 
@@ -342,6 +345,112 @@ where
     assert!(ok(store.save(&openid, &token).await, "save over malformed"));
     assert_eq!(ok(store.get(&openid).await, "get repaired"), Some(token));
     ok(store.delete(&openid).await, "delete");
+}
+
+/// A test server the suite can run against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Server {
+    /// PostgreSQL: `WECHAT_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/test`.
+    Postgres,
+    /// MySQL/MariaDB: `WECHAT_TEST_MYSQL_URL`, default `mysql://root@127.0.0.1:3306/test`.
+    MySql,
+    /// Redis: `WECHAT_TEST_REDIS_URL`, default `redis://127.0.0.1:6379/`.
+    Redis,
+    /// MongoDB: `WECHAT_TEST_MONGODB_URL`, default `mongodb://127.0.0.1:27999/`.
+    MongoDb,
+}
+
+impl Server {
+    /// The server's URL: its `WECHAT_TEST_*_URL` variable, or the local default.
+    pub fn url(self) -> String {
+        let (var, default) = match self {
+            Self::Postgres => (
+                "WECHAT_TEST_POSTGRES_URL",
+                "postgres://postgres@127.0.0.1:5432/test",
+            ),
+            Self::MySql => ("WECHAT_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test"),
+            Self::Redis => ("WECHAT_TEST_REDIS_URL", "redis://127.0.0.1:6379/"),
+            Self::MongoDb => ("WECHAT_TEST_MONGODB_URL", "mongodb://127.0.0.1:27999/"),
+        };
+        std::env::var(var)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| default.to_owned())
+    }
+}
+
+/// The store a test connected to, or `None` to skip the test because the server is not
+/// there. Under `CI=true` an unreachable server fails the test instead: CI must never skip a
+/// backend silently. Outside CI the skip is announced on stderr.
+#[track_caller]
+pub fn connected_or_skip<T, E: std::fmt::Display>(
+    server: Server,
+    connected: Result<T, E>,
+) -> Option<T> {
+    match connected {
+        Ok(store) => Some(store),
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("{server:?} test server unreachable under CI=true: {e}")
+        }
+        Err(e) => {
+            eprintln!(
+                "SKIPPED: {server:?} test server unreachable ({e}); start it with `source scripts/services.sh` (under CI=true this fails)"
+            );
+            None
+        }
+    }
+}
+
+/// Connecting to a server that accepts connections but never answers, and to a port where
+/// nothing listens, ends in a transient error ([`StoreError::Timeout`] or
+/// [`StoreError::Unavailable`]) within `within`, never a hang or a panic.
+/// `connect(port)` opens the backend at `127.0.0.1:port` with a short timeout and makes
+/// one call.
+pub async fn unreachable_server_gives_a_typed_error<F, Fut, T>(connect: F, within: Duration)
+where
+    F: Fn(u16) -> Fut,
+    Fut: Future<Output = Result<T, StoreError>>,
+    T: std::fmt::Debug,
+{
+    // A black hole: accepts, holds the socket, never writes a byte.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+    let silent_port = silent.local_addr().map(|a| a.port()).unwrap_or_default();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let holder = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let _ = silent.set_nonblocking(true);
+            let mut held = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match silent.accept() {
+                    Ok((socket, _)) => held.push(socket),
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        })
+    };
+    // A closed port: bound, then released.
+    let closed_port = {
+        let probe =
+            std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+        probe.local_addr().map(|a| a.port()).unwrap_or_default()
+    };
+    for (what, port) in [
+        ("a silent server", silent_port),
+        ("a closed port", closed_port),
+    ] {
+        match tokio::time::timeout(within, connect(port)).await {
+            Err(_) => panic!("the store hung on {what} for longer than {within:?}"),
+            Ok(Ok(v)) => panic!("the store reported success against {what}: {v:?}"),
+            Ok(Err(e)) => assert!(
+                e.is_transient(),
+                "{what} must give Timeout or Unavailable, got {e:?}"
+            ),
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = holder.join();
 }
 
 #[track_caller]

@@ -32,7 +32,9 @@ type DeleteFn = dyn Fn(String) -> BoxFuture<'static, Result<(), BoxError>> + Sen
 ///   one it does nothing (the seed has no delete either), and the SDK still treats an
 ///   expired or rejected token as absent.
 ///
-/// Errors returned by the closures become [`StoreError::Backend`].
+/// Errors returned by the closures become [`StoreError::Backend`]; a [`StoreError`] they
+/// return (say [`StoreError::Malformed`] from [`decode_stored`](super::decode_stored)) is
+/// passed through as it is.
 ///
 /// ```
 /// use std::collections::HashMap;
@@ -135,32 +137,38 @@ impl FnStore {
     }
 }
 
+fn closure_error(err: BoxError) -> StoreError {
+    match err.downcast::<StoreError>() {
+        Ok(err) => *err,
+        Err(err) => StoreError::Backend(err),
+    }
+}
+
 #[async_trait]
 impl TokenStore for FnStore {
     async fn get(&self, openid: &str) -> Result<Option<AccessToken>, StoreError> {
-        (self.get)(openid.to_owned())
-            .await
-            .map_err(StoreError::Backend)
+        (self.get)(openid.to_owned()).await.map_err(closure_error)
     }
 
     async fn save(&self, openid: &str, token: &AccessToken) -> Result<bool, StoreError> {
         validate_for_save(openid, token)?;
         let lock = self.save_lock(openid)?;
         let _guard = lock.lock().await;
-        if let Some(current) = self.get(openid).await?
-            && current.create_at > token.create_at
-        {
-            return Ok(false);
+        match self.get(openid).await {
+            Ok(Some(current)) if current.create_at > token.create_at => return Ok(false),
+            // A stored value that no longer parses protects nothing: it is replaced.
+            Ok(_) | Err(StoreError::Malformed(_)) => {}
+            Err(e) => return Err(e),
         }
         (self.save)(openid.to_owned(), token.clone())
             .await
-            .map_err(StoreError::Backend)?;
+            .map_err(closure_error)?;
         Ok(true)
     }
 
     async fn delete(&self, openid: &str) -> Result<(), StoreError> {
         match &self.delete {
-            Some(delete) => delete(openid.to_owned()).await.map_err(StoreError::Backend),
+            Some(delete) => delete(openid.to_owned()).await.map_err(closure_error),
             None => Ok(()),
         }
     }

@@ -1,0 +1,140 @@
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use wechat_oauth::TokenStore;
+use wechat_oauth::store::conformance::{self, Server, connected_or_skip, restart};
+use wechat_oauth::store::encode_for_store;
+use wechat_oauth_redis::{RedisOptions, RedisStore};
+
+/// Held (shared) by every test of this binary and exclusively by the restart test.
+pub static SERVER: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+async fn store_with(options: RedisOptions) -> Option<RedisStore> {
+    let prefix = format!("{}:", conformance::unique_namespace("redis"));
+    connected_or_skip(
+        Server::Redis,
+        RedisStore::connect_with(&Server::Redis.url(), options.prefix(prefix)).await,
+    )
+}
+
+async fn raw() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(Server::Redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_passes_the_conformance_suite() {
+    let _server = SERVER.read().await;
+    let Some(store) = store_with(RedisOptions::new()).await else {
+        return;
+    };
+    conformance::run(&store).await;
+    conformance::malformed_row_reads_as_malformed(&store, |openid| {
+        let key = store.token_key(&openid);
+        async move {
+            let _: () = raw()
+                .await
+                .hset_multiple(key, &[("token", "{\"access_token\":"), ("create_at", "1")])
+                .await
+                .unwrap();
+        }
+    })
+    .await;
+    // A key of another type altogether (a plain string where a hash belongs).
+    conformance::malformed_row_reads_as_malformed(&store, |openid| {
+        let key = store.token_key(&openid);
+        async move {
+            let _: () = raw().await.set(key, "not a hash").await.unwrap();
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn redis_store_compares_create_at_beyond_double_precision() {
+    let _server = SERVER.read().await;
+    let Some(store) = store_with(RedisOptions::new()).await else {
+        return;
+    };
+    // 2^53 + 1 and 2^53 are the same double: Lua's numbers could not tell them apart.
+    let newer = conformance::sample_token("o1", 9_007_199_254_740_993);
+    let older = conformance::sample_token("o1", 9_007_199_254_740_992);
+    assert!(store.save("o1", &newer).await.unwrap());
+    assert!(!store.save("o1", &older).await.unwrap());
+    let negative = conformance::sample_token("o2", -5);
+    assert!(store.save("o2", &negative).await.unwrap());
+    assert!(
+        !store
+            .save("o2", &conformance::sample_token("o2", -10))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .save("o2", &conformance::sample_token("o2", 3))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get("o1").await.unwrap(), Some(newer));
+}
+
+#[tokio::test]
+async fn redis_store_keeps_the_token_json_and_create_at_in_one_hash() {
+    let _server = SERVER.read().await;
+    let Some(store) = store_with(RedisOptions::new()).await else {
+        return;
+    };
+    let token = conformance::sample_token("o1", 1_700_000_000_000).with_unionid("u1");
+    store.save("o1", &token).await.unwrap();
+    let (json, create_at): (String, String) = redis::cmd("HMGET")
+        .arg(store.token_key("o1"))
+        .arg("token")
+        .arg("create_at")
+        .query_async(&mut raw().await)
+        .await
+        .unwrap();
+    assert_eq!(json, encode_for_store(&token).unwrap());
+    assert_eq!(create_at, "1700000000000");
+    let lease = store
+        .acquire_lease("refresh:o1", Duration::from_millis(5000))
+        .await
+        .unwrap()
+        .unwrap();
+    let ttl: i64 = raw()
+        .await
+        .pttl(store.lease_key("refresh:o1"))
+        .await
+        .unwrap();
+    assert!(
+        (1..=5000).contains(&ttl),
+        "the lease key expires with the lease: {ttl}"
+    );
+    store.release_lease(&lease).await.unwrap();
+}
+
+#[tokio::test]
+async fn redis_store_gives_a_typed_error_when_the_server_is_unreachable() {
+    conformance::unreachable_server_gives_a_typed_error(
+        |port| async move {
+            let options = RedisOptions::new().timeout(Duration::from_secs(1));
+            let store =
+                RedisStore::connect_with(&format!("redis://127.0.0.1:{port}/"), options).await?;
+            store.get("o1").await
+        },
+        Duration::from_secs(10),
+    )
+    .await;
+}
+
+/// The only test that restarts Redis; it holds the server lock exclusively.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_survives_a_server_restart() {
+    let _server = SERVER.write().await;
+    let Some(store) = store_with(RedisOptions::new().timeout(Duration::from_secs(2))).await else {
+        return;
+    };
+    restart::survives_a_server_restart(&store, Server::Redis, Duration::from_secs(10)).await;
+}

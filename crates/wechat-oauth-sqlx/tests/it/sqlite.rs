@@ -1,0 +1,86 @@
+use std::time::Duration;
+
+use wechat_oauth::store::conformance;
+use wechat_oauth::{StoreError, TokenStore};
+use wechat_oauth_sqlx::{SqlOptions, SqliteStore};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_file_store_passes_the_conformance_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("tokens.db").display());
+    let store = SqliteStore::connect(&url).await.unwrap();
+    conformance::run(&store).await;
+    let pool = store.pool().clone();
+    conformance::malformed_row_reads_as_malformed(&store, |openid| async move {
+        // SQLite keeps a text value in an INTEGER column: what a hand edit leaves behind.
+        sqlx::query(
+            "INSERT INTO token (openid, access_token, expires_in, refresh_token, scope, create_at)
+             VALUES (?, 'A', 'soon', 'R', 's', 'yesterday')",
+        )
+        .bind(openid)
+        .execute(&pool)
+        .await
+        .unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sqlite_memory_store_passes_the_conformance_suite() {
+    let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    conformance::run(&store).await;
+}
+
+#[tokio::test]
+async fn two_stores_on_one_sqlite_file_see_each_others_tokens_and_leases() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("shared.db").display());
+    let a = SqliteStore::connect(&url).await.unwrap();
+    let b = SqliteStore::connect(&url).await.unwrap();
+    let token = conformance::sample_token("o1", 2);
+    assert!(a.save("o1", &token).await.unwrap());
+    assert!(
+        !b.save("o1", &conformance::sample_token("o1", 1))
+            .await
+            .unwrap()
+    );
+    assert_eq!(b.get("o1").await.unwrap(), Some(token));
+    let lease = a
+        .acquire_lease("refresh:o1", Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(lease.is_some());
+    assert!(
+        b.acquire_lease("refresh:o1", Duration::from_secs(30))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn sqlite_store_creates_its_file_and_keeps_tokens_across_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.db");
+    let url = format!("sqlite://{}", path.display());
+    let token = conformance::sample_token("o1", 1);
+    {
+        let store = SqliteStore::connect(&url).await.unwrap();
+        store.save("o1", &token).await.unwrap();
+        store.pool().close().await;
+    }
+    assert!(path.exists());
+    let store = SqliteStore::connect(&url).await.unwrap();
+    assert_eq!(store.get("o1").await.unwrap(), Some(token));
+}
+
+#[tokio::test]
+async fn sqlite_store_refuses_table_names_that_are_not_identifiers() {
+    let err = SqliteStore::connect_with(
+        "sqlite::memory:",
+        SqlOptions::new().table("token; DROP TABLE x"),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, StoreError::Rejected(_)), "{err:?}");
+}

@@ -1,0 +1,100 @@
+//! `open(url)` for every scheme, against the real servers where one is needed.
+
+use std::time::Duration;
+
+use wechat_oauth::store::conformance::{self, Server, connected_or_skip};
+use wechat_oauth_stores::{OpenError, open, redact};
+
+async fn round_trip(url: &str) {
+    let store = open(url).await.unwrap_or_else(|e| panic!("{e}"));
+    let openid = conformance::unique_namespace("open");
+    let token = conformance::sample_token(&openid, 1_700_000_000_000);
+    assert!(store.save(&openid, &token).await.unwrap());
+    assert_eq!(store.get(&openid).await.unwrap(), Some(token));
+    store.delete(&openid).await.unwrap();
+}
+
+#[tokio::test]
+async fn open_memory_file_and_sqlite_urls() {
+    round_trip("memory:").await;
+    let dir = tempfile::tempdir().unwrap();
+    round_trip(&format!("file://{}", dir.path().join("tokens").display())).await;
+    assert!(dir.path().join("tokens").is_dir());
+    round_trip(&format!(
+        "sqlite://{}",
+        dir.path().join("tokens.db").display()
+    ))
+    .await;
+    assert!(dir.path().join("tokens.db").is_file());
+    round_trip("sqlite::memory:").await;
+}
+
+#[tokio::test]
+async fn open_server_urls() {
+    for server in [
+        Server::MySql,
+        Server::Postgres,
+        Server::Redis,
+        Server::MongoDb,
+    ] {
+        let url = server.url();
+        // Probe first, so a missing server skips (or fails under CI) with a clear message.
+        if connected_or_skip(server, open(&url).await).is_some() {
+            round_trip(&url).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn open_rejects_unknown_schemes_and_missing_schemes() {
+    let err = open("cassandra://db/keyspace").await.err().unwrap();
+    assert!(
+        matches!(err, OpenError::UnsupportedScheme { ref scheme } if scheme == "cassandra"),
+        "{err}"
+    );
+    let err = open("tokens.db").await.err().unwrap();
+    assert!(matches!(err, OpenError::InvalidUrl { .. }), "{err}");
+    let err = open("file:").await.err().unwrap();
+    assert!(matches!(err, OpenError::InvalidUrl { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn open_never_shows_the_password_of_an_unreachable_server() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for (scheme, db) in [
+        ("mysql", "db"),
+        ("postgres", "db"),
+        ("redis", "0"),
+        ("mongodb", "db"),
+    ] {
+        let url = format!("{scheme}://user:s3cr3t-pw@127.0.0.1:{closed}/{db}");
+        let opened = tokio::time::timeout(Duration::from_secs(30), open(&url))
+            .await
+            .unwrap();
+        let err = opened.err().unwrap();
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("s3cr3t-pw"), "{scheme}: {shown}");
+        assert!(
+            err.is_transient(),
+            "{scheme}: an unreachable server is transient: {err}"
+        );
+    }
+}
+
+#[test]
+fn redact_hides_passwords_but_keeps_the_rest() {
+    assert_eq!(
+        redact("postgres://app:pw@db:5432/app"),
+        "postgres://app:***@db:5432/app"
+    );
+    assert_eq!(
+        redact("redis://:pw@127.0.0.1:6379/0"),
+        "redis://:***@127.0.0.1:6379/0"
+    );
+    assert_eq!(redact("memory:"), "memory:");
+    assert!(!redact("mysql://u:p w@[bad/").contains("p w"));
+}
