@@ -18,7 +18,7 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use wechat_oauth::{OAuthClient, TokenStore};
+use wechat_oauth::{OAuthClient, Secret, TokenStore};
 use wechat_oauth_axum::{Flow, Key, WeChatLogin, WeChatUser};
 use wechat_sandbox::{Sandbox, defaults};
 
@@ -32,8 +32,8 @@ pub struct DemoOptions {
     pub listen: SocketAddr,
     /// The app's appid; `None` runs an in-process sandbox.
     pub appid: Option<String>,
-    /// The app secret.
-    pub secret: Option<String>,
+    /// The app secret (redacted in `Debug`).
+    pub secret: Option<Secret>,
     /// Base URL of WeChat's JSON APIs (an external sandbox, say).
     pub api_base: Option<String>,
     /// Base URL of WeChat's authorization pages (defaults to `api_base` when that is set).
@@ -145,7 +145,7 @@ fn local_url(addr: SocketAddr) -> String {
 /// Which WeChat the site talks to.
 struct Backend {
     appid: String,
-    secret: String,
+    secret: Secret,
     api_base: Option<String>,
     open_base: Option<String>,
     sandbox: Option<Sandbox>,
@@ -168,7 +168,7 @@ impl Backend {
                     .context("starting the WeChat sandbox")?;
                 Ok(Self {
                     appid: defaults::OFFICIAL_APPID.to_owned(),
-                    secret: defaults::OFFICIAL_SECRET.to_owned(),
+                    secret: Secret::new(defaults::OFFICIAL_SECRET),
                     api_base: Some(sandbox.url().to_owned()),
                     open_base: Some(sandbox.url().to_owned()),
                     sandbox: Some(sandbox),

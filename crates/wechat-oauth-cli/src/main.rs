@@ -93,7 +93,7 @@ async fn demo(config: &Config, listen: std::net::SocketAddr) -> Result<(), Failu
     let options = demo::DemoOptions {
         listen,
         appid: config.appid.clone(),
-        secret: config.secret.as_ref().map(|s| s.expose_secret().to_owned()),
+        secret: config.secret.clone(),
         api_base: config.api_base.clone(),
         open_base: config.open_base.clone(),
         token_store: config.token_store.clone(),
