@@ -1,0 +1,158 @@
+//! `wechat-oauth-bench`: runs the benchmark suite and writes `BENCHMARKS.md`.
+//!
+//! ```sh
+//! cargo run -p wechat-oauth-bench --release -- all     # everything, rewrites BENCHMARKS.md + docs/bench-getuser.png
+//! cargo run -p wechat-oauth-bench --release -- render  # re-render from target/bench-results.json
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use wechat_oauth_bench::procs::{NodeSetup, Pinning, Programs};
+use wechat_oauth_bench::results::{Micro, Results};
+use wechat_oauth_bench::sandbox::SandboxServer;
+use wechat_oauth_bench::suite::{Plan, StoreUrls, Suite, run_all};
+use wechat_oauth_bench::{chart, micro, report};
+
+#[derive(Debug, Parser)]
+#[command(about = "wechat-oauth benchmarks beside the npm wechat-oauth 1.5.0, against one wechat-sandbox")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every scenario, then rewrite BENCHMARKS.md's results and the chart.
+    All {
+        /// Skip the criterion micro benchmarks (they run `cargo bench`).
+        #[arg(long)]
+        no_micro: bool,
+    },
+    /// Re-render BENCHMARKS.md and the chart from target/bench-results.json.
+    Render,
+}
+
+const COMMAND: &str = "cargo run -p wechat-oauth-bench --release -- all";
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from)
+}
+
+fn cargo() -> std::process::Command {
+    let mut cmd = std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(workspace_root());
+    cmd
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let results_path = target_dir().join("bench-results.json");
+    let results = match cli.command {
+        Command::Render => serde_json::from_slice(&std::fs::read(&results_path).context("no previous run")?)?,
+        Command::All { no_micro } => {
+            let results = run(no_micro).await?;
+            std::fs::write(&results_path, serde_json::to_vec_pretty(&results)?)?;
+            results
+        }
+    };
+    write_outputs(&results)?;
+    Ok(())
+}
+
+async fn run(no_micro: bool) -> anyhow::Result<Results> {
+    raise_open_file_limit();
+    // Release binaries of both sides, built before anything is timed.
+    let status = cargo()
+        .args(["build", "--release", "-p", "wechat-sandbox", "-p", "wechat-oauth-bench", "--bins"])
+        .status()?;
+    anyhow::ensure!(status.success(), "cargo build failed");
+    let release = target_dir().join("release");
+    let node = match NodeSetup::install(&target_dir().join("bench-node")).await {
+        Ok(node) => Some(node),
+        Err(e) => {
+            eprintln!("WARNING: the npm library will not be measured: {e:#}");
+            None
+        }
+    };
+    let programs = Programs { bench_client: release.join("bench-client"), node };
+    let scratch = target_dir().join("bench-scratch");
+    let plan = Plan::full(scratch.clone());
+    let stores = StoreUrls::from_env(&scratch);
+    let sandbox = SandboxServer::spawn(&release.join("wechat-sandbox"), plan.pinning, &plan.users()).await?;
+    let suite = Suite { plan: &plan, programs: &programs, sandbox: &sandbox, stores: &stores };
+    let mut results = run_all(&suite, COMMAND).await?;
+    if !no_micro {
+        let started = std::time::Instant::now();
+        match criterion_micro() {
+            Ok(micro) => results.micro.extend(micro),
+            Err(e) => results.not_run.push(format!("criterion micro benchmarks: {e:#}")),
+        }
+        if let Some(node) = &programs.node {
+            results.micro.push(suite.node_decrypt(node).await?);
+        }
+        results.machine.seconds += started.elapsed().as_secs_f64();
+        results.machine.load_after = wechat_oauth_bench::suite::loadavg();
+    }
+    Ok(results)
+}
+
+/// `cargo bench --bench micro` on the client core, then criterion's mean estimates.
+fn criterion_micro() -> anyhow::Result<Vec<Micro>> {
+    let status = std::process::Command::new("taskset")
+        .args(["-c", &Pinning::CLIENT_CORE.to_string()])
+        .arg(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(workspace_root())
+        .args(["bench", "-p", "wechat-oauth-bench", "--bench", "micro", "--"])
+        .args(["--warm-up-time", "1", "--measurement-time", "3"])
+        .stdout(Stdio::inherit())
+        .status()?;
+    anyhow::ensure!(status.success(), "cargo bench failed");
+    micro::BENCHES
+        .iter()
+        .map(|(id, name)| {
+            let path = target_dir().join("criterion").join(id).join("new/estimates.json");
+            let estimates: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&path).with_context(|| format!("{}", path.display()))?)?;
+            let ns = estimates["mean"]["point_estimate"].as_f64().context("no mean estimate")?;
+            Ok(Micro { name: (*name).into(), ns_per_op: ns, source: "criterion mean, Rust, core 1".into() })
+        })
+        .collect()
+}
+
+/// Ten thousand sockets in flight (storm, 1,000-deep getUser) need more than the default
+/// descriptor limit; children inherit the raised limit.
+fn raise_open_file_limit() {
+    let ok = std::process::Command::new("prlimit")
+        .args(["--pid", &std::process::id().to_string(), "--nofile=65536:65536"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("WARNING: could not raise the open-file limit; the largest runs may fail with EMFILE");
+    }
+}
+
+fn write_outputs(results: &Results) -> anyhow::Result<()> {
+    let root = workspace_root();
+    let chart_rel = "docs/bench-getuser.png";
+    std::fs::create_dir_all(root.join("docs"))?;
+    let chart = match chart::draw(results, &root.join(chart_rel)) {
+        Ok(()) => Some(chart_rel),
+        Err(e) => {
+            eprintln!("WARNING: chart not drawn: {e:#}");
+            None
+        }
+    };
+    report::write_section(&root.join("BENCHMARKS.md"), &report::render(results, chart))?;
+    for t in report::targets(results) {
+        eprintln!("{:<10} {} — {}", t.met.map_or("n/a", |m| if m { "met" } else { "MISSED" }), t.bar, t.measured);
+    }
+    Ok(())
+}
