@@ -5,7 +5,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::Error;
-use crate::http::{DEFAULT_MAX_BODY_BYTES, Transport};
+use crate::http::{DEFAULT_MAX_BODY_BYTES, RetryPolicy, Transport};
 
 /// Production base URL of WeChat's JSON APIs.
 pub const API_BASE: &str = "https://api.weixin.qq.com/";
@@ -91,11 +91,16 @@ impl HttpOptions {
                     Error::Config(format!("cannot build HTTP client: {}", e.without_url()))
                 })?,
         };
-        Ok(Transport::new(
-            client,
-            self.api_base.clone(),
-            self.max_body_bytes,
-        ))
+        let transport = Transport::new(client, self.api_base.clone(), self.max_body_bytes)
+            .with_retry(RetryPolicy {
+                max_retries: self.max_retries,
+                backoff: self.retry_backoff,
+            });
+        // A caller-supplied client keeps its own timeouts (documented on `client`).
+        Ok(match self.client {
+            Some(_) => transport,
+            None => transport.with_total_timeout(self.timeout),
+        })
     }
 }
 

@@ -99,6 +99,29 @@ impl Error {
         matches!(self, Self::Transport(t) if t.is_timeout())
     }
 
+    /// A copy of this error for another caller waiting on the same operation (the shared
+    /// outcome of a single-flight refresh). Sources that cannot be cloned are summarised
+    /// by their message, which never holds a secret (see the module docs).
+    pub(crate) fn duplicate(&self) -> Self {
+        match self {
+            Self::WeChat(e) => Self::WeChat(e.clone()),
+            Self::NoToken { openid } => Self::NoToken {
+                openid: openid.clone(),
+            },
+            Self::Transport(t) => Self::Transport(TransportError {
+                kind: t.kind,
+                source: t
+                    .source
+                    .as_ref()
+                    .map(|s| Box::<dyn std::error::Error + Send + Sync>::from(s.to_string())),
+            }),
+            Self::Response(r) => Self::Response(r.clone()),
+            Self::Store(s) => Self::Store(duplicate_store_error(s)),
+            Self::Decrypt(d) => Self::Decrypt(d.clone()),
+            Self::Config(c) => Self::Config(c.clone()),
+        }
+    }
+
     /// Trying the same idempotent call again later may succeed: WeChat was busy (-1),
     /// rate-limited (45011), unreachable, timed out, or answered a 5xx or garbage.
     ///
@@ -114,6 +137,16 @@ impl Error {
             Self::Store(s) => s.is_transient(),
             _ => false,
         }
+    }
+}
+
+fn duplicate_store_error(err: &StoreError) -> StoreError {
+    match err {
+        StoreError::Timeout => StoreError::Timeout,
+        StoreError::Malformed(m) => StoreError::Malformed(m.clone()),
+        StoreError::Rejected(m) => StoreError::Rejected(m.clone()),
+        StoreError::Unavailable(e) => StoreError::unavailable(e.to_string()),
+        StoreError::Backend(e) => StoreError::backend(e.to_string()),
     }
 }
 
@@ -159,7 +192,15 @@ impl fmt::Debug for WeChatError {
 
 impl fmt::Display for WeChatError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "WeChat error {}: {}", self.errcode, self.errmsg)
+        write!(f, "WeChat error {}: {}", self.errcode, self.errmsg)?;
+        if self.kind() == WeChatErrorKind::ScopeInsufficient {
+            // The classic snsapi_base + getUser mistake (node-webot/wechat-oauth#27).
+            f.write_str(
+                " (user info needs a token authorized with snsapi_userinfo or snsapi_login; \
+                 this one is snsapi_base)",
+            )?;
+        }
+        Ok(())
     }
 }
 

@@ -4,11 +4,17 @@
 //! Content-Type, treat a non-zero `errcode` as an error even under HTTP 200, then decode
 //! the success type leniently (`wechat-protocol.md` §0, §6).
 
+use std::time::Duration;
+
 use bytes::Bytes;
+use rand::Rng;
 use serde::de::DeserializeOwned;
+use tracing::Instrument;
 use url::Url;
 
-use crate::error::{Error, ResponseError, ResponseErrorKind, TransportError, WeChatError};
+use crate::error::{
+    Error, ResponseError, ResponseErrorKind, TransportError, WeChatError, WeChatErrorKind,
+};
 
 /// Default limit on a response body: WeChat's answers are well under 4 KiB.
 pub(crate) const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -19,6 +25,42 @@ pub(crate) struct Transport {
     client: reqwest::Client,
     api_base: Url,
     max_body_bytes: usize,
+    /// A deadline on the whole exchange (send + read), enforced even on a caller's client.
+    total_timeout: Option<Duration>,
+    retry: RetryPolicy,
+}
+
+/// How idempotent calls are retried: on a transport error or WeChat's -1 ("system
+/// busy"), up to `max_retries` more times, sleeping `backoff · 2ⁿ` with jitter between
+/// attempts (`wechat-protocol.md` §5, §8 S17). Code exchanges never use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RetryPolicy {
+    pub(crate) max_retries: u32,
+    pub(crate) backoff: Duration,
+}
+
+impl RetryPolicy {
+    /// No retries at all.
+    pub(crate) const NONE: Self = Self {
+        max_retries: 0,
+        backoff: Duration::ZERO,
+    };
+
+    /// The delay before retry number `attempt` (0-based): `backoff · 2^attempt`, scaled by a
+    /// random factor in [0.5, 1) so that many clients retrying at once spread out.
+    fn delay(&self, attempt: u32) -> Duration {
+        let full = self.backoff.saturating_mul(1u32 << attempt.min(16));
+        full.mul_f64(rand::rng().random_range(0.5..1.0))
+    }
+}
+
+/// Whether an idempotent call may be sent again after `err`.
+fn worth_retrying(err: &Error) -> bool {
+    match err {
+        Error::Transport(_) => true,
+        Error::WeChat(e) => e.kind() == WeChatErrorKind::Busy,
+        _ => false,
+    }
 }
 
 impl Transport {
@@ -27,6 +69,72 @@ impl Transport {
             client,
             api_base,
             max_body_bytes,
+            total_timeout: None,
+            retry: RetryPolicy::NONE,
+        }
+    }
+
+    /// Sets a deadline on each whole request, answer included.
+    pub(crate) fn with_total_timeout(mut self, timeout: Duration) -> Self {
+        self.total_timeout = Some(timeout);
+        self
+    }
+
+    /// Sets how [`get_idempotent`](Self::get_idempotent) retries.
+    pub(crate) fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// `GET path?query` for a call that is safe to repeat (userinfo, auth, refresh):
+    /// retried on transport errors and WeChat's -1 with backoff and jitter.
+    pub(crate) async fn get_idempotent<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, Error> {
+        let mut attempt = 0;
+        loop {
+            match self.get(path, query).await {
+                Err(err) if attempt < self.retry.max_retries && worth_retrying(&err) => {
+                    let delay = self.retry.delay(attempt);
+                    attempt += 1;
+                    tracing::debug!(
+                        target: "wechat_oauth::http",
+                        path,
+                        attempt,
+                        delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                        error = %err,
+                        "retrying"
+                    );
+                    tokio::time::sleep(delay).await;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// Runs one exchange under the total deadline, in a span that records only the path
+    /// (query strings hold the app secret, codes and tokens).
+    async fn exchange<T: DeserializeOwned>(
+        &self,
+        method: &'static str,
+        path: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, Error> {
+        let span =
+            tracing::debug_span!(target: "wechat_oauth::http", "wechat_request", method, path);
+        let work = async {
+            tracing::debug!(target: "wechat_oauth::http", "request");
+            let response = request.send().await.map_err(TransportError::from)?;
+            self.read(response).await
+        };
+        match self.total_timeout {
+            Some(limit) => tokio::time::timeout(limit, work)
+                .instrument(span)
+                .await
+                .unwrap_or_else(|_| Err(TransportError::timeout().into())),
+            None => work.instrument(span).await,
         }
     }
 
@@ -53,17 +161,11 @@ impl Transport {
         query: &[(&str, &str)],
     ) -> Result<T, Error> {
         let url = self.url(path, query)?;
-        tracing::debug!(target: "wechat_oauth::http", method = "GET", path, "request");
-        let response = self
-            .client
-            .get(url)
-            .send()
-            .await
-            .map_err(TransportError::from)?;
-        self.read(response).await
+        self.exchange("GET", path, self.client.get(url)).await
     }
 
     /// `POST path?query` with a JSON body, decoded as `T`.
+    #[allow(dead_code)] // used by the Mini Program client (phone number)
     pub(crate) async fn post_json<T: DeserializeOwned>(
         &self,
         path: &str,
@@ -71,16 +173,12 @@ impl Transport {
         body: &serde_json::Value,
     ) -> Result<T, Error> {
         let url = self.url(path, query)?;
-        tracing::debug!(target: "wechat_oauth::http", method = "POST", path, "request");
-        let response = self
+        let request = self
             .client
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .map_err(TransportError::from)?;
-        self.read(response).await
+            .body(body.to_string());
+        self.exchange("POST", path, request).await
     }
 
     async fn read<T: DeserializeOwned>(&self, mut response: reqwest::Response) -> Result<T, Error> {

@@ -1,22 +1,295 @@
 //! WeChat OAuth and Mini Program login for async Rust.
+//!
+//! A port of the npm [`wechat-oauth`](https://www.npmjs.com/package/wechat-oauth) 1.5.0
+//! (Official Account web authorization, website QR login, Mini Program login) without its
+//! known bugs. This guide follows the npm package's README section by section; the
+//! [differences](#differences-from-the-npm-package) are listed at the end.
+//!
+//! # Single process
+//!
+//! The npm package's `new OAuth('your appid', 'your secret')` becomes a builder. Tokens are
+//! kept in memory, which is enough for one process:
+//!
+//! ```
+//! # fn main() -> Result<(), wechat_oauth::Error> {
+//! use wechat_oauth::OAuthClient;
+//!
+//! let client = OAuthClient::builder("your appid", "your secret").build()?;
+//! # let _ = client;
+//! # Ok(()) }
+//! ```
+//!
+//! The client is cheap to clone and safe to share between tasks. Everything the seed set
+//! through `setOpts` is a builder option: [`timeout`](OAuthClientBuilder::timeout),
+//! [`connect_timeout`](OAuthClientBuilder::connect_timeout), your own
+//! [`http_client`](OAuthClientBuilder::http_client) (proxy, TLS roots), and the
+//! [`api_base`](OAuthClientBuilder::api_base) / [`open_base`](OAuthClientBuilder::open_base)
+//! URLs, which point the client at the local WeChat sandbox in tests and demos:
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use wechat_oauth::OAuthClient;
+//!
+//! let client = OAuthClient::builder("wx5a4d1e0f0a000001", "sandbox-official-secret")
+//!     .api_base("http://127.0.0.1:8080")   // the sandbox; https://api.weixin.qq.com by default
+//!     .open_base("http://127.0.0.1:8080")
+//!     .timeout(Duration::from_secs(3))
+//!     .build()?;
+//! # let _ = client;
+//! # Ok(()) }
+//! ```
+//!
+//! # Many processes: a shared token store
+//!
+//! With several processes or machines, tokens must live somewhere they all see. The seed
+//! took a `getToken(openid)` / `saveToken(openid, token)` pair; here that is the
+//! [`TokenStore`] trait, with ready-made backends: [`MemoryStore`] (the default), a file
+//! store in [`store`], SQLite/MySQL/PostgreSQL in `wechat-oauth-sqlx`, Redis in
+//! `wechat-oauth-redis` and MongoDB in `wechat-oauth-mongodb` (or
+//! `wechat_oauth_stores::open("redis://…")` to pick one from a URL).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use wechat_oauth::{MemoryStore, OAuthClient};
+//!
+//! let client = OAuthClient::builder("your appid", "your secret")
+//!     .token_store(MemoryStore::new()) // or any TokenStore, e.g. an Arc<dyn TokenStore>
+//!     .build()?;
+//! # let _ = client;
+//! # Ok(()) }
+//! ```
+//!
+//! Porting your own `getToken`/`saveToken` (the seed's example wrote one file per openid)
+//! means implementing the trait. Tokens serialize to the same JSON the node library
+//! stores, and rows it wrote — `create_at` and `expires_in` as strings included — read
+//! back and expire correctly:
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use wechat_oauth::store::{Lease, StoreError, TokenStore};
+//! use wechat_oauth::{AccessToken, MemoryStore};
+//!
+//! /// `<openid>:access_token.txt` files, as in the seed's README.
+//! #[derive(Debug)]
+//! struct FileTokens {
+//!     leases: MemoryStore, // leases only matter across processes; see below
+//! }
+//!
+//! #[async_trait::async_trait]
+//! impl TokenStore for FileTokens {
+//!     async fn get(&self, openid: &str) -> Result<Option<AccessToken>, StoreError> {
+//!         match tokio::fs::read_to_string(format!("{openid}:access_token.txt")).await {
+//!             Ok(txt) => serde_json::from_str(&txt)
+//!                 .map(Some)
+//!                 .map_err(|e| StoreError::Malformed(e.to_string())),
+//!             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+//!             Err(e) => Err(StoreError::backend(e)),
+//!         }
+//!     }
+//!     async fn save(&self, openid: &str, token: &AccessToken) -> Result<bool, StoreError> {
+//!         // Never let an older token overwrite a newer one.
+//!         if let Some(current) = self.get(openid).await? {
+//!             if current.create_at > token.create_at {
+//!                 return Ok(false);
+//!             }
+//!         }
+//!         let json = serde_json::to_string(token).map_err(StoreError::backend)?;
+//!         tokio::fs::write(format!("{openid}:access_token.txt"), json)
+//!             .await
+//!             .map_err(StoreError::backend)?;
+//!         Ok(true)
+//!     }
+//!     async fn delete(&self, openid: &str) -> Result<(), StoreError> {
+//!         match tokio::fs::remove_file(format!("{openid}:access_token.txt")).await {
+//!             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::backend(e)),
+//!             _ => Ok(()),
+//!         }
+//!     }
+//!     async fn acquire_lease(&self, name: &str, ttl: Duration) -> Result<Option<Lease>, StoreError> {
+//!         self.leases.acquire_lease(name, ttl).await
+//!     }
+//!     async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
+//!         self.leases.release_lease(lease).await
+//!     }
+//! }
+//! ```
+//!
+//! The lease is what makes a shared store safe: when a token expires, the process that
+//! takes the lease `refresh:<openid>` refreshes it with WeChat while the others wait for
+//! the new token in the store, so a refresh token is never spent twice. Within one process
+//! concurrent calls for one openid already share a single refresh.
+//!
+//! # The authorize URL
+//!
+//! The seed's `getAuthorizeURL(redirect, state, scope)`: send the user's browser (inside
+//! WeChat) there. Always pass a fresh [`new_state`] kept in the user's session, and check it
+//! on the callback with [`states_match`]: `state` is WeChat's only CSRF defence.
+//!
+//! ```
+//! # fn main() -> Result<(), wechat_oauth::Error> {
+//! use wechat_oauth::{OAuthClient, Scope};
+//!
+//! let client = OAuthClient::builder("wx5a4d1e0f0a000001", "your secret").build()?;
+//! let state = wechat_oauth::new_state(); // keep it in the session
+//! let url = client.authorize_url("https://example.com/wechat/callback", &state, Scope::UserInfo);
+//! assert!(url.starts_with(
+//!     "https://open.weixin.qq.com/connect/oauth2/authorize?appid=wx5a4d1e0f0a000001\
+//!      &redirect_uri=https%3A%2F%2Fexample.com%2Fwechat%2Fcallback&response_type=code\
+//!      &scope=snsapi_userinfo&state="
+//! ));
+//! assert!(url.ends_with("&connect_redirect=1#wechat_redirect"));
+//! # Ok(()) }
+//! ```
+//!
+//! [`Scope::Base`] (`snsapi_base`) is silent and yields only the openid;
+//! [`Scope::UserInfo`] asks for consent and allows [`OAuthClient::get_user`]. For
+//! `forcePopup` and other options use [`OAuthClient::authorize`].
+//!
+//! # Website QR login
+//!
+//! The seed's `getAuthorizeURLForWebsite(redirect)`: for a desktop site, with a website
+//! app's appid (open platform); the scope is `snsapi_login`. The rest of the flow is the
+//! same.
+//!
+//! ```
+//! # fn main() -> Result<(), wechat_oauth::Error> {
+//! # use wechat_oauth::OAuthClient;
+//! let client = OAuthClient::builder("wx5a4d1e0f0a000002", "your secret").build()?;
+//! let url = client.authorize_url_for_website("https://example.com/login/callback", "Xy12");
+//! assert!(url.starts_with("https://open.weixin.qq.com/connect/qrconnect?"));
+//! assert!(url.contains("&scope=snsapi_login&state=Xy12"));
+//! # Ok(()) }
+//! ```
+//!
+//! # Code → access token
+//!
+//! WeChat redirects to `redirect_uri?code=CODE&state=STATE`. Check the state, then
+//! exchange the code (the seed's `getAccessToken`); the token is saved through the store:
+//!
+//! ```no_run
+//! # async fn run(client: wechat_oauth::OAuthClient, code: String) -> Result<(), wechat_oauth::Error> {
+//! let token = client.get_access_token(code).await?;
+//! let openid = token.openid.clone();
+//! let access_token = token.access_token.expose_secret(); // never log it
+//! # let _ = (openid, access_token);
+//! # Ok(()) }
+//! ```
+//!
+//! A code is single-use: the SDK never retries an exchange, and a replayed code fails with
+//! [`Error::is_code_used`] (40163); an unknown or expired one with
+//! [`Error::is_invalid_code`] (40029).
+//!
+//! # User info
+//!
+//! With a `snsapi_userinfo` (or `snsapi_login`) token, fetch the profile by openid (the
+//! seed's `getUser`). An expired token is refreshed first; a token WeChat rejects early is
+//! refreshed and the call retried once:
+//!
+//! ```no_run
+//! # async fn run(client: wechat_oauth::OAuthClient, openid: String) -> Result<(), wechat_oauth::Error> {
+//! use wechat_oauth::Lang;
+//!
+//! match client.get_user(&openid).await {
+//!     Ok(user) => println!("hello {}", user.nickname),
+//!     Err(e) if e.is_no_token() || e.is_reauthorize_required() => { /* send to authorize_url */ }
+//!     Err(e) if e.is_scope_insufficient() => { /* a snsapi_base token: ask for snsapi_userinfo */ }
+//!     Err(e) => return Err(e),
+//! }
+//! let english = client.get_user_with_lang(&openid, Lang::En).await?;
+//! # let _ = english;
+//! # Ok(()) }
+//! ```
+//!
+//! Or do both steps at once with [`OAuthClient::get_user_by_code`]. To check a token
+//! without the store, [`OAuthClient::verify_token`] answers
+//! [`TokenStatus::Valid`]/[`TokenStatus::Invalid`], and `Err` only when WeChat could not
+//! say (busy, unreachable).
+//!
+//! A complete flow against the sandbox, the local WeChat that all tests and demos use
+//! (`wechat-sandbox` crate):
+//!
+//! ```ignore
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use wechat_oauth::{OAuthClient, Scope};
+//! use wechat_sandbox::{Sandbox, defaults};
+//!
+//! let sandbox = Sandbox::builder().start().await?;
+//! let client = OAuthClient::builder(defaults::OFFICIAL_APPID, defaults::OFFICIAL_SECRET)
+//!     .api_base(sandbox.url())
+//!     .open_base(sandbox.url())
+//!     .build()?;
+//! // The sandbox stands in for the user approving the authorize page.
+//! let code = sandbox.mint_code(defaults::OFFICIAL_APPID, "alice", "snsapi_userinfo")?;
+//! let token = client.get_access_token(code).await?;
+//! let user = client.get_user(&token.openid).await?;
+//! assert_eq!(user.openid, token.openid);
+//! # let _ = Scope::UserInfo;
+//! # Ok(()) }
+//! ```
+//!
+//! # Mini Program
+//!
+//! The seed's `isMiniProgram` flag is a separate client, [`miniprogram`]: `code_to_session`,
+//! `encryptedData` decryption with watermark check, signature checks and phone numbers,
+//! with session keys kept apart from OAuth tokens.
+//!
+//! # Errors
+//!
+//! One [`Error`] type; branch with its predicates ([`Error::is_invalid_code`],
+//! [`Error::is_reauthorize_required`], [`Error::is_retryable`], …) or on
+//! [`Error::errcode`], never on messages. No error, `Debug` output or log line carries
+//! the app secret, a code or a token.
+//!
+//! # Differences from the npm package
+//!
+//! Deliberate, each for a reported bug or a WeChat requirement:
+//!
+//! | npm `wechat-oauth` 1.5.0 | this crate |
+//! |---|---|
+//! | callbacks, `(err, data, res)` | `async fn … -> Result<T>`; no HTTP response leaks out (issue #39) |
+//! | `lang` defaults to `en` | defaults to `zh_CN` ([`Lang`]; issue #55); configurable with [`OAuthClientBuilder::default_lang`] |
+//! | authorize URLs end in `&state=…#wechat_redirect` | `&connect_redirect=1` is added before `#wechat_redirect` (stops WeChat's duplicate callbacks and their 40163); turn it off with [`OAuthClientBuilder::connect_redirect`]`(false)` for byte-identical URLs |
+//! | refresh only when the local clock says expired, no margin | refreshed 60 s early ([`OAuthClientBuilder::refresh_skew`], capped at half the lifetime), and once more when WeChat answers 40001/42001/40014, with one retry; [`AccessToken::is_valid`] itself keeps the seed's exact rule |
+//! | 200 concurrent `getUser` on an expired token send 200 refreshes | one refresh per openid per process, coordinated across processes through the store's lease |
+//! | a dead refresh token keeps failing | 40030/42002/42007 delete the stored token and return [`Error::is_reauthorize_required`] |
+//! | string `create_at` (the README's MySQL/Mongo schemas) never expires | numbers stored as strings are parsed; such tokens expire |
+//! | `getUserByCode` re-reads the token through `getToken` | uses the token it just received |
+//! | `verifyToken` reports a busy WeChat as an error like an invalid token | [`TokenStatus`] tri-state: `Ok(Valid)`, `Ok(Invalid(_))`, `Err` for busy/unreachable |
+//! | empty body crashes the process; HTML pages and HTTP status ignored | typed [`Error::Response`] (empty, not JSON, truncated, status, too large) with a redacted snippet |
+//! | no retries; new TCP connection per call | pooled keep-alive client; idempotent calls retried with backoff and jitter on transport errors and -1; code exchanges never |
+//! | the app secret leaks through `err.path` | secrets are [`Secret`]s: redacted in `Debug`, absent from errors and logs |
+//! | no `state` help | [`new_state`] (CSPRNG, `[A-Za-z0-9]{32}`) and constant-time [`states_match`] |
+//! | `getUser(null)` throws; `snsapi_base` + `getUser` gives a bare 48001 | typed arguments; 48001 is [`Error::is_scope_insufficient`] with a hint in its message |
+//! | hard-coded `https://api.weixin.qq.com` | per-client base URLs; plain `http://` only on loopback unless [`OAuthClientBuilder::allow_insecure_http`] |
+//! | Mini Program session keys stored with OAuth tokens | a separate client and session store ([`miniprogram`]) |
 #![forbid(unsafe_code)]
 
+mod authorize;
+mod client;
 pub mod config;
 pub mod error;
 mod http;
 mod lenient;
 pub mod miniprogram;
+mod refresh;
 mod secret;
 pub mod state;
 pub mod store;
 mod token;
+mod user;
 
+pub use authorize::{AuthorizeUrl, Scope};
+pub use client::{
+    DEFAULT_REFRESH_LEASE_TTL, DEFAULT_REFRESH_SKEW, OAuthClient, OAuthClientBuilder,
+};
 pub use config::HttpOptions;
 pub use error::{Error, WeChatError, WeChatErrorKind};
 pub use secret::Secret;
 pub use state::{new_state, states_match};
 pub use store::{MemoryStore, StoreError, TokenStore};
 pub use token::{AccessToken, now_millis};
+pub use user::{Lang, TokenStatus, UserInfo};
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

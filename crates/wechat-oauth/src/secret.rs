@@ -70,6 +70,18 @@ impl From<String> for Secret {
     }
 }
 
+impl From<&Secret> for Secret {
+    fn from(value: &Secret) -> Self {
+        value.clone()
+    }
+}
+
+impl From<&String> for Secret {
+    fn from(value: &String) -> Self {
+        Self(value.clone())
+    }
+}
+
 impl From<&str> for Secret {
     fn from(value: &str) -> Self {
         Self(value.to_owned())

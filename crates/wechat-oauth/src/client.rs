@@ -1,0 +1,685 @@
+//! [`OAuthClient`]: the seed's `OAuth` class — authorize URLs, code exchange, refresh, user
+//! info and token checks for one app (Official Account or website app).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use url::Url;
+
+use crate::authorize::{AuthorizeUrl, Scope};
+use crate::config::{HttpOptions, normalize_base};
+use crate::http::Transport;
+use crate::lenient;
+use crate::refresh::Flight;
+use crate::user::{Lang, TokenStatus, UserInfo, means_invalid_token};
+use crate::{AccessToken, Error, MemoryStore, Result, Secret, TokenStore, now_millis};
+
+/// Default for [`OAuthClientBuilder::refresh_skew`].
+pub const DEFAULT_REFRESH_SKEW: Duration = Duration::from_secs(60);
+/// Default for [`OAuthClientBuilder::refresh_lease_ttl`].
+pub const DEFAULT_REFRESH_LEASE_TTL: Duration = Duration::from_secs(10);
+
+/// A WeChat OAuth client for one app: the Rust form of the npm package's `new OAuth(appid, secret)`.
+///
+/// Cheap to clone (an `Arc` inside); share one per app across tasks. `Debug` never shows
+/// the app secret. See the [crate docs](crate) for a guided tour.
+///
+/// ```
+/// # fn main() -> Result<(), wechat_oauth::Error> {
+/// use wechat_oauth::{OAuthClient, Scope};
+///
+/// let client = OAuthClient::builder("wx5a4d1e0f0a000001", "app-secret").build()?;
+/// let url = client.authorize_url("https://example.com/callback", "state123", Scope::UserInfo);
+/// assert!(url.starts_with("https://open.weixin.qq.com/connect/oauth2/authorize?appid=wx5a4d1e0f0a000001&"));
+/// assert!(!format!("{client:?}").contains("app-secret"));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct OAuthClient {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) appid: String,
+    pub(crate) secret: Secret,
+    pub(crate) transport: Transport,
+    pub(crate) open_base: Url,
+    pub(crate) store: Arc<dyn TokenStore>,
+    pub(crate) connect_redirect: bool,
+    pub(crate) default_lang: Lang,
+    pub(crate) refresh_skew: Duration,
+    pub(crate) lease_ttl: Duration,
+    /// Refreshes in flight in this process, one per openid (single-flight).
+    pub(crate) flights: Mutex<HashMap<String, Arc<Flight>>>,
+}
+
+impl fmt::Debug for OAuthClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.inner;
+        f.debug_struct("OAuthClient")
+            .field("appid", &inner.appid)
+            .field("secret", &inner.secret)
+            .field("api_base", &inner.transport.api_base().as_str())
+            .field("open_base", &inner.open_base.as_str())
+            .field("connect_redirect", &inner.connect_redirect)
+            .field("default_lang", &inner.default_lang)
+            .field("refresh_skew", &inner.refresh_skew)
+            .field("refresh_lease_ttl", &inner.lease_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures an [`OAuthClient`]; start with [`OAuthClient::builder`].
+///
+/// Everything is per client (no globals): base URLs (point them at the sandbox or a
+/// proxy), timeouts, retries, the HTTP client, the token store.
+#[must_use = "call .build() to get the client"]
+pub struct OAuthClientBuilder {
+    appid: String,
+    secret: Secret,
+    api_base: Option<String>,
+    open_base: Option<String>,
+    http: HttpOptions,
+    store: Option<Arc<dyn TokenStore>>,
+    connect_redirect: bool,
+    default_lang: Lang,
+    refresh_skew: Duration,
+    lease_ttl: Duration,
+    allow_insecure_http: bool,
+}
+
+impl fmt::Debug for OAuthClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuthClientBuilder")
+            .field("appid", &self.appid)
+            .field("secret", &self.secret)
+            .field("api_base", &self.api_base)
+            .field("open_base", &self.open_base)
+            .field("http", &self.http)
+            .field("custom_store", &self.store.is_some())
+            .field("connect_redirect", &self.connect_redirect)
+            .field("default_lang", &self.default_lang)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OAuthClientBuilder {
+    /// Base URL of the JSON APIs (default `https://api.weixin.qq.com/`); checked in
+    /// [`build`](Self::build).
+    pub fn api_base(mut self, url: impl Into<String>) -> Self {
+        self.api_base = Some(url.into());
+        self
+    }
+
+    /// Base URL of the authorization pages (default `https://open.weixin.qq.com/`); checked
+    /// in [`build`](Self::build).
+    pub fn open_base(mut self, url: impl Into<String>) -> Self {
+        self.open_base = Some(url.into());
+        self
+    }
+
+    /// Where tokens are kept (default: a fresh [`MemoryStore`], fine for one process).
+    /// Any [`TokenStore`] works, including `Arc<dyn TokenStore>`.
+    pub fn token_store<S: TokenStore + 'static>(mut self, store: S) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// Time allowed for a whole request, answer included (default 10 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.http.timeout = timeout;
+        self
+    }
+
+    /// Time allowed to connect (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.http.connect_timeout = timeout;
+        self
+    }
+
+    /// Use this HTTP client (a proxy, custom TLS roots, a shared pool). Its own timeouts
+    /// apply; [`timeout`](Self::timeout) and [`connect_timeout`](Self::connect_timeout)
+    /// are then ignored.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http.client = Some(client);
+        self
+    }
+
+    /// Replaces all connection settings at once.
+    pub fn http_options(mut self, options: HttpOptions) -> Self {
+        self.http = options;
+        self
+    }
+
+    /// How many times an idempotent call (user info, token check, refresh) is retried on a
+    /// transport error or WeChat's -1 (default 2). Code exchanges are never retried.
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.http.max_retries = retries;
+        self
+    }
+
+    /// First delay between retries; doubles each time, with jitter (default 100 ms).
+    pub fn retry_backoff(mut self, backoff: Duration) -> Self {
+        self.http.retry_backoff = backoff;
+        self
+    }
+
+    /// Largest response body accepted (default 1 MiB).
+    pub fn max_body_bytes(mut self, limit: usize) -> Self {
+        self.http.max_body_bytes = limit;
+        self
+    }
+
+    /// Whether authorize URLs carry `connect_redirect=1` (default `true`; it stops
+    /// WeChat's duplicate callbacks). The npm package never adds it.
+    pub fn connect_redirect(mut self, on: bool) -> Self {
+        self.connect_redirect = on;
+        self
+    }
+
+    /// The `lang` used by [`get_user`](OAuthClient::get_user) and
+    /// [`get_user_by_code`](OAuthClient::get_user_by_code) (default [`Lang::ZhCn`]).
+    pub fn default_lang(mut self, lang: Lang) -> Self {
+        self.default_lang = lang;
+        self
+    }
+
+    /// How long before its expiry a stored token is already treated as expired and
+    /// refreshed (default 60 s, capped at half the token's lifetime), so a token does not
+    /// die between the check and WeChat's answer. [`AccessToken::is_valid`] itself has no
+    /// margin, like the seed's.
+    pub fn refresh_skew(mut self, skew: Duration) -> Self {
+        self.refresh_skew = skew;
+        self
+    }
+
+    /// How long one process may hold the store lease `refresh:<openid>` while it refreshes
+    /// (default 10 s). Other processes wait for the new token at most twice this long.
+    pub fn refresh_lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl;
+        self
+    }
+
+    /// Allow plain `http://` base URLs on hosts other than loopback. By default only
+    /// `https://` and `http://` on `127.0.0.0/8`, `::1` or `localhost` (the sandbox) are
+    /// accepted, because the app secret travels in the query string
+    /// (`wechat-protocol.md` §8, S12).
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// Checks the configuration and builds the client.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an empty appid or secret, an invalid base URL, a plain-http
+    /// base URL on a non-loopback host (see
+    /// [`allow_insecure_http`](Self::allow_insecure_http)), or an HTTP client that cannot
+    /// be built.
+    pub fn build(self) -> Result<OAuthClient> {
+        if self.appid.trim().is_empty() {
+            return Err(Error::Config("appid is empty".into()));
+        }
+        if self.secret.is_empty() {
+            return Err(Error::Config("app secret is empty".into()));
+        }
+        let mut http = self.http;
+        if let Some(base) = &self.api_base {
+            http.api_base = normalize_base(base)?;
+        }
+        if let Some(base) = &self.open_base {
+            http.open_base = normalize_base(base)?;
+        }
+        for base in [&http.api_base, &http.open_base] {
+            check_scheme(base, self.allow_insecure_http)?;
+        }
+        let transport = http.transport()?;
+        Ok(OAuthClient {
+            inner: Arc::new(Inner {
+                appid: self.appid,
+                secret: self.secret,
+                transport,
+                open_base: http.open_base,
+                store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+                connect_redirect: self.connect_redirect,
+                default_lang: self.default_lang,
+                refresh_skew: self.refresh_skew,
+                lease_ttl: self.lease_ttl,
+                flights: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+}
+
+fn check_scheme(base: &Url, allow_insecure_http: bool) -> Result<()> {
+    if base.scheme() == "https" || allow_insecure_http {
+        return Ok(());
+    }
+    let loopback = match base.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    };
+    if loopback {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "refusing plain-http base URL on {}: the app secret would travel unencrypted \
+             (use https, or allow_insecure_http(true) for a test server)",
+            base.host_str().unwrap_or("?")
+        )))
+    }
+}
+
+/// WeChat's answer to a code exchange or a refresh (`wechat-protocol.md` §1.2, §1.3).
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: Secret,
+    #[serde(deserialize_with = "lenient::u64")]
+    expires_in: u64,
+    #[serde(default)]
+    refresh_token: Secret,
+    openid: String,
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    unionid: Option<String>,
+    #[serde(default, deserialize_with = "lenient::flag")]
+    is_snapshotuser: bool,
+}
+
+impl TokenResponse {
+    fn into_token(self, create_at: i64) -> AccessToken {
+        AccessToken {
+            access_token: self.access_token,
+            expires_in: self.expires_in,
+            refresh_token: self.refresh_token,
+            openid: self.openid,
+            scope: self.scope,
+            unionid: self.unionid.filter(|u| !u.is_empty()),
+            is_snapshotuser: self.is_snapshotuser,
+            create_at,
+        }
+    }
+}
+
+impl OAuthClient {
+    /// Starts configuring a client for the app `appid` with its app secret.
+    pub fn builder(appid: impl Into<String>, secret: impl Into<Secret>) -> OAuthClientBuilder {
+        OAuthClientBuilder {
+            appid: appid.into(),
+            secret: secret.into(),
+            api_base: None,
+            open_base: None,
+            http: HttpOptions::default(),
+            store: None,
+            connect_redirect: true,
+            default_lang: Lang::default(),
+            refresh_skew: DEFAULT_REFRESH_SKEW,
+            lease_ttl: DEFAULT_REFRESH_LEASE_TTL,
+            allow_insecure_http: false,
+        }
+    }
+
+    /// The app's appid.
+    pub fn appid(&self) -> &str {
+        &self.inner.appid
+    }
+
+    /// The store tokens are saved to and read from.
+    pub fn token_store(&self) -> Arc<dyn TokenStore> {
+        Arc::clone(&self.inner.store)
+    }
+
+    /// A builder for an authorize URL with every option (`forcePopup`, the website page,
+    /// `connect_redirect` per URL). [`authorize_url`](Self::authorize_url) and
+    /// [`authorize_url_for_website`](Self::authorize_url_for_website) cover the usual cases.
+    pub fn authorize<'a>(&'a self, redirect_uri: &'a str) -> AuthorizeUrl<'a> {
+        AuthorizeUrl::new(
+            &self.inner.open_base,
+            &self.inner.appid,
+            redirect_uri,
+            self.inner.connect_redirect,
+        )
+    }
+
+    /// The seed's `getAuthorizeURL(redirect, state, scope)`: the Official Account page
+    /// (`connect/oauth2/authorize`) the user opens inside WeChat.
+    ///
+    /// `redirect_uri` is percent-encoded once; pass it plain. Unlike the seed, the URL
+    /// ends in `&connect_redirect=1#wechat_redirect` unless the client was built with
+    /// `.connect_redirect(false)`.
+    pub fn authorize_url(
+        &self,
+        redirect_uri: impl AsRef<str>,
+        state: impl AsRef<str>,
+        scope: Scope,
+    ) -> String {
+        self.authorize(redirect_uri.as_ref())
+            .state(state.as_ref())
+            .scope(scope)
+            .build()
+    }
+
+    /// The seed's `getAuthorizeURLForWebsite(redirect, state)`: the website QR-login page
+    /// (`connect/qrconnect`, scope `snsapi_login`). For another scope use
+    /// [`authorize`](Self::authorize)`(..).website().scope(..)`.
+    pub fn authorize_url_for_website(
+        &self,
+        redirect_uri: impl AsRef<str>,
+        state: impl AsRef<str>,
+    ) -> String {
+        self.authorize(redirect_uri.as_ref())
+            .website()
+            .state(state.as_ref())
+            .build()
+    }
+
+    /// The seed's `getAccessToken(code)`: exchanges the callback's `code` for the user's
+    /// token (`GET sns/oauth2/access_token`), saves it through the store under its openid,
+    /// and returns it.
+    ///
+    /// `create_at` is taken before the request is sent, as the seed does (its PR #28).
+    /// Never retried: a code is single-use, and a retry after a lost answer would only
+    /// earn 40163.
+    ///
+    /// # Errors
+    /// [`Error::WeChat`] (check [`Error::is_invalid_code`], [`Error::is_code_used`]),
+    /// transport and response errors, and [`Error::Store`] if saving fails.
+    pub async fn get_access_token(&self, code: impl Into<Secret>) -> Result<AccessToken> {
+        let code = code.into();
+        let inner = &self.inner;
+        let create_at = now_millis();
+        let response: TokenResponse = inner
+            .transport
+            .get(
+                "sns/oauth2/access_token",
+                &[
+                    ("appid", inner.appid.as_str()),
+                    ("secret", inner.secret.expose_secret()),
+                    ("code", code.expose_secret()),
+                    ("grant_type", "authorization_code"),
+                ],
+            )
+            .await?;
+        let token = response.into_token(create_at);
+        inner.store.save(&token.openid, &token).await?;
+        Ok(token)
+    }
+
+    /// The seed's `refreshAccessToken(refresh_token)`: a new access token
+    /// (`GET sns/oauth2/refresh_token`, which takes no app secret), saved under the openid
+    /// WeChat returns.
+    ///
+    /// Retried on transport errors and -1. [`get_user`](Self::get_user) refreshes by itself;
+    /// call this only to manage tokens by hand.
+    ///
+    /// # Errors
+    /// [`Error::WeChat`] ([`Error::is_reauthorize_required`] for 40030, 42002, 42007:
+    /// the user must authorize again), transport, response and store errors.
+    pub async fn refresh_access_token(
+        &self,
+        refresh_token: impl Into<Secret>,
+    ) -> Result<AccessToken> {
+        self.inner.refresh(&refresh_token.into()).await
+    }
+
+    /// The seed's `getUser(openid)`: the user's profile, with the client's default
+    /// `lang` ([`Lang::ZhCn`] unless configured).
+    ///
+    /// Reads the token from the store, refreshes it first if it is (about to be) expired,
+    /// and if WeChat rejects it anyway (40001, 40014, 42001) refreshes once and retries
+    /// once. Concurrent calls for one openid share a single refresh, in this process and,
+    /// through the store's lease, across processes.
+    ///
+    /// # Errors
+    /// [`Error::NoToken`] if the store has no token for `openid` (the seed's
+    /// `NoOAuthTokenError`), [`Error::is_reauthorize_required`] if the refresh token is dead
+    /// (the stored token is then deleted), [`Error::is_scope_insufficient`] for a
+    /// `snsapi_base` token (48001), transport, response and store errors.
+    pub async fn get_user(&self, openid: impl AsRef<str>) -> Result<UserInfo> {
+        self.get_user_with_lang(openid, self.inner.default_lang)
+            .await
+    }
+
+    /// [`get_user`](Self::get_user) with an explicit `lang`.
+    ///
+    /// # Errors
+    /// As [`get_user`](Self::get_user).
+    pub async fn get_user_with_lang(
+        &self,
+        openid: impl AsRef<str>,
+        lang: Lang,
+    ) -> Result<UserInfo> {
+        let openid = openid.as_ref();
+        let token = self.get_latest_access_token(openid).await?;
+        match self.user_info(&token, lang).await {
+            Err(err) if err.is_token_invalid() => {
+                // WeChat dropped the token before its time (`wechat-protocol.md` §6.13).
+                tracing::debug!(
+                    errcode = err.errcode(),
+                    "user info rejected the token; refreshing once"
+                );
+                let fresh = self.inner.refresh_for(openid, &token).await?;
+                self.user_info(&fresh, lang).await
+            }
+            result => result,
+        }
+    }
+
+    /// A usable access token for `openid`: the stored one, or a refreshed one if it is
+    /// (about to be) expired — what the seed's issue #20 asked for as `getLatestAccessToken`.
+    ///
+    /// # Errors
+    /// As [`get_user`](Self::get_user), minus the user-info call.
+    pub async fn get_latest_access_token(&self, openid: impl AsRef<str>) -> Result<AccessToken> {
+        let openid = openid.as_ref();
+        let inner = &self.inner;
+        let token = inner
+            .store
+            .get(openid)
+            .await?
+            .ok_or_else(|| Error::NoToken {
+                openid: openid.to_owned(),
+            })?;
+        if inner.is_fresh(&token) {
+            Ok(token)
+        } else {
+            inner.refresh_for(openid, &token).await
+        }
+    }
+
+    /// `GET sns/userinfo` with a token in hand: no store, no refresh. Retried on transport
+    /// errors and -1.
+    ///
+    /// # Errors
+    /// [`Error::WeChat`] ([`Error::is_token_invalid`], [`Error::is_scope_insufficient`]),
+    /// transport and response errors.
+    pub async fn user_info(&self, token: &AccessToken, lang: Lang) -> Result<UserInfo> {
+        self.inner
+            .transport
+            .get_idempotent(
+                "sns/userinfo",
+                &[
+                    ("access_token", token.access_token.expose_secret()),
+                    ("openid", token.openid.as_str()),
+                    ("lang", lang.as_str()),
+                ],
+            )
+            .await
+    }
+
+    /// The seed's `verifyToken(openid, access_token)` (`GET sns/auth`), as a tri-state:
+    /// `Ok(`[`TokenStatus::Valid`]`)`, `Ok(`[`TokenStatus::Invalid`]`)` when WeChat rejects
+    /// the token or openid (40001, 40003, 40014, 42001), and `Err` when the answer says
+    /// nothing about the token (busy, unreachable, garbage) — so a WeChat hiccup is never
+    /// mistaken for a logout. Does not touch the store.
+    ///
+    /// # Errors
+    /// Transport and response errors, and WeChat errors other than the four above.
+    pub async fn verify_token(
+        &self,
+        openid: impl AsRef<str>,
+        access_token: impl Into<Secret>,
+    ) -> Result<TokenStatus> {
+        let access_token = access_token.into();
+        let answer = self
+            .inner
+            .transport
+            .get_idempotent::<IgnoredAny>(
+                "sns/auth",
+                &[
+                    ("access_token", access_token.expose_secret()),
+                    ("openid", openid.as_ref()),
+                ],
+            )
+            .await;
+        match answer {
+            Ok(_) => Ok(TokenStatus::Valid),
+            Err(Error::WeChat(e)) if means_invalid_token(e.errcode) => Ok(TokenStatus::Invalid(e)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The seed's `getUserByCode(code)`: [`get_access_token`](Self::get_access_token)
+    /// (which saves the token), then the profile fetched with the token just received —
+    /// not re-read through the store, so an eventually consistent store cannot fail it.
+    ///
+    /// # Errors
+    /// As [`get_access_token`](Self::get_access_token) and [`user_info`](Self::user_info).
+    pub async fn get_user_by_code(&self, code: impl Into<Secret>) -> Result<UserInfo> {
+        self.get_user_by_code_with_lang(code, self.inner.default_lang)
+            .await
+    }
+
+    /// [`get_user_by_code`](Self::get_user_by_code) with an explicit `lang`.
+    ///
+    /// # Errors
+    /// As [`get_user_by_code`](Self::get_user_by_code).
+    pub async fn get_user_by_code_with_lang(
+        &self,
+        code: impl Into<Secret>,
+        lang: Lang,
+    ) -> Result<UserInfo> {
+        let token = self.get_access_token(code).await?;
+        self.user_info(&token, lang).await
+    }
+}
+
+impl Inner {
+    /// `GET sns/oauth2/refresh_token` and save the result under the returned openid.
+    pub(crate) async fn refresh(&self, refresh_token: &Secret) -> Result<AccessToken> {
+        let create_at = now_millis();
+        let response: TokenResponse = self
+            .transport
+            .get_idempotent(
+                "sns/oauth2/refresh_token",
+                &[
+                    ("appid", self.appid.as_str()),
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh_token.expose_secret()),
+                ],
+            )
+            .await?;
+        let token = response.into_token(create_at);
+        self.store.save(&token.openid, &token).await?;
+        Ok(token)
+    }
+
+    /// Whether `token` is usable for a while yet: valid `refresh_skew` from now (the skew
+    /// capped at half the token's lifetime, so a short-lived token is not refreshed at once).
+    pub(crate) fn is_fresh(&self, token: &AccessToken) -> bool {
+        let lifetime_ms = token.expires_in.saturating_mul(1000) / 2;
+        let skew_ms = u64::try_from(self.refresh_skew.as_millis())
+            .unwrap_or(u64::MAX)
+            .min(lifetime_ms);
+        let skew_ms = i64::try_from(skew_ms).unwrap_or(i64::MAX);
+        token.is_valid_at(now_millis().saturating_add(skew_ms))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    #[test]
+    fn client_futures_are_send_so_they_can_be_spawned() {
+        let Ok(client) = OAuthClient::builder("wxid", "secret").build() else {
+            panic!("default build failed");
+        };
+        assert_send(&client.get_user("o"));
+        assert_send(&client.get_access_token("c"));
+        assert_send(&client.verify_token("o", "t"));
+        assert_send(&client.get_user_by_code("c"));
+        assert_send(&client.refresh_access_token("r"));
+    }
+
+    #[test]
+    fn plain_http_is_only_accepted_on_loopback() {
+        let build = |base: &str| {
+            OAuthClient::builder("wxid", "secret")
+                .api_base(base)
+                .build()
+        };
+        assert!(build("http://127.0.0.1:8080").is_ok());
+        assert!(build("http://localhost:8080").is_ok());
+        assert!(build("http://[::1]:8080").is_ok());
+        assert!(build("https://proxy.example.com/wechat").is_ok());
+        assert!(build("http://proxy.example.com").is_err_and(|e| matches!(e, Error::Config(_))));
+        assert!(
+            OAuthClient::builder("wxid", "secret")
+                .api_base("http://proxy.example.com")
+                .allow_insecure_http(true)
+                .build()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn empty_credentials_and_bad_bases_are_config_errors() {
+        assert!(OAuthClient::builder("", "secret").build().is_err());
+        assert!(OAuthClient::builder("wxid", "").build().is_err());
+        assert!(
+            OAuthClient::builder("wxid", "secret")
+                .open_base("not a url")
+                .build()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn debug_of_client_and_builder_hides_the_secret() {
+        let builder = OAuthClient::builder("wxid", "TOP-SECRET-VALUE");
+        assert!(!format!("{builder:?}").contains("TOP-SECRET"));
+        let Ok(client) = builder.build() else {
+            panic!("build failed");
+        };
+        let shown = format!("{client:?}");
+        assert!(
+            shown.contains("wxid") && !shown.contains("TOP-SECRET"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn freshness_skew_is_capped_at_half_the_lifetime() {
+        let Ok(client) = OAuthClient::builder("wxid", "secret").build() else {
+            panic!("build failed");
+        };
+        let now = now_millis();
+        // 7200 s token with 30 s left: inside the 60 s skew, so not fresh.
+        let t = AccessToken::new("A", 7200, "R", "o", "s", now - 7_170_000);
+        assert!(t.is_valid() && !client.inner.is_fresh(&t));
+        // 60 s token just issued (the seed's test 17): the skew shrinks to 30 s.
+        let t = AccessToken::new("A", 60, "R", "o", "s", now);
+        assert!(client.inner.is_fresh(&t));
+    }
+}
