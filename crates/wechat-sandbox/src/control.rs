@@ -1,0 +1,230 @@
+//! The control plane under `/__sandbox/`: the library's operations for other processes.
+//! Shapes are documented in the crate docs ("Control plane").
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hyper::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+
+use crate::fault::Fault;
+use crate::reply::Reply;
+use crate::request::{Ctx, Req};
+use crate::state::Shared;
+
+#[derive(Deserialize)]
+struct AppUser {
+    appid: String,
+    user: String,
+}
+
+#[derive(Deserialize)]
+struct MintCode {
+    appid: String,
+    user: String,
+    scope: String,
+}
+
+#[derive(Deserialize)]
+struct Advance {
+    #[serde(default)]
+    seconds: i64,
+    #[serde(default)]
+    ms: i64,
+}
+
+/// `{"path": "/sns/userinfo", "fault": "errcode" | "html502" | "empty_gbk" | "truncated_json"
+/// | "delay" | "reset", "errcode": 45011, "ms": 1500, "count": 1}`
+#[derive(Deserialize)]
+pub(crate) struct FaultSpec {
+    path: String,
+    fault: String,
+    errcode: Option<i64>,
+    ms: Option<u64>,
+    count: Option<usize>,
+}
+
+impl FaultSpec {
+    fn to_fault(&self) -> Result<Fault, String> {
+        Ok(match self.fault.as_str() {
+            "errcode" => Fault::ErrCode(
+                self.errcode
+                    .ok_or("fault `errcode` needs an `errcode` number")?,
+            ),
+            "html502" => Fault::Html502,
+            "empty_gbk" => Fault::EmptyGbk,
+            "truncated_json" => Fault::TruncatedJson,
+            "delay" => Fault::Delay(Duration::from_millis(
+                self.ms.ok_or("fault `delay` needs `ms`")?,
+            )),
+            "reset" => Fault::Reset,
+            other => {
+                return Err(format!(
+                    "unknown fault `{other}` (errcode, html502, empty_gbk, truncated_json, delay, reset)"
+                ));
+            }
+        })
+    }
+}
+
+pub(crate) fn fault_name(fault: &Fault) -> serde_json::Value {
+    match fault {
+        Fault::ErrCode(code) => serde_json::json!({ "fault": "errcode", "errcode": code }),
+        Fault::Html502 => serde_json::json!({ "fault": "html502" }),
+        Fault::EmptyGbk => serde_json::json!({ "fault": "empty_gbk" }),
+        Fault::TruncatedJson => serde_json::json!({ "fault": "truncated_json" }),
+        Fault::Delay(d) => serde_json::json!({ "fault": "delay", "ms": d.as_millis() as u64 }),
+        Fault::Reset => serde_json::json!({ "fault": "reset" }),
+    }
+}
+
+#[derive(Serialize)]
+struct ConfigUser<'a> {
+    id: &'a str,
+    snapshot: bool,
+    unionid: &'a str,
+    openids: BTreeMap<&'a str, &'a str>,
+}
+
+fn json_body<T: for<'de> Deserialize<'de>>(req: &Req<'_>) -> Result<T, Reply> {
+    serde_json::from_slice(req.body)
+        .map_err(|e| Reply::control_error(StatusCode::BAD_REQUEST, &format!("bad JSON body: {e}")))
+}
+
+fn lib_error(e: crate::Error) -> Reply {
+    Reply::control_error(StatusCode::BAD_REQUEST, &e.to_string())
+}
+
+pub(crate) fn handle(shared: &Shared, route: &str, req: &Req<'_>) -> Reply {
+    match run(shared, route, req) {
+        Ok(reply) | Err(reply) => reply,
+    }
+}
+
+fn run(shared: &Shared, route: &str, req: &Req<'_>) -> Result<Reply, Reply> {
+    let ok = |value: serde_json::Value| Ok(Reply::control(StatusCode::OK, &value));
+    let method = req.method;
+    match (method, route) {
+        (&Method::GET, "journal") => Ok(Reply::control(StatusCode::OK, &shared.lock().journal)),
+        (&Method::DELETE, "journal") | (&Method::POST, "journal/clear") => {
+            let mut st = shared.lock();
+            let cleared = st.journal.len();
+            st.journal.clear();
+            ok(serde_json::json!({ "cleared": cleared }))
+        }
+        (&Method::GET, "clock") => ok(serde_json::json!({ "now_ms": shared.now_ms() })),
+        (&Method::POST, "clock/advance") => {
+            let advance: Advance = json_body(req)?;
+            let offset_ms = shared.advance_clock_ms(
+                advance
+                    .seconds
+                    .saturating_mul(1000)
+                    .saturating_add(advance.ms),
+            );
+            ok(serde_json::json!({ "now_ms": shared.now_ms(), "offset_ms": offset_ms }))
+        }
+        (&Method::GET, "faults") => {
+            let st = shared.lock();
+            let pending: BTreeMap<&str, Vec<serde_json::Value>> = st
+                .faults
+                .iter()
+                .map(|(path, q)| (path.as_str(), q.iter().map(fault_name).collect()))
+                .collect();
+            Ok(Reply::control(StatusCode::OK, &pending))
+        }
+        (&Method::POST, "faults") => {
+            let spec: FaultSpec = json_body(req)?;
+            let fault = spec
+                .to_fault()
+                .map_err(|e| Reply::control_error(StatusCode::BAD_REQUEST, &e))?;
+            let mut st = shared.lock();
+            let queue = st.faults.entry(spec.path.clone()).or_default();
+            for _ in 0..spec.count.unwrap_or(1) {
+                queue.push_back(fault.clone());
+            }
+            ok(serde_json::json!({ "path": spec.path, "queued": queue.len() }))
+        }
+        (&Method::DELETE, "faults") => {
+            shared.lock().faults.clear();
+            ok(serde_json::json!({ "ok": true }))
+        }
+        (&Method::POST, "codes") => {
+            let mint: MintCode = json_body(req)?;
+            let now_ms = shared.now_ms();
+            let mut st = shared.lock();
+            let mut ctx = Ctx {
+                dir: &shared.dir,
+                st: &mut st,
+                now_ms,
+            };
+            let code = crate::mint_code_in(&mut ctx, &mint.appid, &mint.user, &mint.scope)
+                .map_err(lib_error)?;
+            ok(serde_json::json!({ "code": code }))
+        }
+        (&Method::POST, "reset") => {
+            shared.reset();
+            ok(serde_json::json!({ "ok": true }))
+        }
+        (&Method::POST, "mp/login" | "mp/phone_code" | "mp/userinfo") => {
+            let AppUser { appid, user } = json_body(req)?;
+            let now_ms = shared.now_ms();
+            let mut st = shared.lock();
+            let mut ctx = Ctx {
+                dir: &shared.dir,
+                st: &mut st,
+                now_ms,
+            };
+            match route {
+                "mp/login" => {
+                    let js_code =
+                        crate::miniprogram::login(&mut ctx, &appid, &user).map_err(lib_error)?;
+                    ok(serde_json::json!({ "js_code": js_code }))
+                }
+                "mp/phone_code" => {
+                    let code = crate::miniprogram::phone_code(&mut ctx, &appid, &user)
+                        .map_err(lib_error)?;
+                    ok(serde_json::json!({ "code": code }))
+                }
+                _ => {
+                    let info =
+                        crate::miniprogram::userinfo(&mut ctx, &appid, &user).map_err(lib_error)?;
+                    Ok(Reply::control(StatusCode::OK, &info))
+                }
+            }
+        }
+        (&Method::GET, "config") => {
+            let dir = &shared.dir;
+            let users: Vec<ConfigUser<'_>> = dir
+                .users
+                .iter()
+                .enumerate()
+                .map(|(ui, u)| ConfigUser {
+                    id: &u.id,
+                    snapshot: u.snapshot,
+                    unionid: dir.unionid(ui),
+                    openids: dir
+                        .apps
+                        .iter()
+                        .enumerate()
+                        .map(|(ai, a)| (a.appid.as_str(), dir.openid(ai, ui)))
+                        .collect(),
+                })
+                .collect();
+            ok(serde_json::json!({ "apps": dir.app_infos(), "users": users }))
+        }
+        (&Method::GET, "consent") => {
+            let now_ms = shared.now_ms();
+            let mut st = shared.lock();
+            let mut ctx = Ctx {
+                dir: &shared.dir,
+                st: &mut st,
+                now_ms,
+            };
+            Ok(crate::connect::consent(&mut ctx, req))
+        }
+        _ => Err(Reply::control_error(
+            StatusCode::NOT_FOUND,
+            &format!("no control-plane route for {method} /__sandbox/{route}"),
+        )),
+    }
+}

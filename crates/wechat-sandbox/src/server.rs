@@ -1,0 +1,212 @@
+//! The HTTP side: accept loop, one hyper HTTP/1.1 connection per socket (keep-alive), routing.
+
+use std::os::fd::AsFd as _;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, HeaderValue, LOCATION, SET_COOKIE};
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::connect::{self, Page};
+use crate::fault::Applied;
+use crate::journal::JournalEntry;
+use crate::reply::Reply;
+use crate::request::{Ctx, Req};
+use crate::state::Shared;
+
+/// Request bodies above this are refused; WeChat's JSON bodies are tiny.
+const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// The error a service returns to make hyper drop the connection (`Fault::Reset`).
+#[derive(Debug)]
+struct ResetConnection;
+
+impl std::fmt::Display for ResetConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection reset by wechat-sandbox fault")
+    }
+}
+
+impl std::error::Error for ResetConnection {}
+
+pub(crate) async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.changed() => return,
+        };
+        let Ok((stream, _)) = accepted else {
+            // EMFILE and friends: back off briefly instead of spinning.
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            continue;
+        };
+        tokio::spawn(connection(stream, shared.clone(), shutdown.clone()));
+    }
+}
+
+async fn connection(stream: TcpStream, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let _ = stream.set_nodelay(true);
+    // A second handle on the socket, so a `Fault::Reset` can set SO_LINGER=0 before hyper
+    // drops the stream: the close then sends RST, which is what "connection reset" means.
+    let raw = stream
+        .as_fd()
+        .try_clone_to_owned()
+        .ok()
+        .map(std::net::TcpStream::from);
+    let raw = Arc::new(std::sync::Mutex::new(raw));
+    let service = {
+        let raw = raw.clone();
+        service_fn(move |req| {
+            let shared = shared.clone();
+            let raw = raw.clone();
+            async move {
+                let outcome = handle(&shared, req).await;
+                match outcome {
+                    Outcome::Reply(reply) => Ok(into_response(reply)),
+                    Outcome::Reset => {
+                        let taken = raw.lock().unwrap_or_else(|p| p.into_inner()).take();
+                        if let Some(std_stream) = taken
+                            && let Ok(dup) = TcpStream::from_std(std_stream)
+                        {
+                            let _ = dup.set_zero_linger();
+                        }
+                        Err(ResetConnection)
+                    }
+                }
+            }
+        })
+    };
+    let conn = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = shutdown.changed() => {}
+    }
+}
+
+enum Outcome {
+    Reply(Reply),
+    Reset,
+}
+
+fn into_response(reply: Reply) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(reply.body));
+    *response.status_mut() = reply.status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(reply.content_type));
+    if let Some(location) = reply.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        headers.insert(LOCATION, location);
+    }
+    if let Some(cookie) = reply
+        .set_cookie
+        .and_then(|c| HeaderValue::from_str(&c).ok())
+    {
+        headers.insert(SET_COOKIE, cookie);
+    }
+    response
+}
+
+async fn handle(shared: &Shared, req: Request<Incoming>) -> Outcome {
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => {
+            return Outcome::Reply(Reply::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "text/plain",
+                "request body too large\n",
+            ));
+        }
+    };
+    let path = parts.uri.path();
+    let query = parts.uri.query().unwrap_or("");
+    let req = Req {
+        method: &parts.method,
+        path,
+        query,
+        params: form_urlencoded::parse(query.as_bytes()).collect(),
+        headers: &parts.headers,
+        body: &body,
+    };
+
+    if let Some(control) = path.strip_prefix("/__sandbox/") {
+        return Outcome::Reply(crate::control::handle(shared, control, &req));
+    }
+
+    let now_ms = shared.now_ms();
+    let fault = {
+        let mut st = shared.lock();
+        st.record(JournalEntry {
+            method: req.method.as_str().to_owned(),
+            path: path.to_owned(),
+            params: req
+                .params
+                .iter()
+                .map(|(k, v)| (k.clone().into_owned(), v.clone().into_owned()))
+                .collect(),
+            body: (!body.is_empty()).then(|| String::from_utf8_lossy(&body).into_owned()),
+            content_type: req.header("content-type").map(str::to_owned),
+            at_ms: now_ms,
+        });
+        match st.next_fault(path) {
+            None => {
+                let mut ctx = Ctx {
+                    dir: &shared.dir,
+                    st: &mut st,
+                    now_ms,
+                };
+                return Outcome::Reply(route(&mut ctx, &req));
+            }
+            Some(fault) => fault,
+        }
+    };
+    match fault.apply(path) {
+        Applied::Reply(reply) => Outcome::Reply(reply),
+        Applied::Reset => Outcome::Reset,
+        Applied::Delay(delay) => {
+            tokio::time::sleep(delay).await;
+            let now_ms = shared.now_ms();
+            let mut st = shared.lock();
+            let mut ctx = Ctx {
+                dir: &shared.dir,
+                st: &mut st,
+                now_ms,
+            };
+            Outcome::Reply(route(&mut ctx, &req))
+        }
+    }
+}
+
+fn route(ctx: &mut Ctx<'_>, req: &Req<'_>) -> Reply {
+    let result = match req.path {
+        "/sns/userinfo" => crate::sns::userinfo(ctx, req),
+        "/sns/oauth2/access_token" => crate::sns::access_token(ctx, req),
+        "/sns/oauth2/refresh_token" => crate::sns::refresh_token(ctx, req),
+        "/sns/auth" => crate::sns::auth(ctx, req),
+        "/sns/jscode2session" => crate::miniprogram::jscode2session(ctx, req),
+        "/wxa/checksession" => crate::miniprogram::checksession(ctx, req),
+        "/wxa/business/getuserphonenumber" => crate::miniprogram::getuserphonenumber(ctx, req),
+        "/cgi-bin/token" => crate::server_token::token(ctx, req),
+        "/cgi-bin/stable_token" => crate::server_token::stable_token(ctx, req),
+        "/connect/oauth2/authorize" => Ok(connect::authorize(ctx, Page::OAuth2, req)),
+        "/connect/qrconnect" => Ok(connect::authorize(ctx, Page::QrConnect, req)),
+        _ => Ok(Reply::new(
+            StatusCode::NOT_FOUND,
+            "text/plain; charset=utf-8",
+            format!("wechat-sandbox: no route for {} {}\n", req.method, req.path),
+        )),
+    };
+    result.unwrap_or_else(|reply| reply)
+}

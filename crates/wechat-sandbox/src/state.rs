@@ -1,0 +1,222 @@
+//! The mutable side of the sandbox: codes, tokens, session keys, faults, the journal.
+//! One `Mutex<State>` guards all of it; handlers hold it only for synchronous work.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rand::Rng as _;
+use rand::distr::Alphanumeric;
+
+use crate::fault::Fault;
+use crate::journal::JournalEntry;
+use crate::model::{Directory, Scope};
+
+pub(crate) const MINUTE_MS: i64 = 60_000;
+/// Official Account code and Mini Program `js_code` / phone code lifetime (§1.6).
+pub(crate) const CODE_TTL_MS: i64 = 5 * MINUTE_MS;
+/// Website (`qrconnect`) code lifetime (§1.6, WEB-CODE).
+pub(crate) const WEBSITE_CODE_TTL_MS: i64 = 10 * MINUTE_MS;
+/// Web-auth access token and server token lifetime, seconds (§1.6).
+pub(crate) const ACCESS_TOKEN_TTL_S: i64 = 7200;
+/// Refresh token lifetime from the original authorization, never extended (§1.3).
+pub(crate) const REFRESH_TOKEN_TTL_MS: i64 = 30 * 24 * 60 * MINUTE_MS;
+/// How many codes of one kind may pile up before expired ones are swept.
+const SWEEP_THRESHOLD: usize = 4096;
+
+/// A code waiting to be exchanged: OAuth `code`, Mini Program `js_code` or phone code.
+#[derive(Debug, Clone)]
+pub(crate) struct CodeGrant {
+    pub app: usize,
+    pub user: usize,
+    pub scope: Scope,
+    pub expires_ms: i64,
+    pub used: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct AccessGrant {
+    pub app: usize,
+    pub user: usize,
+    pub scope: Scope,
+    pub expires_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct RefreshGrant {
+    pub app: usize,
+    pub user: usize,
+    pub scope: Scope,
+    pub expires_ms: i64,
+    /// The access token this refresh token currently stands behind (§1.3 semantics 1 and 2).
+    pub access_token: String,
+}
+
+/// A server access token (`cgi-bin/token` or `stable_token`).
+#[derive(Debug, Clone)]
+pub(crate) struct ServerToken {
+    pub token: String,
+    pub expires_ms: i64,
+}
+
+/// Server tokens of one app. `cgi-bin/token` and `stable_token` are isolated (§4.6).
+#[derive(Debug, Default)]
+pub(crate) struct ServerTokens {
+    pub plain: Option<ServerToken>,
+    pub stable: Option<ServerToken>,
+    /// The stable token before an automatic rotation; valid until it expires (5-min overlap).
+    pub stable_previous: Option<ServerToken>,
+    /// Sandbox-clock times of `force_refresh=true` calls, for the 20/day, 30 s apart limits.
+    pub forced_ms: Vec<i64>,
+}
+
+#[derive(Debug)]
+pub(crate) struct State {
+    pub journal: VecDeque<JournalEntry>,
+    pub journal_capacity: usize,
+    pub faults: HashMap<String, VecDeque<Fault>>,
+    pub web_codes: HashMap<String, CodeGrant>,
+    pub js_codes: HashMap<String, CodeGrant>,
+    pub phone_codes: HashMap<String, CodeGrant>,
+    pub access_tokens: HashMap<String, AccessGrant>,
+    pub refresh_tokens: HashMap<String, RefreshGrant>,
+    /// Current session_key per (app, user); `mp_login` rotates it (§4.1).
+    pub session_keys: HashMap<(usize, usize), String>,
+    pub server_tokens: Vec<ServerTokens>,
+}
+
+impl State {
+    pub(crate) fn new(apps: usize, journal_capacity: usize) -> State {
+        State {
+            journal: VecDeque::new(),
+            journal_capacity,
+            faults: HashMap::new(),
+            web_codes: HashMap::new(),
+            js_codes: HashMap::new(),
+            phone_codes: HashMap::new(),
+            access_tokens: HashMap::new(),
+            refresh_tokens: HashMap::new(),
+            session_keys: HashMap::new(),
+            server_tokens: (0..apps).map(|_| ServerTokens::default()).collect(),
+        }
+    }
+
+    pub(crate) fn record(&mut self, entry: JournalEntry) {
+        if self.journal_capacity == 0 {
+            return;
+        }
+        if self.journal.len() >= self.journal_capacity {
+            self.journal.pop_front();
+        }
+        self.journal.push_back(entry);
+    }
+
+    pub(crate) fn next_fault(&mut self, path: &str) -> Option<Fault> {
+        if self.faults.is_empty() {
+            return None;
+        }
+        let queue = self.faults.get_mut(path)?;
+        let fault = queue.pop_front();
+        if queue.is_empty() {
+            self.faults.remove(path);
+        }
+        fault
+    }
+}
+
+/// Inserts a fresh random code into `codes`, sweeping expired ones now and then so a
+/// benchmark that mints millions of codes does not grow without bound.
+pub(crate) fn issue_code(
+    codes: &mut HashMap<String, CodeGrant>,
+    grant: CodeGrant,
+    now_ms: i64,
+) -> String {
+    if codes.len() >= SWEEP_THRESHOLD {
+        codes.retain(|_, g| g.expires_ms > now_ms);
+    }
+    // Real codes are 32 characters of [0-9A-Za-z] (`061Ab0ml2h…`).
+    let code = random_string(32);
+    codes.insert(code.clone(), grant);
+    code
+}
+
+/// Redeems a code: `Err(40029)` unknown, expired or for another app; `Err(40163)` used (§1.2).
+pub(crate) fn redeem_code(
+    codes: &mut HashMap<String, CodeGrant>,
+    code: &str,
+    app: usize,
+    now_ms: i64,
+) -> Result<CodeGrant, i64> {
+    let grant = codes.get_mut(code).ok_or(40029)?;
+    if grant.app != app || grant.expires_ms <= now_ms {
+        return Err(40029);
+    }
+    if grant.used {
+        return Err(40163);
+    }
+    grant.used = true;
+    Ok(grant.clone())
+}
+
+pub(crate) fn random_string(len: usize) -> String {
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
+/// A token shaped like WeChat's: a numeric prefix, `_`, then opaque characters.
+pub(crate) fn random_token(prefix: &str, len: usize) -> String {
+    let mut token = String::with_capacity(prefix.len() + len);
+    token.push_str(prefix);
+    token.push_str(&random_string(len));
+    token
+}
+
+/// Everything a running sandbox shares between its handle and its connections.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub dir: Directory,
+    state: Mutex<State>,
+    clock_offset_ms: AtomicI64,
+}
+
+impl Shared {
+    pub(crate) fn new(dir: Directory, journal_capacity: usize) -> Shared {
+        let apps = dir.apps.len();
+        Shared {
+            dir,
+            state: Mutex::new(State::new(apps, journal_capacity)),
+            clock_offset_ms: AtomicI64::new(0),
+        }
+    }
+
+    /// The state lock. A panic elsewhere must not wedge the sandbox, so poisoning is ignored.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Sandbox time: wall clock plus every `advance_clock`, unix milliseconds.
+    pub(crate) fn now_ms(&self) -> i64 {
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        wall + self.clock_offset_ms.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn advance_clock_ms(&self, ms: i64) -> i64 {
+        self.clock_offset_ms.fetch_add(ms, Ordering::Relaxed) + ms
+    }
+
+    pub(crate) fn reset(&self) {
+        let mut st = self.lock();
+        let capacity = st.journal_capacity;
+        *st = State::new(self.dir.apps.len(), capacity);
+        self.clock_offset_ms.store(0, Ordering::Relaxed);
+    }
+}
