@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use plotters::prelude::*;
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::style::FontStyle;
 
 use crate::results::Results;
@@ -43,8 +44,9 @@ pub fn draw(results: &Results, path: &Path) -> anyhow::Result<()> {
         ("sans-serif", 20),
     )?;
     let (left, right) = body.split_horizontally(700);
-    panel(&left, results, "calls/s", |r| r.calls_per_sec())?;
-    panel(&right, results, "client CPU µs per call", |r| r.cpu_us_per_call())?;
+    panel(&left, results, "calls/s", false, |r| r.calls_per_sec())?;
+    // CPU per call spans two orders of magnitude between clients: log scale.
+    panel(&right, results, "client CPU µs per call", true, |r| r.cpu_us_per_call())?;
     root.present()?;
     Ok(())
 }
@@ -53,22 +55,45 @@ fn panel(
     area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
     results: &Results,
     y_label: &str,
+    log_y: bool,
     value: fn(&crate::measure::ClientReport) -> f64,
 ) -> anyhow::Result<()> {
     let max_x = results.getuser.iter().map(|r| r.concurrency).max().unwrap_or(1).max(2) as f64;
-    let max_y = results.getuser.iter().map(value).fold(0.0, f64::max).max(1.0) * 1.1;
-    let mut chart = ChartBuilder::on(area)
+    let max_y = results.getuser.iter().map(value).fold(0.0, f64::max).max(1.0) * 1.3;
+    let min_y = results.getuser.iter().map(value).filter(|v| *v > 0.0).fold(f64::MAX, f64::min).min(max_y) / 1.5;
+    let x_range = (1.0..max_x * 1.2).log_scale();
+    let mut builder = ChartBuilder::on(area);
+    builder
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(80)
-        .caption(format!("{y_label} vs calls in flight"), ("sans-serif", 18))
-        .build_cartesian_2d((1.0..max_x * 1.2).log_scale(), 0.0..max_y)?;
+        .caption(format!("{y_label} vs calls in flight"), ("sans-serif", 18));
+    if log_y {
+        let chart = builder.build_cartesian_2d(x_range, (min_y..max_y).log_scale())?;
+        draw_lines(chart, results, y_label, value)
+    } else {
+        let chart = builder.build_cartesian_2d(x_range, 0.0..max_y)?;
+        draw_lines(chart, results, y_label, value)
+    }
+}
+
+fn draw_lines<'a, X, Y>(
+    mut chart: ChartContext<'a, BitMapBackend<'a>, Cartesian2d<X, Y>>,
+    results: &Results,
+    y_label: &str,
+    value: fn(&crate::measure::ClientReport) -> f64,
+) -> anyhow::Result<()>
+where
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
     chart
         .configure_mesh()
         .x_desc("calls in flight (log scale)")
         .y_desc(y_label)
         .label_style(("sans-serif", 14))
         .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.0}"))
         .draw()?;
     for (client, color) in CLIENTS {
         let points: Vec<(f64, f64)> = results

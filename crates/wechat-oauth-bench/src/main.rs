@@ -30,6 +30,10 @@ enum Command {
         /// Skip the criterion micro benchmarks (they run `cargo bench`).
         #[arg(long)]
         no_micro: bool,
+        /// The smoke test's tiny counts, for trying the harness out; writes
+        /// `target/bench-quick.md` and leaves BENCHMARKS.md alone.
+        #[arg(long)]
+        quick: bool,
     },
     /// Re-render BENCHMARKS.md and the chart from target/bench-results.json.
     Render,
@@ -55,26 +59,32 @@ fn cargo() -> std::process::Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let results_path = target_dir().join("bench-results.json");
-    let results = match cli.command {
-        Command::Render => serde_json::from_slice(&std::fs::read(&results_path).context("no previous run")?)?,
-        Command::All { no_micro } => {
-            let results = run(no_micro).await?;
-            std::fs::write(&results_path, serde_json::to_vec_pretty(&results)?)?;
-            results
+    match cli.command {
+        Command::Render => {
+            let results = serde_json::from_slice(&std::fs::read(&results_path).context("no previous run")?)?;
+            write_outputs(&results, &workspace_root())
         }
-    };
-    write_outputs(&results)?;
-    Ok(())
+        Command::All { no_micro, quick } => {
+            let results = run(no_micro || quick, quick).await?;
+            if quick {
+                return write_outputs(&results, &target_dir().join("bench-quick"));
+            }
+            std::fs::write(&results_path, serde_json::to_vec_pretty(&results)?)?;
+            write_outputs(&results, &workspace_root())
+        }
+    }
 }
 
-async fn run(no_micro: bool) -> anyhow::Result<Results> {
+async fn run(no_micro: bool, quick: bool) -> anyhow::Result<Results> {
     raise_open_file_limit();
-    // Release binaries of both sides, built before anything is timed.
+    // Both sides' binaries, in this binary's profile (release for recorded runs), built
+    // before anything is timed.
+    let profile = if cfg!(debug_assertions) { "dev" } else { "release" };
     let status = cargo()
-        .args(["build", "--release", "-p", "wechat-sandbox", "-p", "wechat-oauth-bench", "--bins"])
+        .args(["build", "--profile", profile, "-p", "wechat-sandbox", "-p", "wechat-oauth-bench", "--bins"])
         .status()?;
     anyhow::ensure!(status.success(), "cargo build failed");
-    let release = target_dir().join("release");
+    let release = std::env::current_exe()?.parent().context("binary directory")?.to_path_buf();
     let node = match NodeSetup::install(&target_dir().join("bench-node")).await {
         Ok(node) => Some(node),
         Err(e) => {
@@ -84,11 +94,16 @@ async fn run(no_micro: bool) -> anyhow::Result<Results> {
     };
     let programs = Programs { bench_client: release.join("bench-client"), node };
     let scratch = target_dir().join("bench-scratch");
-    let plan = Plan::full(scratch.clone());
+    let plan = if quick {
+        Plan { pinning: Pinning::Cores, ..Plan::smoke(scratch.clone()) }
+    } else {
+        Plan::full(scratch.clone())
+    };
     let stores = StoreUrls::from_env(&scratch);
     let sandbox = SandboxServer::spawn(&release.join("wechat-sandbox"), plan.pinning, &plan.users()).await?;
     let suite = Suite { plan: &plan, programs: &programs, sandbox: &sandbox, stores: &stores };
-    let mut results = run_all(&suite, COMMAND).await?;
+    let command = if quick { format!("{COMMAND} --quick") } else { COMMAND.to_owned() };
+    let mut results = run_all(&suite, &command).await?;
     if !no_micro {
         let started = std::time::Instant::now();
         match criterion_micro() {
@@ -139,8 +154,8 @@ fn raise_open_file_limit() {
     }
 }
 
-fn write_outputs(results: &Results) -> anyhow::Result<()> {
-    let root = workspace_root();
+/// Writes `BENCHMARKS.md` and the chart under `root`.
+fn write_outputs(results: &Results, root: &Path) -> anyhow::Result<()> {
     let chart_rel = "docs/bench-getuser.png";
     std::fs::create_dir_all(root.join("docs"))?;
     let chart = match chart::draw(results, &root.join(chart_rel)) {

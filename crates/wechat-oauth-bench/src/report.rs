@@ -214,21 +214,21 @@ pub fn render(r: &Results, chart: Option<&str>) -> String {
          (the same queries/commands the store issues, without the store's code). The database \
          servers run unpinned on the same machine.\n"
     );
-    let _ = writeln!(s, "| backend | callers | store round trips/s | raw round trips/s | store ÷ raw time | store p50/p99 ms | raw p50/p99 ms | store CPU µs | raw CPU µs |");
+    let _ = writeln!(s, "| backend | callers | store round trips/s | raw round trips/s | store ÷ raw time | store p50/p99 µs | raw p50/p99 µs | store CPU µs | raw CPU µs |");
     let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for st in &r.stores {
         let _ = writeln!(
             s,
-            "| {} | {} | {:.0} | {:.0} | {:.2}× | {:.2} / {:.2} | {:.2} / {:.2} | {:.1} | {:.1} |",
+            "| {} | {} | {:.0} | {:.0} | {:.2}× | {:.0} / {:.0} | {:.0} / {:.0} | {:.1} | {:.1} |",
             st.backend,
             st.concurrency,
             st.store.calls_per_sec(),
             st.raw.calls_per_sec(),
             st.raw.calls_per_sec() / st.store.calls_per_sec().max(f64::MIN_POSITIVE),
-            st.store.p50_ms,
-            st.store.p99_ms,
-            st.raw.p50_ms,
-            st.raw.p99_ms,
+            st.store.p50_ms * 1000.0,
+            st.store.p99_ms * 1000.0,
+            st.raw.p50_ms * 1000.0,
+            st.raw.p99_ms * 1000.0,
             st.store.cpu_us_per_call(),
             st.raw.cpu_us_per_call()
         );

@@ -18,6 +18,10 @@ pub const APPID: &str = wechat_sandbox::defaults::OFFICIAL_APPID;
 /// Its secret.
 pub const SECRET: &str = wechat_sandbox::defaults::OFFICIAL_SECRET;
 
+/// Journal entries kept: the largest storm (10,000 calls by node: 10,000 refreshes plus
+/// 10,000 userinfo requests) must fit, or the oldest entries, the refreshes, would be lost.
+pub const JOURNAL_CAPACITY: usize = 100_000;
+
 /// A running sandbox, in its own process or (for the smoke test) in this one.
 #[derive(Debug)]
 pub struct SandboxServer {
@@ -31,7 +35,8 @@ pub struct SandboxServer {
 #[derive(Debug)]
 enum Running {
     Process(Child),
-    InProcess(Box<wechat_sandbox::Sandbox>),
+    // Held only to keep the server alive: dropping the last handle stops it.
+    InProcess { _server: Box<wechat_sandbox::Sandbox> },
 }
 
 impl SandboxServer {
@@ -45,6 +50,7 @@ impl SandboxServer {
         if threads_flag {
             cmd.args(["--threads", "1"]);
         }
+        cmd.args(["--journal-capacity", &JOURNAL_CAPACITY.to_string()]);
         for user in users {
             cmd.arg("--user").arg(user);
         }
@@ -73,8 +79,8 @@ impl SandboxServer {
         for user in wechat_sandbox::defaults::USERS.iter().copied().chain(users.iter().map(String::as_str)) {
             builder = builder.user(user);
         }
-        let sandbox = builder.start().await?;
-        Ok(Self::new(sandbox.url().to_owned(), Running::InProcess(Box::new(sandbox)), "in-process sandbox".into()))
+        let sandbox = builder.journal_capacity(JOURNAL_CAPACITY).start().await?;
+        Ok(Self::new(sandbox.url().to_owned(), Running::InProcess { _server: Box::new(sandbox) }, "in-process sandbox".into()))
     }
 
     fn new(url: String, running: Running, description: String) -> Self {
@@ -90,7 +96,7 @@ impl SandboxServer {
     pub fn pid(&self) -> Option<u32> {
         match &self.running {
             Running::Process(child) => child.id(),
-            Running::InProcess(_) => None,
+            Running::InProcess { .. } => None,
         }
     }
 
