@@ -101,7 +101,10 @@ pub struct AuthorizeUrl<'a> {
     scope: Option<Scope>,
     page: Page,
     force_popup: Option<bool>,
-    connect_redirect: bool,
+    /// The client's default for the Official Account page.
+    default_connect_redirect: bool,
+    /// Set per URL with [`AuthorizeUrl::connect_redirect`].
+    connect_redirect: Option<bool>,
 }
 
 impl<'a> AuthorizeUrl<'a> {
@@ -109,7 +112,7 @@ impl<'a> AuthorizeUrl<'a> {
         open_base: &'a Url,
         appid: &'a str,
         redirect_uri: &'a str,
-        connect_redirect: bool,
+        default_connect_redirect: bool,
     ) -> Self {
         Self {
             open_base,
@@ -119,7 +122,8 @@ impl<'a> AuthorizeUrl<'a> {
             scope: None,
             page: Page::OfficialAccount,
             force_popup: None,
-            connect_redirect,
+            default_connect_redirect,
+            connect_redirect: None,
         }
     }
 
@@ -154,11 +158,13 @@ impl<'a> AuthorizeUrl<'a> {
         self
     }
 
-    /// Whether to append `connect_redirect=1`, which stops WeChat's duplicate callbacks
-    /// (and the 40163 "code been used" they cause, `wechat-protocol.md` §6.5). On by
-    /// default unless the client was built with `.connect_redirect(false)`.
+    /// Whether to append `connect_redirect=1`, which stops the duplicate callbacks of
+    /// WeChat's in-app browser (and the 40163 "code been used" they cause,
+    /// `wechat-protocol.md` §6.5). By default it is on for the Official Account page unless
+    /// the client was built with `.connect_redirect(false)`, and off for the website page,
+    /// which opens in a desktop browser and whose documented parameters do not include it.
     pub fn connect_redirect(mut self, on: bool) -> Self {
-        self.connect_redirect = on;
+        self.connect_redirect = Some(on);
         self
     }
 
@@ -185,7 +191,10 @@ impl<'a> AuthorizeUrl<'a> {
                 "&forcePopup=false"
             });
         }
-        if self.connect_redirect {
+        let connect_redirect = self
+            .connect_redirect
+            .unwrap_or(self.page == Page::OfficialAccount && self.default_connect_redirect);
+        if connect_redirect {
             url.push_str("&connect_redirect=1");
         }
         url.push_str("#wechat_redirect");
@@ -224,8 +233,12 @@ mod tests {
             url,
             "https://open.weixin.qq.com/connect/qrconnect?appid=wxid\
              &redirect_uri=https%3A%2F%2Fe.com%2Fcb%3Fa%3D1%26b%3D2&response_type=code\
-             &scope=snsapi_login&state=s1&forcePopup=false&connect_redirect=1#wechat_redirect"
+             &scope=snsapi_login&state=s1&forcePopup=false#wechat_redirect"
         );
+        let url = AuthorizeUrl::new(&base, "wxid", "https://e.com/", true)
+            .force_popup(true)
+            .build();
+        assert!(url.ends_with("&state=&forcePopup=true&connect_redirect=1#wechat_redirect"));
     }
 
     #[test]

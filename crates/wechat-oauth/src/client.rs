@@ -175,8 +175,9 @@ impl OAuthClientBuilder {
         self
     }
 
-    /// Whether authorize URLs carry `connect_redirect=1` (default `true`; it stops
-    /// WeChat's duplicate callbacks). The npm package never adds it.
+    /// Whether Official Account authorize URLs carry `connect_redirect=1` (default `true`;
+    /// it stops WeChat's duplicate callbacks). The npm package never adds it; website
+    /// (`qrconnect`) URLs never carry it by default.
     pub fn connect_redirect(mut self, on: bool) -> Self {
         self.connect_redirect = on;
         self
@@ -422,7 +423,9 @@ impl OAuthClient {
     ///
     /// # Errors
     /// [`Error::WeChat`] ([`Error::is_reauthorize_required`] for 40030, 42002, 42007:
-    /// the user must authorize again), transport, response and store errors.
+    /// the user must authorize again; unlike [`get_user`](Self::get_user), this call does
+    /// not know the openid and so leaves the store alone), transport, response and store
+    /// errors.
     pub async fn refresh_access_token(
         &self,
         refresh_token: impl Into<Secret>,

@@ -117,7 +117,7 @@ impl Error {
             }),
             Self::Response(r) => Self::Response(r.clone()),
             Self::Store(s) => Self::Store(duplicate_store_error(s)),
-            Self::Decrypt(d) => Self::Decrypt(d.clone()),
+            Self::Decrypt(d) => Self::Decrypt(*d),
             Self::Config(c) => Self::Config(c.clone()),
         }
     }
@@ -487,6 +487,39 @@ mod tests {
         assert!(s.contains("expires_in"), "{s}");
         let s = redacted_snippet(b"<html><body>502 Bad Gateway</body></html>");
         assert!(s.contains("502 Bad Gateway"), "{s}");
+    }
+
+    #[test]
+    fn duplicates_keep_kind_and_message() {
+        let errors = [
+            Error::from(WeChatError::new(40030, "invalid refresh_token, rid: 1-2-3")),
+            Error::NoToken {
+                openid: "o1".into(),
+            },
+            Error::Transport(TransportError::timeout()),
+            Error::Response(ResponseError::new(
+                Some(502),
+                ResponseErrorKind::NotJson,
+                b"<html>",
+            )),
+            Error::Store(StoreError::Timeout),
+            Error::Store(StoreError::backend("db down")),
+            Error::Config("bad".into()),
+        ];
+        for err in &errors {
+            let copy = err.duplicate();
+            assert_eq!(copy.to_string(), err.to_string());
+            assert_eq!(copy.is_timeout(), err.is_timeout());
+            assert_eq!(copy.is_retryable(), err.is_retryable());
+            assert_eq!(copy.errcode(), err.errcode());
+        }
+    }
+
+    #[test]
+    fn scope_errors_explain_themselves() {
+        let e = Error::from(WeChatError::new(48001, "api unauthorized, rid: 1-2-3"));
+        assert!(e.is_scope_insufficient());
+        assert!(e.to_string().contains("snsapi_userinfo"), "{e}");
     }
 
     #[test]

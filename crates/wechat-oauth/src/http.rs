@@ -315,6 +315,31 @@ mod tests {
     }
 
     #[test]
+    fn retry_delays_double_with_jitter_below_the_full_delay() {
+        let policy = RetryPolicy {
+            max_retries: 3,
+            backoff: Duration::from_millis(100),
+        };
+        for (attempt, full) in [(0, 100), (1, 200), (2, 400)] {
+            for _ in 0..50 {
+                let d = policy.delay(attempt).as_millis();
+                assert!((full / 2..full).contains(&d), "attempt {attempt}: {d} ms");
+            }
+        }
+        assert_eq!(RetryPolicy::NONE.delay(5), Duration::ZERO);
+    }
+
+    #[test]
+    fn only_transport_errors_and_busy_are_retried() {
+        assert!(worth_retrying(&Error::Transport(TransportError::timeout())));
+        assert!(worth_retrying(&WeChatError::new(-1, "system error").into()));
+        assert!(!worth_retrying(&WeChatError::new(45011, "quota").into()));
+        assert!(!worth_retrying(&WeChatError::new(40001, "invalid").into()));
+        let empty = ResponseError::new(None, ResponseErrorKind::Empty, b"");
+        assert!(!worth_retrying(&empty.into()));
+    }
+
+    #[test]
     fn errcode_under_http_200_is_an_error() {
         let err = parse(
             200,

@@ -209,7 +209,7 @@
 //! A complete flow against the sandbox, the local WeChat that all tests and demos use
 //! (`wechat-sandbox` crate):
 //!
-//! ```ignore
+//! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use wechat_oauth::{OAuthClient, Scope};
 //! use wechat_sandbox::{Sandbox, defaults};
@@ -249,7 +249,7 @@
 //! |---|---|
 //! | callbacks, `(err, data, res)` | `async fn … -> Result<T>`; no HTTP response leaks out (issue #39) |
 //! | `lang` defaults to `en` | defaults to `zh_CN` ([`Lang`]; issue #55); configurable with [`OAuthClientBuilder::default_lang`] |
-//! | authorize URLs end in `&state=…#wechat_redirect` | `&connect_redirect=1` is added before `#wechat_redirect` (stops WeChat's duplicate callbacks and their 40163); turn it off with [`OAuthClientBuilder::connect_redirect`]`(false)` for byte-identical URLs |
+//! | authorize URLs end in `&state=…#wechat_redirect` | Official Account URLs add `&connect_redirect=1` before `#wechat_redirect` (stops WeChat's duplicate callbacks and their 40163); turn it off with [`OAuthClientBuilder::connect_redirect`]`(false)` for byte-identical URLs |
 //! | refresh only when the local clock says expired, no margin | refreshed 60 s early ([`OAuthClientBuilder::refresh_skew`], capped at half the lifetime), and once more when WeChat answers 40001/42001/40014, with one retry; [`AccessToken::is_valid`] itself keeps the seed's exact rule |
 //! | 200 concurrent `getUser` on an expired token send 200 refreshes | one refresh per openid per process, coordinated across processes through the store's lease |
 //! | a dead refresh token keeps failing | 40030/42002/42007 delete the stored token and return [`Error::is_reauthorize_required`] |
@@ -274,6 +274,7 @@ mod lenient;
 pub mod miniprogram;
 mod refresh;
 mod secret;
+pub mod server_token;
 pub mod state;
 pub mod store;
 mod token;
@@ -286,7 +287,7 @@ pub use client::{
 pub use config::HttpOptions;
 pub use error::{Error, WeChatError, WeChatErrorKind};
 pub use secret::Secret;
-pub use state::{new_state, states_match};
+pub use state::{is_valid_state, new_state, states_match};
 pub use store::{MemoryStore, StoreError, TokenStore};
 pub use token::{AccessToken, now_millis};
 pub use user::{Lang, TokenStatus, UserInfo};

@@ -20,10 +20,44 @@ use std::time::{Duration, Instant};
 use tokio::sync::OnceCell;
 
 use crate::client::Inner;
-use crate::{AccessToken, Error, Result, StoreError};
+use crate::store::Lease;
+use crate::{AccessToken, Error, Result, StoreError, TokenStore};
 
 /// How often a process waiting on another process's refresh re-reads the store.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Releases a held lease, also when the refreshing caller is cancelled mid-way (then in a
+/// background task), so other processes need not wait for the lease to expire.
+struct LeaseGuard {
+    store: Arc<dyn TokenStore>,
+    lease: Option<Lease>,
+}
+
+impl LeaseGuard {
+    async fn release(mut self) {
+        if let Some(lease) = self.lease.take() {
+            release(self.store.as_ref(), &lease).await;
+        }
+    }
+}
+
+impl Drop for LeaseGuard {
+    fn drop(&mut self) {
+        if let Some(lease) = self.lease.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let store = Arc::clone(&self.store);
+            runtime.spawn(async move { release(store.as_ref(), &lease).await });
+        }
+    }
+}
+
+async fn release(store: &dyn TokenStore, lease: &Lease) {
+    if let Err(err) = store.release_lease(lease).await {
+        // The lease expires by itself; the refresh result stands.
+        tracing::warn!(error = %err, "could not release the refresh lease");
+    }
+}
 
 /// One refresh in flight for one openid; its outcome is shared by every caller that joined.
 #[derive(Debug, Default)]
@@ -39,21 +73,25 @@ impl Inner {
         openid: &str,
         stale: &AccessToken,
     ) -> Result<AccessToken> {
-        // A flight that was already finishing when we joined may hand back the very token
-        // we found stale; then run one more flight of our own.
-        for _ in 0..2 {
-            let token = self.join_flight(openid, stale).await?;
-            if token.create_at != stale.create_at || token.access_token != stale.access_token {
-                return Ok(token);
-            }
+        let mut result = self.join_flight(openid, stale).await;
+        // A flight that had already finished when we joined may hand back the very token
+        // we found stale (it was rejected after that flight saved it): run our own.
+        if let (Ok(token), true) = &result
+            && token.create_at == stale.create_at
+            && token.access_token == stale.access_token
+        {
+            result = (self.join_flight(openid, stale).await.0, false);
         }
-        self.join_flight(openid, stale).await
+        result.0
     }
 
-    async fn join_flight(&self, openid: &str, stale: &AccessToken) -> Result<AccessToken> {
-        let flight = {
+    /// Joins (or starts) the flight for `openid`; also says whether it had already finished.
+    async fn join_flight(&self, openid: &str, stale: &AccessToken) -> (Result<AccessToken>, bool) {
+        let (flight, finished) = {
             let mut flights = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
-            Arc::clone(flights.entry(openid.to_owned()).or_default())
+            let flight = Arc::clone(flights.entry(openid.to_owned()).or_default());
+            let finished = flight.outcome.initialized();
+            (flight, finished)
         };
         // If the caller running the refresh is cancelled, the next waiter takes over.
         let outcome = flight
@@ -71,7 +109,7 @@ impl Inner {
         {
             flights.remove(openid);
         }
-        result
+        (result, finished)
     }
 
     /// Whether `current` (read from the store) can be used instead of refreshing `stale`.
@@ -93,11 +131,12 @@ impl Inner {
                 .acquire_lease(&lease_name, self.lease_ttl)
                 .await?
             {
+                let guard = LeaseGuard {
+                    store: Arc::clone(&self.store),
+                    lease: Some(lease),
+                };
                 let result = self.refresh_under_lease(openid, stale).await;
-                if let Err(err) = self.store.release_lease(&lease).await {
-                    // The lease expires by itself; the refresh result stands.
-                    tracing::warn!(error = %err, "could not release the refresh lease");
-                }
+                guard.release().await;
                 return result;
             }
             if Instant::now() >= deadline {

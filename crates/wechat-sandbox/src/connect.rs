@@ -83,9 +83,26 @@ const QRCONNECT_EXTRAS: &[&str] = &[
 ];
 const CORE: &[&str] = &["appid", "redirect_uri", "response_type", "scope", "state"];
 
-fn validate<'r>(ctx: &Ctx<'_>, page: Page, req: &'r Req<'_>) -> Result<Authorize<'r>, Reply> {
+/// Why an authorize request is refused: WeChat's page message and code, and the exact reason.
+struct PageError {
+    code: u32,
+    message: &'static str,
+    detail: String,
+}
+
+impl PageError {
+    fn reply(&self) -> Reply {
+        Reply::authorize_error(self.code, self.message, &self.detail)
+    }
+}
+
+fn validate<'r>(ctx: &Ctx<'_>, page: Page, req: &'r Req<'_>) -> Result<Authorize<'r>, PageError> {
     use page_error::*;
-    let err = |code, message: &str, detail: &str| Reply::authorize_error(code, message, detail);
+    let err = |code, message: &'static str, detail: &str| PageError {
+        code,
+        message,
+        detail: detail.to_owned(),
+    };
     let names: Vec<&str> = req.params.iter().map(|(k, _)| k.as_ref()).collect();
     let case_hint = |wanted: &str| {
         if names
@@ -282,7 +299,7 @@ fn unknown_user(ctx: &Ctx<'_>, id: &str) -> Reply {
 pub(crate) fn authorize(ctx: &mut Ctx<'_>, page: Page, req: &Req<'_>) -> Reply {
     let auth = match validate(ctx, page, req) {
         Ok(auth) => auth,
-        Err(reply) => return reply,
+        Err(problem) => return problem.reply(),
     };
     if let Some(id) = req.header(USER_HEADER) {
         let Some(user) = ctx.dir.user(id) else {
@@ -386,7 +403,7 @@ pub(crate) fn consent(ctx: &mut Ctx<'_>, req: &Req<'_>) -> Reply {
     };
     let auth = match validate(ctx, page, &inner) {
         Ok(auth) => auth,
-        Err(reply) => return reply,
+        Err(problem) => return problem.reply(),
     };
     if req.param("action") == Some("deny") {
         return deny(&auth);
@@ -401,4 +418,60 @@ pub(crate) fn consent(ctx: &mut Ctx<'_>, req: &Req<'_>) -> Reply {
         form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
     ));
     reply
+}
+
+/// Why [`Sandbox::check_authorize_url`](crate::Sandbox::check_authorize_url) refuses a URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message} ({}): {detail}", .errcode.map_or_else(|| "no WeChat code".to_owned(), |c| format!("错误码 {c}")))]
+#[non_exhaustive]
+pub struct AuthorizeUrlError {
+    /// The code the authorize page would show (10003, 10005, …); `None` for problems only the
+    /// full URL shows (path, missing `#wechat_redirect`).
+    pub errcode: Option<u32>,
+    /// WeChat's page message, or the sandbox's for URL-level problems.
+    pub message: String,
+    /// What exactly is wrong.
+    pub detail: String,
+}
+
+/// Checks a complete authorize URL as a client builds it, including what never reaches a
+/// server: the `#wechat_redirect` fragment (§1.1 "The fragment never reaches a server").
+/// The host is not checked, so URLs built for the real `open.weixin.qq.com` pass too.
+pub(crate) fn check_url(ctx: &Ctx<'_>, url: &str) -> Result<(), AuthorizeUrlError> {
+    let url_problem = |detail: &str| AuthorizeUrlError {
+        errcode: None,
+        message: "invalid authorize URL".to_owned(),
+        detail: detail.to_owned(),
+    };
+    let parsed =
+        url::Url::parse(url).map_err(|e| url_problem(&format!("not an absolute URL: {e}")))?;
+    let page = match parsed.path() {
+        "/connect/oauth2/authorize" => Page::OAuth2,
+        "/connect/qrconnect" => Page::QrConnect,
+        other => {
+            return Err(url_problem(&format!(
+                "path `{other}` is neither /connect/oauth2/authorize nor /connect/qrconnect"
+            )));
+        }
+    };
+    let query = parsed.query().unwrap_or("");
+    let headers = hyper::HeaderMap::new();
+    let req = Req {
+        method: &hyper::Method::GET,
+        path: parsed.path(),
+        query,
+        params: form_urlencoded::parse(query.as_bytes()).collect(),
+        headers: &headers,
+        body: &[],
+    };
+    validate(ctx, page, &req).map_err(|problem| AuthorizeUrlError {
+        errcode: Some(problem.code),
+        message: problem.message.to_owned(),
+        detail: problem.detail,
+    })?;
+    // "无论直接打开还是做页面302重定向时候，必须带此参数" (§1.1).
+    if parsed.fragment() != Some("wechat_redirect") {
+        return Err(url_problem("the URL must end with #wechat_redirect"));
+    }
+    Ok(())
 }

@@ -105,12 +105,22 @@ fn run(shared: &Shared, route: &str, req: &Req<'_>) -> Result<Reply, Reply> {
     let ok = |value: serde_json::Value| Ok(Reply::control(StatusCode::OK, &value));
     let method = req.method;
     match (method, route) {
-        (&Method::GET, "journal") => Ok(Reply::control(StatusCode::OK, &shared.lock().journal)),
+        (&Method::GET, "journal" | "requests") => {
+            Ok(Reply::control(StatusCode::OK, &shared.lock().journal))
+        }
         (&Method::DELETE, "journal") | (&Method::POST, "journal/clear") => {
-            let mut st = shared.lock();
-            let cleared = st.journal.len();
-            st.journal.clear();
+            let cleared = shared.lock().clear_journal();
             ok(serde_json::json!({ "cleared": cleared }))
+        }
+        (&Method::GET, "stats") => {
+            let st = shared.lock();
+            let requests: BTreeMap<&str, u64> =
+                st.counts.iter().map(|(p, n)| (p.as_str(), *n)).collect();
+            ok(serde_json::json!({
+                "requests": requests,
+                "journal_len": st.journal.len(),
+                "journal_dropped": st.journal_dropped,
+            }))
         }
         (&Method::GET, "clock") => ok(serde_json::json!({ "now_ms": shared.now_ms() })),
         (&Method::POST, "clock/advance") => {
@@ -211,6 +221,30 @@ fn run(shared: &Shared, route: &str, req: &Req<'_>) -> Result<Reply, Reply> {
                 })
                 .collect();
             ok(serde_json::json!({ "apps": dir.app_infos(), "users": users }))
+        }
+        (&Method::GET, "check-authorize-url") => {
+            let Some(url) = req.param("url") else {
+                return Err(Reply::control_error(
+                    StatusCode::BAD_REQUEST,
+                    "query parameter `url` is required",
+                ));
+            };
+            let now_ms = shared.now_ms();
+            let mut st = shared.lock();
+            let ctx = Ctx {
+                dir: &shared.dir,
+                st: &mut st,
+                now_ms,
+            };
+            match crate::connect::check_url(&ctx, url) {
+                Ok(()) => ok(serde_json::json!({ "ok": true })),
+                Err(problem) => ok(serde_json::json!({
+                    "ok": false,
+                    "errcode": problem.errcode,
+                    "message": problem.message,
+                    "detail": problem.detail,
+                })),
+            }
         }
         (&Method::GET, "consent") => {
             let now_ms = shared.now_ms();

@@ -1,21 +1,166 @@
 //! # wechat-sandbox: a local WeChat for tests, benchmarks, demos and offline development
 //!
-//! One listener serves both WeChat hosts: the `open.weixin.qq.com` authorize pages
-//! (`/connect/*`) and the `api.weixin.qq.com` JSON APIs. It is an independent implementation
-//! of WeChat's side of the wire format described in `wechat-protocol.md` §0–§7.
+//! No machine in CI can reach WeChat, so this crate plays WeChat's side of the wire: one
+//! listener serves both hosts, the `open.weixin.qq.com` authorize pages (`/connect/*`) and
+//! the `api.weixin.qq.com` JSON APIs (`/sns/*`, `/cgi-bin/*`, `/wxa/*`). It is an
+//! independent implementation of the format in `wechat-protocol.md` §0–§7 and shares no
+//! types with the `wechat-oauth` SDK: two sides that agree are evidence, one shared type is
+//! not. Its faithfulness is checked against a client nobody here wrote: the npm
+//! `wechat-oauth` 1.5.0 runs its whole web flow against the binary (`tests/it/node.rs`).
+//!
+//! Start it in-process from a test, point the client's API and open bases at
+//! [`Sandbox::url`], and drive the user's side with scripted approval or [`Sandbox::mint_code`]:
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use wechat_sandbox::{Sandbox, defaults};
+//! use std::time::Duration;
+//! use wechat_sandbox::{Fault, Sandbox, defaults};
 //!
 //! let sandbox = Sandbox::builder().start().await?; // default apps and users, 127.0.0.1:0
+//! let base = sandbox.url();                         // "http://127.0.0.1:PORT", no trailing slash
+//!
+//! // A code as if alice approved snsapi_userinfo on the Official Account's page.
 //! let code = sandbox.mint_code(defaults::OFFICIAL_APPID, "alice", "snsapi_userinfo")?;
-//! assert!(sandbox.url().starts_with("http://127.0.0.1:"));
-//! assert_eq!(code.len(), 32);
+//! // … the client exchanges it at {base}/sns/oauth2/access_token …
+//! # let _ = (base, code);
+//!
+//! let alice = sandbox.openid(defaults::OFFICIAL_APPID, "alice"); // deterministic
+//! assert_eq!(alice.len(), 28);
+//! sandbox.inject_fault("/sns/userinfo", Fault::ErrCode(45011)); // the next userinfo call fails
+//! sandbox.advance_clock(Duration::from_secs(7200));             // every access token expires
+//! for request in sandbox.journal() {                            // what the client sent
+//!     println!("{} {} {:?}", request.method, request.path, request.param_names());
+//! }
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! ## Defaults
+//!
+//! Without [`SandboxBuilder::app`] / `--app` these apps exist; without
+//! [`SandboxBuilder::user`] / `--user` these users do ([`defaults`]). All callback hosts
+//! default to "any loopback host, any port" (as WeChat test accounts allow).
+//!
+//! | appid | secret | kind | pages and scopes |
+//! |---|---|---|---|
+//! | `wx5a4d1e0f0a000001` ([`defaults::OFFICIAL_APPID`]) | `sandbox-official-secret` | Official Account | `/connect/oauth2/authorize`: `snsapi_base`, `snsapi_userinfo` |
+//! | `wx5a4d1e0f0a000002` ([`defaults::WEBSITE_APPID`]) | `sandbox-website-secret` | Website | `/connect/qrconnect`: `snsapi_login` |
+//! | `wx5a4d1e0f0a000003` ([`defaults::MINIPROGRAM_APPID`]) | `sandbox-miniprogram-secret` | Mini Program | `jscode2session`, `/wxa/*`, `/__sandbox/mp/*` |
+//!
+//! | user | nickname | notes |
+//! |---|---|---|
+//! | `alice` | `Alice` | first user: silent `snsapi_base` picks her when the browser has no sandbox cookie |
+//! | `bob` | `Bob` | |
+//! | `guest` ([`defaults::SNAPSHOT_USER`]) | `微信用户` | snapshot user: `is_snapshotuser: 1` and virtual ids on Official Accounts |
+//!
+//! Ids are derived, not stored: `openid` = `"o"` + 27 characters of an HMAC over
+//! (appid, user), `unionid` likewise over the user (all apps share one Open Platform
+//! account). Snapshot users get ids from a separate namespace (virtual-account ids).
+//!
+//! ## Endpoints
+//!
+//! Errors are HTTP 200 with `{"errcode":N,"errmsg":"<text>, rid: xxxxxxxx-xxxxxxxx-xxxxxxxx"}`
+//! and nothing else; `/sns/*` bodies (success and error) are `Content-Type: text/plain`,
+//! the others `application/json; charset=utf-8` (§0). Parameter checks run in the order
+//! listed; a failed check never uses up a code.
+//!
+//! | route | behaviour | errcodes |
+//! |---|---|---|
+//! | `GET /connect/oauth2/authorize` | strict validation (below); `snsapi_base` approves silently; `snsapi_userinfo` shows the consent page | HTML pages |
+//! | `GET /connect/qrconnect` | same for websites (`snsapi_login`); parameter order not enforced (unverified on WeChat, §1.1) | HTML pages |
+//! | `GET /sns/oauth2/access_token` `appid, secret, code, grant_type=authorization_code` | `access_token, expires_in 7200, refresh_token, openid, scope`, `unionid` for profile scopes, `is_snapshotuser: 1` for snapshot users | 43001 41002 40013 41004 40125 41008 40002 40029 40163 |
+//! | `GET /sns/oauth2/refresh_token` `appid, grant_type=refresh_token, refresh_token` | no secret taken; unexpired access token → same token, expiry extended; expired → new token; refresh token lives 30 days from authorization, never extended (§1.3) | 41002 40013 40002 41003 40030 42002 |
+//! | `GET /sns/userinfo` `access_token, openid, lang?` | `openid, nickname, sex 0, province "", city "", country "", headimgurl, privilege [], unionid` (post-2021 values, §1.7) | 41001 41009 40014 42001 40003 48001 40035 (lang other than `zh_CN`/`zh_TW`/`en`) |
+//! | `GET /sns/auth` `access_token, openid` | `{"errcode":0,"errmsg":"ok"}` | 41001 41009 40014 42001 40003 |
+//! | `GET /sns/jscode2session` `appid, secret, js_code, grant_type` | `session_key, openid, unionid`; no `errcode`, no `expires_in` | 41002 40013 41004 40125 41008 40002 40029 40163 |
+//! | `GET /wxa/checksession` `access_token, openid, signature, sig_method=hmac_sha256` | ok when `signature == hex(hmac_sha256(key = session_key text, ""))` of the *current* key (§4.4) | 41001 40001 42001 41009 40003 87009 |
+//! | `GET /cgi-bin/token` `grant_type=client_credential, appid, secret` | `{access_token, expires_in: 7200}`; every call rotates, the previous token answers 40001 | 40002 41002 40013 41004 40125 |
+//! | `POST /cgi-bin/stable_token` JSON `{grant_type, appid, secret, force_refresh?}` | same token on repeat (`expires_in` counts down); a new one 5 min before expiry with the old one still valid; `force_refresh` replaces it at once (≤ 20/day, ≥ 30 s apart) | 43002 47001 40002 41002 40013 41004 40125 45009 45011 |
+//! | `POST /wxa/business/getuserphonenumber?access_token` JSON `{code, openid?}` | `{errcode 0, errmsg "ok", phone_info {phoneNumber, purePhoneNumber, countryCode 86, watermark {timestamp, appid}}}` | 43002 41001 40001 42001 47001 (body not JSON) 40029 40003 40163 |
+//!
+//! Lifetimes (sandbox clock): Official Account codes, `js_code`s and phone codes 5 minutes,
+//! website codes 10 minutes, all single use (second use 40163; unknown, expired or another
+//! app's code 40029); access and server tokens 7200 s; refresh tokens 30 days.
+//!
+//! ### The authorize pages
+//!
+//! Checked in this order; a failure is an HTML page (status 200, no redirect) with WeChat's
+//! message and `错误码：N`, plus a `wechat-sandbox:` line saying exactly what was wrong.
+//! 10003 and 10005 are documented by WeChat; the other numbers are sandbox choices (§1.1).
+//!
+//! | check | code |
+//! |---|---|
+//! | `appid` present (names are case-sensitive: `appId` is not `appid`) | 10012 |
+//! | `redirect_uri` present | 10011 |
+//! | `scope` present | 10010 |
+//! | only known names, each once; on `oauth2/authorize` exactly `appid, redirect_uri, response_type, scope`, then `state`, then extras (`forcePopup`, `forceSnapShot`, `connect_redirect`, `component_appid`) | 10005 |
+//! | appid known (10012) and of the page's kind (10016) | 10012 / 10016 |
+//! | `response_type=code` | 10008 |
+//! | scope allowed for the app's kind | 10005 |
+//! | `state` matches `[A-Za-z0-9]{0,128}` | 10013 |
+//! | `redirect_uri` is absolute http(s), host equal to the app's domain (no subdomains; a port only if the domain names it), or loopback when no domain is set | 10003 |
+//!
+//! On success: with header `X-Sandbox-User: ID` ([`USER_HEADER`]) the answer is the 302
+//! directly, `X-Sandbox-Action: deny` ([`ACTION_HEADER`]) refuses. Without it,
+//! `snsapi_base` approves silently as the user in the `wechat_sandbox_user` cookie (set by
+//! the consent page) or the first user; other scopes get a consent page listing every user
+//! with an `Approve as ID` link (`id="approve-ID"`) and one `Deny` link (`id="deny"`),
+//! plain links a browser can click. Approve redirects to `redirect_uri?code=…&state=…`
+//! (joined with `&` if `redirect_uri` has a query; a `#fragment` stays after it); Deny to
+//! `redirect_uri?state=…`. An unknown `X-Sandbox-User` is a 400 `text/plain` answer naming
+//! the known users (a test-harness mistake, not a WeChat behaviour).
+//!
+//! ## Control plane
+//!
+//! The same operations for other processes, under `/__sandbox/` (not journaled). It has no
+//! authentication: keep the sandbox on a loopback address. Bodies are
+//! JSON; errors are `{"error": "…"}` with status 400 (bad input) or 404 (unknown route).
+//!
+//! | request | body | answer |
+//! |---|---|---|
+//! | `GET /__sandbox/journal` (or `/__sandbox/requests`) | | `[{"method","path","params":[["k","v"],…],"body":null\|"…","content_type":null\|"…","at_ms"}]` ([`JournalEntry`]) |
+//! | `DELETE /__sandbox/journal` (or `POST /__sandbox/journal/clear`) | | `{"cleared": n}`; also zeroes the request counts |
+//! | `GET /__sandbox/stats` | | `{"requests": {"/sns/userinfo": n, …}, "journal_len": n, "journal_dropped": n}`: counts per path since the last clear, never truncated ([`Sandbox::request_count`]) |
+//! | `GET /__sandbox/clock` | | `{"now_ms"}` |
+//! | `POST /__sandbox/clock/advance` | `{"seconds": 7200}` and/or `{"ms": 500}` | `{"now_ms", "offset_ms"}` |
+//! | `POST /__sandbox/faults` | `{"path": "/sns/userinfo", "fault": "errcode", "errcode": 45011, "count": 1}`; `fault` is `errcode`, `html502`, `empty_gbk`, `truncated_json`, `delay` (with `"ms"`) or `reset` | `{"path", "queued": n}` |
+//! | `GET /__sandbox/faults` | | `{"/path": [{"fault": "errcode", "errcode": 45011}, …]}` |
+//! | `DELETE /__sandbox/faults` | | `{"ok": true}` |
+//! | `POST /__sandbox/codes` | `{"appid", "user", "scope"}` | `{"code"}` |
+//! | `POST /__sandbox/reset` | | `{"ok": true}` |
+//! | `POST /__sandbox/mp/login` | `{"appid", "user"}` | `{"js_code"}` (rotates the session_key) |
+//! | `POST /__sandbox/mp/userinfo` | `{"appid", "user"}` | `{"rawData", "signature", "encryptedData", "iv"}` ([`MpUserInfo`]) |
+//! | `POST /__sandbox/mp/phone_code` | `{"appid", "user"}` | `{"code"}` |
+//! | `GET /__sandbox/config` | | `{"apps": [{"appid", "kind", "domain"}], "users": [{"id", "snapshot", "unionid", "openids": {"<appid>": "<openid>"}}]}` (no secrets) |
+//! | `GET /__sandbox/check-authorize-url?url=<percent-encoded URL>` | | `{"ok": true}` or `{"ok": false, "errcode": 10005\|null, "message", "detail"}` ([`Sandbox::check_authorize_url`]) |
+//! | `GET /__sandbox/consent?page&user&action&query` | | what the consent page's links call |
+//!
+//! ## Faults
+//!
+//! [`Fault`]s queue FIFO per path; each is used by one request, which is still journaled.
+//! `ErrCode`, `Html502`, `EmptyGbk`, `TruncatedJson` and `Reset` answer without processing
+//! the request (a code stays usable); `Delay` waits, then processes it even if the client
+//! has given up meanwhile.
+//!
+//! ## Command line
+//!
+//! ```text
+//! wechat-sandbox --listen 127.0.0.1:PORT [--app APPID:SECRET[:KIND[:DOMAIN]]]... [--user ID[:snapshot]]...
+//!                [--threads N] [--journal-capacity N]
+//! ```
+//!
+//! The first stdout line is `listening on http://HOST:PORT` (port 0 picks a free one), then
+//! one `app APPID KIND (callback domain: …)` line per app and one `user ID [(snapshot)]` line
+//! per user. Secrets, codes and tokens are never printed. `--threads 1` runs a
+//! single-threaded runtime (for pinned benchmarks).
+//!
+//! ## Sandbox choices where WeChat is unverified
+//!
+//! errmsg texts without an observed string; the 100xx numbers other than 10003/10005;
+//! 40035 for a bad `lang`; `countryCode` as a number; the refresh response without
+//! `unionid`; the refresh token string staying the same across refreshes; snapshot flags
+//! only on Official Accounts; the consent page's HTML. Clients must branch on `errcode` only.
 
 #![forbid(unsafe_code)]
 
@@ -40,7 +185,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub use connect::{ACTION_HEADER, USER_HEADER};
+pub use connect::{ACTION_HEADER, AuthorizeUrlError, USER_HEADER};
 pub use fault::Fault;
 pub use journal::JournalEntry;
 pub use miniprogram::MpUserInfo;
@@ -274,12 +419,23 @@ impl Drop for StopOnDrop {
 }
 
 /// A running sandbox. Cheap to clone; the server stops when the last clone is dropped.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Sandbox {
     shared: Arc<Shared>,
     url: String,
     addr: SocketAddr,
     _stop: Arc<StopOnDrop>,
+}
+
+/// Shows where it listens and what it serves; never codes, tokens, secrets or the journal.
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("url", &self.url)
+            .field("apps", &self.apps())
+            .field("users", &self.users())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Sandbox {
@@ -321,9 +477,16 @@ impl Sandbox {
         self.shared.lock().journal.iter().cloned().collect()
     }
 
-    /// Forgets the journal.
+    /// Forgets the journal and the request counts.
     pub fn clear_journal(&self) {
-        self.shared.lock().journal.clear();
+        self.shared.lock().clear_journal();
+    }
+
+    /// How many requests reached `path` since start, the last
+    /// [`clear_journal`](Self::clear_journal) or [`reset`](Self::reset). Unlike the journal,
+    /// which keeps only its newest entries, this never drops anything.
+    pub fn request_count(&self, path: &str) -> u64 {
+        self.shared.lock().counts.get(path).copied().unwrap_or(0)
     }
 
     /// Back to the state right after start: no codes, tokens, session keys, faults or journal,
@@ -408,6 +571,31 @@ impl Sandbox {
     /// The `getPhoneNumber` button: a code for `/wxa/business/getuserphonenumber`.
     pub fn mp_phone_code(&self, appid: &str, user: &str) -> Result<String> {
         self.with_ctx(|ctx| miniprogram::phone_code(ctx, appid, user))
+    }
+
+    /// Checks a complete authorize URL exactly as the authorize pages would, plus what only
+    /// the full string shows: the path and the trailing `#wechat_redirect`. The host is not
+    /// checked, so a URL built for the real `open.weixin.qq.com` can be checked too.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use wechat_sandbox::{Sandbox, defaults::OFFICIAL_APPID};
+    ///
+    /// let sandbox = Sandbox::builder().start().await?;
+    /// let good = format!(
+    ///     "https://open.weixin.qq.com/connect/oauth2/authorize?appid={OFFICIAL_APPID}\
+    ///      &redirect_uri=http%3A%2F%2F127.0.0.1%3A3000%2Fcb&response_type=code\
+    ///      &scope=snsapi_userinfo&state=abc#wechat_redirect"
+    /// );
+    /// assert!(sandbox.check_authorize_url(&good).is_ok());
+    /// let swapped = good.replacen("appid=", "x=", 1);
+    /// assert!(sandbox.check_authorize_url(&swapped).is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn check_authorize_url(&self, url: &str) -> Result<(), AuthorizeUrlError> {
+        self.with_ctx(|ctx| connect::check_url(ctx, url))
     }
 
     /// The user's current session_key under a Mini Program, if it has logged in. A test

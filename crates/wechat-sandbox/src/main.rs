@@ -87,6 +87,13 @@ fn builder(cli: &Cli) -> anyhow::Result<wechat_sandbox::SandboxBuilder> {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let sandbox = builder(&cli)?.start().await?;
     println!("listening on {}", sandbox.url());
+    if !sandbox.addr().ip().is_loopback() {
+        eprintln!(
+            "warning: {} is not a loopback address; anyone who can reach it can drive the \
+             unauthenticated /__sandbox/ control plane and read its journal",
+            sandbox.addr()
+        );
+    }
     for app in sandbox.apps() {
         let domain = app.domain.as_deref().unwrap_or("any loopback host");
         println!("app {} {} (callback domain: {domain})", app.appid, app.kind);

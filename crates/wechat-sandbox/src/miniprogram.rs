@@ -126,13 +126,16 @@ pub(crate) fn getuserphonenumber(ctx: &mut Ctx<'_>, req: &Req<'_>) -> Result<Rep
         .as_deref()
         .filter(|c| !c.is_empty())
         .ok_or_else(|| Reply::errcode(req.path, 40029))?;
-    let grant = redeem_code(&mut ctx.st.phone_codes, code, app, ctx.now_ms)
-        .map_err(|errcode| Reply::errcode(req.path, errcode))?;
+    // "填入后会校验openid和code的绑定关系": a mismatch fails without using up the code.
     if let Some(openid) = body.openid.as_deref().filter(|o| !o.is_empty())
-        && openid != ctx.dir.openid(app, grant.user)
+        && let Some(pending) = ctx.st.phone_codes.get(code)
+        && pending.app == app
+        && openid != ctx.dir.openid(app, pending.user)
     {
         return Err(Reply::errcode(req.path, 40003));
     }
+    let grant = redeem_code(&mut ctx.st.phone_codes, code, app, ctx.now_ms)
+        .map_err(|errcode| Reply::errcode(req.path, errcode))?;
     let phone = &ctx.dir.users[grant.user].phone;
     let body = PhoneBody {
         errcode: 0,

@@ -70,7 +70,7 @@ async fn connection(stream: TcpStream, shared: Arc<Shared>, mut shutdown: watch:
             let shared = shared.clone();
             let raw = raw.clone();
             async move {
-                let outcome = handle(&shared, req).await;
+                let outcome = handle(shared, req).await;
                 match outcome {
                     Outcome::Reply(reply) => Ok(into_response(reply)),
                     Outcome::Reset => {
@@ -118,7 +118,19 @@ fn into_response(reply: Reply) -> Response<Full<Bytes>> {
     response
 }
 
-async fn handle(shared: &Shared, req: Request<Incoming>) -> Outcome {
+fn parse<'a>(parts: &'a hyper::http::request::Parts, body: &'a [u8]) -> Req<'a> {
+    let query = parts.uri.query().unwrap_or("");
+    Req {
+        method: &parts.method,
+        path: parts.uri.path(),
+        query,
+        params: form_urlencoded::parse(query.as_bytes()).collect(),
+        headers: &parts.headers,
+        body,
+    }
+}
+
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Outcome {
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -130,37 +142,28 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Outcome {
             ));
         }
     };
-    let path = parts.uri.path();
-    let query = parts.uri.query().unwrap_or("");
-    let req = Req {
-        method: &parts.method,
-        path,
-        query,
-        params: form_urlencoded::parse(query.as_bytes()).collect(),
-        headers: &parts.headers,
-        body: &body,
-    };
-
-    if let Some(control) = path.strip_prefix("/__sandbox/") {
-        return Outcome::Reply(crate::control::handle(shared, control, &req));
-    }
-
-    let now_ms = shared.now_ms();
-    let fault = {
+    let delay = {
+        let req = parse(&parts, &body);
+        if let Some(control) = req.path.strip_prefix("/__sandbox/") {
+            return Outcome::Reply(crate::control::handle(&shared, control, &req));
+        }
+        let now_ms = shared.now_ms();
         let mut st = shared.lock();
-        st.record(JournalEntry {
-            method: req.method.as_str().to_owned(),
-            path: path.to_owned(),
-            params: req
-                .params
-                .iter()
-                .map(|(k, v)| (k.clone().into_owned(), v.clone().into_owned()))
-                .collect(),
-            body: (!body.is_empty()).then(|| String::from_utf8_lossy(&body).into_owned()),
-            content_type: req.header("content-type").map(str::to_owned),
-            at_ms: now_ms,
-        });
-        match st.next_fault(path) {
+        if st.count(req.path) {
+            st.record(JournalEntry {
+                method: req.method.as_str().to_owned(),
+                path: req.path.to_owned(),
+                params: req
+                    .params
+                    .iter()
+                    .map(|(k, v)| (k.clone().into_owned(), v.clone().into_owned()))
+                    .collect(),
+                body: (!body.is_empty()).then(|| String::from_utf8_lossy(&body).into_owned()),
+                content_type: req.header("content-type").map(str::to_owned),
+                at_ms: now_ms,
+            });
+        }
+        match st.next_fault(req.path).map(|fault| fault.apply(req.path)) {
             None => {
                 let mut ctx = Ctx {
                     dir: &shared.dir,
@@ -169,23 +172,29 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Outcome {
                 };
                 return Outcome::Reply(route(&mut ctx, &req));
             }
-            Some(fault) => fault,
+            Some(Applied::Reply(reply)) => return Outcome::Reply(reply),
+            Some(Applied::Reset) => return Outcome::Reset,
+            Some(Applied::Delay(delay)) => delay,
         }
     };
-    match fault.apply(path) {
-        Applied::Reply(reply) => Outcome::Reply(reply),
-        Applied::Reset => Outcome::Reset,
-        Applied::Delay(delay) => {
-            tokio::time::sleep(delay).await;
-            let now_ms = shared.now_ms();
-            let mut st = shared.lock();
-            let mut ctx = Ctx {
-                dir: &shared.dir,
-                st: &mut st,
-                now_ms,
-            };
-            Outcome::Reply(route(&mut ctx, &req))
-        }
+    // The delayed request is processed even if the client gives up meanwhile, as a slow
+    // server would: a timed-out code exchange has still used the code (§8 S6).
+    let task = tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        let req = parse(&parts, &body);
+        let now_ms = shared.now_ms();
+        let mut st = shared.lock();
+        let mut ctx = Ctx {
+            dir: &shared.dir,
+            st: &mut st,
+            now_ms,
+        };
+        route(&mut ctx, &req)
+    });
+    match task.await {
+        Ok(reply) => Outcome::Reply(reply),
+        // Only if the delayed task panicked: answer like a busy WeChat.
+        Err(_) => Outcome::Reply(Reply::errcode("/", -1)),
     }
 }
 

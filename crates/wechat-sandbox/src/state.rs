@@ -75,6 +75,10 @@ pub(crate) struct ServerTokens {
 pub(crate) struct State {
     pub journal: VecDeque<JournalEntry>,
     pub journal_capacity: usize,
+    /// Journal entries dropped to stay within capacity since the last clear.
+    pub journal_dropped: u64,
+    /// Requests per path since the last clear, whatever the journal capacity.
+    pub counts: HashMap<String, u64>,
     pub faults: HashMap<String, VecDeque<Fault>>,
     pub web_codes: HashMap<String, CodeGrant>,
     pub js_codes: HashMap<String, CodeGrant>,
@@ -91,6 +95,8 @@ impl State {
         State {
             journal: VecDeque::new(),
             journal_capacity,
+            journal_dropped: 0,
+            counts: HashMap::new(),
             faults: HashMap::new(),
             web_codes: HashMap::new(),
             js_codes: HashMap::new(),
@@ -102,14 +108,32 @@ impl State {
         }
     }
 
-    pub(crate) fn record(&mut self, entry: JournalEntry) {
-        if self.journal_capacity == 0 {
-            return;
+    /// Counts a request to `path`; true if the journal wants an entry for it.
+    pub(crate) fn count(&mut self, path: &str) -> bool {
+        match self.counts.get_mut(path) {
+            Some(n) => *n += 1,
+            None => {
+                self.counts.insert(path.to_owned(), 1);
+            }
         }
+        self.journal_capacity > 0
+    }
+
+    pub(crate) fn record(&mut self, entry: JournalEntry) {
         if self.journal.len() >= self.journal_capacity {
             self.journal.pop_front();
+            self.journal_dropped += 1;
         }
         self.journal.push_back(entry);
+    }
+
+    /// Forgets the journal and the request counts.
+    pub(crate) fn clear_journal(&mut self) -> usize {
+        let cleared = self.journal.len();
+        self.journal.clear();
+        self.journal_dropped = 0;
+        self.counts.clear();
+        cleared
     }
 
     pub(crate) fn next_fault(&mut self, path: &str) -> Option<Fault> {

@@ -1,0 +1,543 @@
+//! [`MiniProgramClient`]: the server side of a Mini Program login.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
+
+use super::crypto::{self, Checks, DecryptError, DecryptReason};
+use super::payload::{Decrypted, PhoneInfo, UserInfo};
+use super::session::{Login, MemorySessionStore, Session, SessionStore};
+use crate::http::Transport;
+use crate::server_token::{
+    DEFAULT_REFRESH_MARGIN, ServerTokenManager, TokenEndpoint, check_scheme,
+};
+use crate::{Error, HttpOptions, Secret};
+
+/// The server side of Mini Program login for one app (the seed's `isMiniProgram` mode).
+///
+/// Cheap to clone (an `Arc` inside); `Debug` shows the appid only.
+#[derive(Clone)]
+pub struct MiniProgramClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    appid: String,
+    secret: Secret,
+    transport: Transport,
+    sessions: Arc<dyn SessionStore>,
+    server_token: ServerTokenManager,
+    max_watermark_age: Option<Duration>,
+}
+
+impl fmt::Debug for MiniProgramClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MiniProgramClient")
+            .field("appid", &self.inner.appid)
+            .field("max_watermark_age", &self.inner.max_watermark_age)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`MiniProgramClient`]; see [`MiniProgramClient::builder`].
+#[must_use]
+pub struct MiniProgramClientBuilder {
+    appid: String,
+    secret: Secret,
+    http: HttpOptions,
+    api_base: Option<String>,
+    sessions: Option<Arc<dyn SessionStore>>,
+    max_watermark_age: Option<Duration>,
+    token_endpoint: TokenEndpoint,
+    server_token: Option<ServerTokenManager>,
+    allow_insecure_http: bool,
+}
+
+impl fmt::Debug for MiniProgramClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MiniProgramClientBuilder")
+            .field("appid", &self.appid)
+            .field("api_base", &self.api_base)
+            .field("max_watermark_age", &self.max_watermark_age)
+            .field("token_endpoint", &self.token_endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MiniProgramClientBuilder {
+    /// Base URL of WeChat's APIs (default `https://api.weixin.qq.com/`); point it at the
+    /// sandbox in tests. Validated in [`build`](Self::build).
+    pub fn api_base(mut self, base: impl Into<String>) -> Self {
+        self.api_base = Some(base.into());
+        self
+    }
+
+    /// Total time allowed for each request (default 10 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.http.timeout = timeout;
+        self
+    }
+
+    /// Time allowed to connect (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.http.connect_timeout = timeout;
+        self
+    }
+
+    /// Use this `reqwest::Client` (proxy, custom TLS, a shared pool); its own timeouts apply.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http.client = Some(client);
+        self
+    }
+
+    /// All connection settings at once. A later [`api_base`](Self::api_base) still
+    /// overrides `options.api_base`.
+    pub fn http_options(mut self, options: HttpOptions) -> Self {
+        self.http = options;
+        self
+    }
+
+    /// Where sessions (and their session keys) are kept; default a [`MemorySessionStore`].
+    /// Any `S: SessionStore` works, including `Arc<dyn SessionStore>`.
+    pub fn session_store<S: SessionStore + 'static>(mut self, store: S) -> Self {
+        self.sessions = Some(Arc::new(store));
+        self
+    }
+
+    /// Refuse decrypted data whose `watermark.timestamp` is older than `age` (default: no
+    /// limit). Limits how long a captured `encryptedData` can be replayed.
+    pub fn max_watermark_age(mut self, age: Duration) -> Self {
+        self.max_watermark_age = Some(age);
+        self
+    }
+
+    /// Which endpoint issues the server access token (default [`TokenEndpoint::Stable`]).
+    /// Ignored when [`server_token`](Self::server_token) supplies a manager.
+    pub fn token_endpoint(mut self, endpoint: TokenEndpoint) -> Self {
+        self.token_endpoint = endpoint;
+        self
+    }
+
+    /// Share an existing server-token manager (for the same appid) instead of creating one,
+    /// so all of the app's server-side calls use one cached token.
+    pub fn server_token(mut self, manager: ServerTokenManager) -> Self {
+        self.server_token = Some(manager);
+        self
+    }
+
+    /// Allow a plain `http://` base URL on a host other than loopback (default: only
+    /// `https://`, or `http://` on loopback for the sandbox), as
+    /// [`OAuthClientBuilder::allow_insecure_http`](crate::OAuthClientBuilder::allow_insecure_http).
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// Builds the client.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an empty appid or secret, an invalid or (off loopback) plain-http
+    /// base URL, an HTTP client that cannot be built, or a shared server-token manager for
+    /// another appid.
+    pub fn build(mut self) -> Result<MiniProgramClient, Error> {
+        if self.appid.is_empty() || self.secret.is_empty() {
+            return Err(Error::Config("appid and secret must not be empty".into()));
+        }
+        if let Some(base) = &self.api_base {
+            self.http.api_base = crate::config::normalize_base(base)?;
+        }
+        check_scheme(&self.http.api_base, self.allow_insecure_http)?;
+        let transport = self.http.transport()?;
+        let server_token = match self.server_token {
+            Some(manager) if manager.appid() != self.appid => {
+                return Err(Error::Config(
+                    "the server-token manager belongs to another appid".into(),
+                ));
+            }
+            Some(manager) => manager,
+            None => ServerTokenManager::with_transport(
+                self.appid.clone(),
+                self.secret.clone(),
+                transport.clone(),
+                self.token_endpoint,
+                DEFAULT_REFRESH_MARGIN,
+            )?,
+        };
+        Ok(MiniProgramClient {
+            inner: Arc::new(Inner {
+                appid: self.appid,
+                secret: self.secret,
+                transport,
+                sessions: self
+                    .sessions
+                    .unwrap_or_else(|| Arc::new(MemorySessionStore::new())),
+                server_token,
+                max_watermark_age: self.max_watermark_age,
+            }),
+        })
+    }
+}
+
+/// A user identified by a Mini Program login, with their decrypted profile: the seed's
+/// mini-program `getUserByCode`, which dropped the openid and unionid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MiniProgramUser {
+    /// The user's id in this Mini Program, from `jscode2session` (trustworthy: it came
+    /// from WeChat's server, not from the device).
+    pub openid: String,
+    /// The user's unionid, from `jscode2session` or else from the decrypted data.
+    pub unionid: Option<String>,
+    /// The decrypted profile.
+    pub user_info: UserInfo,
+}
+
+/// Whether a stored session key is still the user's current one (`wxa/checksession`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionKeyStatus {
+    /// WeChat confirmed the key.
+    Valid,
+    /// WeChat answered 87009: the device logged in again and the key was replaced. Data
+    /// from the device will not decrypt with it; the Mini Program must log in again.
+    Stale,
+}
+
+#[derive(Deserialize)]
+struct Code2Session {
+    openid: String,
+    session_key: Secret,
+    #[serde(default)]
+    unionid: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PhoneResponse {
+    phone_info: PhoneInfo,
+}
+
+impl MiniProgramClient {
+    /// Starts building a client for the Mini Program `appid` with its AppSecret.
+    ///
+    /// ```no_run
+    /// use wechat_oauth::miniprogram::{MemorySessionStore, MiniProgramClient};
+    ///
+    /// # fn run() -> wechat_oauth::Result<()> {
+    /// let client = MiniProgramClient::builder("wx5a4d1e0f0a000003", "app-secret")
+    ///     .api_base("http://127.0.0.1:8080") // the sandbox; omit for WeChat
+    ///     .session_store(MemorySessionStore::new())
+    ///     .build()?;
+    /// # let _ = client; Ok(()) }
+    /// ```
+    pub fn builder(
+        appid: impl Into<String>,
+        secret: impl Into<Secret>,
+    ) -> MiniProgramClientBuilder {
+        MiniProgramClientBuilder {
+            appid: appid.into(),
+            secret: secret.into(),
+            http: HttpOptions::default(),
+            api_base: None,
+            sessions: None,
+            max_watermark_age: None,
+            token_endpoint: TokenEndpoint::default(),
+            server_token: None,
+            allow_insecure_http: false,
+        }
+    }
+
+    /// The Mini Program's appid.
+    pub fn appid(&self) -> &str {
+        &self.inner.appid
+    }
+
+    /// The session store.
+    pub fn session_store(&self) -> Arc<dyn SessionStore> {
+        Arc::clone(&self.inner.sessions)
+    }
+
+    /// The manager of this app's server access token, for other server-side calls.
+    pub fn server_token(&self) -> &ServerTokenManager {
+        &self.inner.server_token
+    }
+
+    /// Exchanges a `wx.login` code for the user's session (`GET sns/jscode2session`,
+    /// `wechat-protocol.md` §4.1) and saves it in the session store under the openid.
+    ///
+    /// Never retried: a code is single-use, and a retry after a lost answer would fail with
+    /// 40163 anyway (§8 S6). Keep the returned [`Session`] on the server; give the Mini
+    /// Program [`Session::login`] (or use [`login`](Self::login)).
+    ///
+    /// # Errors
+    /// [`Error::WeChat`] (40029 invalid code, 40163 code used, 40226 login blocked, 45011
+    /// rate limited, -1 busy), [`Error::Transport`], [`Error::Response`],
+    /// [`Error::Store`] if the session could not be saved, [`Error::Config`] for an empty code.
+    pub async fn code_to_session(&self, js_code: impl Into<Secret>) -> Result<Session, Error> {
+        let js_code = js_code.into();
+        if js_code.is_empty() {
+            return Err(Error::Config("empty js_code".into()));
+        }
+        let inner = &self.inner;
+        let created_at = crate::now_millis();
+        let answer: Code2Session = inner
+            .transport
+            .get(
+                "sns/jscode2session",
+                &[
+                    ("appid", &inner.appid),
+                    ("secret", inner.secret.expose_secret()),
+                    ("js_code", js_code.expose_secret()),
+                    ("grant_type", "authorization_code"),
+                ],
+            )
+            .await?;
+        let session = Session::new(
+            answer.openid,
+            answer.unionid.filter(|u| !u.is_empty()),
+            answer.session_key,
+            created_at,
+        );
+        inner.sessions.save(&session).await?;
+        tracing::debug!(
+            target: "wechat_oauth::miniprogram",
+            openid = %session.openid,
+            "mini program session saved"
+        );
+        Ok(session)
+    }
+
+    /// [`code_to_session`](Self::code_to_session), returning only what the app may send
+    /// back to the Mini Program: a [`Login`], which has no session key.
+    ///
+    /// # Errors
+    /// As [`code_to_session`](Self::code_to_session).
+    pub async fn login(&self, js_code: impl Into<Secret>) -> Result<Login, Error> {
+        self.code_to_session(js_code).await.map(|s| s.login())
+    }
+
+    /// The stored session of `openid`, if any.
+    ///
+    /// # Errors
+    /// [`Error::Store`] if the store fails.
+    pub async fn session(&self, openid: &str) -> Result<Option<Session>, Error> {
+        Ok(self.inner.sessions.get(openid).await?)
+    }
+
+    async fn require_session(&self, openid: &str) -> Result<Session, Error> {
+        self.session(openid).await?.ok_or_else(|| Error::NoToken {
+            openid: openid.to_owned(),
+        })
+    }
+
+    /// Decrypts `encryptedData` with a session key and checks it was made for this app
+    /// (and, if configured, is recent enough); see [`decrypt`](super::decrypt) for the checks.
+    ///
+    /// # Errors
+    /// [`DecryptError`]: -41001 bad key, -41002 bad iv, -41003 anything else (opaque).
+    pub fn decrypt(
+        &self,
+        session_key: &Secret,
+        encrypted_data: &str,
+        iv: &str,
+    ) -> Result<Decrypted, DecryptError> {
+        let checks = Checks {
+            appid: Some(&self.inner.appid),
+            max_age: self.inner.max_watermark_age,
+        };
+        crypto::decrypt_checked(session_key.expose_secret(), encrypted_data, iv, checks)
+            .map(Decrypted::new)
+            .map_err(crypto::report)
+    }
+
+    /// [`decrypt`](Self::decrypt) with the session key stored for `openid`, for any payload
+    /// (phone, WeRun, share info). If the payload names an `openId`, it must be `openid`'s.
+    /// For user info prefer [`decrypt_user_info_for`](Self::decrypt_user_info_for), which
+    /// requires it.
+    ///
+    /// # Errors
+    /// [`Error::NoToken`] if no session is stored for `openid`, [`Error::Store`],
+    /// [`Error::Decrypt`].
+    pub async fn decrypt_for(
+        &self,
+        openid: &str,
+        encrypted_data: &str,
+        iv: &str,
+    ) -> Result<Decrypted, Error> {
+        let session = self.require_session(openid).await?;
+        let decrypted = self.decrypt(&session.session_key, encrypted_data, iv)?;
+        match decrypted.json().get("openId") {
+            Some(id) if id.as_str() != Some(openid) => {
+                Err(crypto::report(DecryptReason::OpenIdMismatch).into())
+            }
+            _ => Ok(decrypted),
+        }
+    }
+
+    /// [`decrypt_user_info`](Self::decrypt_user_info) with the session stored for `openid`.
+    ///
+    /// # Errors
+    /// [`Error::NoToken`] if no session is stored for `openid`, [`Error::Store`],
+    /// [`Error::Decrypt`].
+    pub async fn decrypt_user_info_for(
+        &self,
+        openid: &str,
+        encrypted_data: &str,
+        iv: &str,
+    ) -> Result<UserInfo, Error> {
+        let session = self.require_session(openid).await?;
+        Ok(self.decrypt_user_info(&session, encrypted_data, iv)?)
+    }
+
+    /// Decrypts `wx.getUserInfo` data with `session`'s key and checks that it is about that
+    /// session's user: the decrypted `openId` must equal `session.openid`.
+    ///
+    /// The openid check matters because AES-CBC has no integrity: whoever sends the `iv`
+    /// can flip bits of the first plaintext block at will, and WeChat's user info starts
+    /// with `{"openId":"…`. Requiring the session's exact openid turns every such edit into
+    /// an error (`wechat-protocol.md` §8 S7, S13).
+    ///
+    /// # Errors
+    /// [`DecryptError`] as [`decrypt`](Self::decrypt); [`DecryptError::IllegalBuffer`] also
+    /// when the JSON is not user info or its `openId` is missing or another user's.
+    pub fn decrypt_user_info(
+        &self,
+        session: &Session,
+        encrypted_data: &str,
+        iv: &str,
+    ) -> Result<UserInfo, DecryptError> {
+        let user_info = self
+            .decrypt(&session.session_key, encrypted_data, iv)?
+            .user_info()?;
+        if user_info.open_id.as_deref() != Some(session.openid.as_str()) {
+            return Err(crypto::report(DecryptReason::OpenIdMismatch));
+        }
+        Ok(user_info)
+    }
+
+    /// Logs the user in with `js_code` and decrypts the `encryptedData`/`iv` that
+    /// `wx.getUserInfo` returned right after: the seed's mini-program `getUserByCode`, but
+    /// keeping the openid and unionid. The session is saved as by
+    /// [`code_to_session`](Self::code_to_session).
+    ///
+    /// # Errors
+    /// As [`code_to_session`](Self::code_to_session), and [`Error::Decrypt`] as
+    /// [`decrypt_user_info`](Self::decrypt_user_info).
+    pub async fn get_user_by_code(
+        &self,
+        js_code: impl Into<Secret>,
+        encrypted_data: &str,
+        iv: &str,
+    ) -> Result<MiniProgramUser, Error> {
+        let session = self.code_to_session(js_code).await?;
+        let user_info = self.decrypt_user_info(&session, encrypted_data, iv)?;
+        Ok(MiniProgramUser {
+            unionid: session.unionid.or_else(|| user_info.union_id.clone()),
+            openid: session.openid,
+            user_info,
+        })
+    }
+
+    /// Checks the `signature` of `wx.getUserInfo`'s `rawData` against a session key:
+    /// `hex(sha1(rawData + session_key))`, compared in constant time (`wechat-protocol.md` §4.3).
+    pub fn verify_signature(&self, raw_data: &str, signature: &str, session_key: &Secret) -> bool {
+        crypto::verify_signature(raw_data, signature, session_key.expose_secret())
+    }
+
+    /// Asks WeChat whether the session key stored for `openid` is still the user's current
+    /// one (`GET wxa/checksession`, `wechat-protocol.md` §4.4). Uses the server access token,
+    /// refreshed and retried once if WeChat rejects it.
+    ///
+    /// # Errors
+    /// [`Error::NoToken`] if no session is stored for `openid`; the server token's errors;
+    /// [`Error::WeChat`] for anything but 0 and 87009.
+    pub async fn check_session_key(&self, openid: &str) -> Result<SessionKeyStatus, Error> {
+        let session = self.require_session(openid).await?;
+        let signature = crypto::session_key_signature(session.session_key.expose_secret());
+        let transport = &self.inner.transport;
+        let answer = self
+            .inner
+            .server_token
+            .call_with_token(|token| {
+                let signature = &signature;
+                async move {
+                    transport
+                        .get_idempotent::<IgnoredAny>(
+                            "wxa/checksession",
+                            &[
+                                ("access_token", token.expose_secret()),
+                                ("openid", openid),
+                                ("signature", signature),
+                                ("sig_method", "hmac_sha256"),
+                            ],
+                        )
+                        .await
+                }
+            })
+            .await;
+        match answer {
+            Ok(_) => Ok(SessionKeyStatus::Valid),
+            Err(err) if err.errcode() == Some(87009) => Ok(SessionKeyStatus::Stale),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Exchanges a `getPhoneNumber` button code for the user's phone number
+    /// (`POST wxa/business/getuserphonenumber`, JSON body, `wechat-protocol.md` §4.5).
+    ///
+    /// Never retried, because the code is single-use. If WeChat rejects the server token,
+    /// the token is dropped from the cache (the next call fetches a new one) and the error
+    /// is returned.
+    ///
+    /// # Errors
+    /// [`Error::WeChat`] (40029 invalid or used code, 40001 stale token, 45011 rate
+    /// limited), [`Error::Transport`], [`Error::Response`], [`Error::Config`] for an empty code.
+    pub async fn get_phone_number(&self, code: impl Into<Secret>) -> Result<PhoneInfo, Error> {
+        self.phone_number(code.into(), None).await
+    }
+
+    /// [`get_phone_number`](Self::get_phone_number), with WeChat checking that the code was
+    /// issued to `openid` (the optional `openid` of the request body, §4.5). Pass the
+    /// openid of the app's logged-in user, so that one user cannot submit a code obtained
+    /// by another.
+    ///
+    /// # Errors
+    /// As [`get_phone_number`](Self::get_phone_number); WeChat answers 40003 when the code
+    /// belongs to another user.
+    pub async fn get_phone_number_for(
+        &self,
+        code: impl Into<Secret>,
+        openid: &str,
+    ) -> Result<PhoneInfo, Error> {
+        if openid.is_empty() {
+            return Err(Error::Config("empty openid".into()));
+        }
+        self.phone_number(code.into(), Some(openid)).await
+    }
+
+    async fn phone_number(&self, code: Secret, openid: Option<&str>) -> Result<PhoneInfo, Error> {
+        if code.is_empty() {
+            return Err(Error::Config("empty phone code".into()));
+        }
+        let mut body = serde_json::json!({ "code": code.expose_secret() });
+        if let Some(openid) = openid {
+            body["openid"] = openid.into();
+        }
+        let token = self.inner.server_token.access_token().await?;
+        let answer: Result<PhoneResponse, Error> = self
+            .inner
+            .transport
+            .post_json(
+                "wxa/business/getuserphonenumber",
+                &[("access_token", token.expose_secret())],
+                &body,
+            )
+            .await;
+        if answer.as_ref().is_err_and(Error::is_token_invalid) {
+            self.inner.server_token.invalidate(&token);
+        }
+        Ok(answer?.phone_info)
+    }
+}
