@@ -413,10 +413,13 @@ pub(crate) fn consent(ctx: &mut Ctx<'_>, req: &Req<'_>) -> Reply {
         return unknown_user(ctx, id);
     };
     let mut reply = approve(ctx, &auth, user);
-    reply.set_cookie = Some(format!(
+    let cookie = format!(
         "{USER_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax",
         form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
-    ));
+    );
+    if let Ok(value) = hyper::header::HeaderValue::from_str(&cookie) {
+        reply.headers.push((hyper::header::SET_COOKIE, value));
+    }
     reply
 }
 

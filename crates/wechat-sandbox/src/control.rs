@@ -34,7 +34,8 @@ struct Advance {
 }
 
 /// `{"path": "/sns/userinfo", "fault": "errcode" | "html502" | "empty_gbk" | "truncated_json"
-/// | "delay" | "reset", "errcode": 45011, "ms": 1500, "count": 1}`
+/// | "delay" | "reset" | "respond", "errcode": 45011, "ms": 1500, "count": 1,
+/// "status": 200, "content_type": "text/plain", "body": "…"}`
 #[derive(Deserialize)]
 pub(crate) struct FaultSpec {
     path: String,
@@ -42,6 +43,9 @@ pub(crate) struct FaultSpec {
     errcode: Option<i64>,
     ms: Option<u64>,
     count: Option<usize>,
+    status: Option<u16>,
+    content_type: Option<String>,
+    body: Option<String>,
 }
 
 impl FaultSpec {
@@ -58,9 +62,17 @@ impl FaultSpec {
                 self.ms.ok_or("fault `delay` needs `ms`")?,
             )),
             "reset" => Fault::Reset,
+            "respond" => Fault::Respond {
+                status: self.status.unwrap_or(200),
+                content_type: self
+                    .content_type
+                    .clone()
+                    .unwrap_or_else(|| "text/plain".to_owned()),
+                body: self.body.clone().ok_or("fault `respond` needs a `body`")?,
+            },
             other => {
                 return Err(format!(
-                    "unknown fault `{other}` (errcode, html502, empty_gbk, truncated_json, delay, reset)"
+                    "unknown fault `{other}` (errcode, html502, empty_gbk, truncated_json, delay, reset, respond)"
                 ));
             }
         })
@@ -75,6 +87,13 @@ pub(crate) fn fault_name(fault: &Fault) -> serde_json::Value {
         Fault::TruncatedJson => serde_json::json!({ "fault": "truncated_json" }),
         Fault::Delay(d) => serde_json::json!({ "fault": "delay", "ms": d.as_millis() as u64 }),
         Fault::Reset => serde_json::json!({ "fault": "reset" }),
+        Fault::Respond {
+            status,
+            content_type,
+            body,
+        } => serde_json::json!({
+            "fault": "respond", "status": status, "content_type": content_type, "body": body,
+        }),
     }
 }
 
@@ -125,6 +144,12 @@ fn run(shared: &Shared, route: &str, req: &Req<'_>) -> Result<Reply, Reply> {
         (&Method::GET, "clock") => ok(serde_json::json!({ "now_ms": shared.now_ms() })),
         (&Method::POST, "clock/advance") => {
             let advance: Advance = json_body(req)?;
+            if advance.seconds < 0 || advance.ms < 0 {
+                return Err(Reply::control_error(
+                    StatusCode::BAD_REQUEST,
+                    "the sandbox clock only moves forward (use /__sandbox/reset to go back)",
+                ));
+            }
             let offset_ms = shared.advance_clock_ms(
                 advance
                     .seconds

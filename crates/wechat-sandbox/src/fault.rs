@@ -27,6 +27,17 @@ pub enum Fault {
     Delay(Duration),
     /// Close the connection with a TCP reset instead of answering. The request is not processed.
     Reset,
+    /// Answer exactly this, without processing the request: for quirks the other faults do
+    /// not cover, such as `"sex":"1"` as a string, `"countryCode":"86"`, unknown extra
+    /// fields or raw control characters in a nickname (§0, §8 S15).
+    Respond {
+        /// HTTP status.
+        status: u16,
+        /// `Content-Type` header value.
+        content_type: String,
+        /// The body, sent as is.
+        body: String,
+    },
 }
 
 /// What the server does with a fault.
@@ -59,6 +70,21 @@ impl Fault {
             )),
             Fault::Delay(d) => Applied::Delay(*d),
             Fault::Reset => Applied::Reset,
+            Fault::Respond {
+                status,
+                content_type,
+                body,
+            } => {
+                let mut reply = Reply::new(
+                    StatusCode::from_u16(*status).unwrap_or(StatusCode::OK),
+                    "text/plain",
+                    body.clone(),
+                );
+                if let Ok(value) = hyper::header::HeaderValue::from_str(content_type) {
+                    reply.content_type = value;
+                }
+                Applied::Reply(reply)
+            }
         }
     }
 }

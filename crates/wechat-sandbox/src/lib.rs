@@ -124,7 +124,7 @@
 //! | `GET /__sandbox/stats` | | `{"requests": {"/sns/userinfo": n, …}, "journal_len": n, "journal_dropped": n}`: counts per path since the last clear, never truncated ([`Sandbox::request_count`]) |
 //! | `GET /__sandbox/clock` | | `{"now_ms"}` |
 //! | `POST /__sandbox/clock/advance` | `{"seconds": 7200}` and/or `{"ms": 500}` | `{"now_ms", "offset_ms"}` |
-//! | `POST /__sandbox/faults` | `{"path": "/sns/userinfo", "fault": "errcode", "errcode": 45011, "count": 1}`; `fault` is `errcode`, `html502`, `empty_gbk`, `truncated_json`, `delay` (with `"ms"`) or `reset` | `{"path", "queued": n}` |
+//! | `POST /__sandbox/faults` | `{"path": "/sns/userinfo", "fault": "errcode", "errcode": 45011, "count": 1}`; `fault` is `errcode`, `html502`, `empty_gbk`, `truncated_json`, `delay` (with `"ms"`), `reset` or `respond` (with `"body"`, optional `"status"` (200) and `"content_type"` (`text/plain`)) | `{"path", "queued": n}` |
 //! | `GET /__sandbox/faults` | | `{"/path": [{"fault": "errcode", "errcode": 45011}, …]}` |
 //! | `DELETE /__sandbox/faults` | | `{"ok": true}` |
 //! | `POST /__sandbox/codes` | `{"appid", "user", "scope"}` | `{"code"}` |
@@ -139,8 +139,9 @@
 //! ## Faults
 //!
 //! [`Fault`]s queue FIFO per path; each is used by one request, which is still journaled.
-//! `ErrCode`, `Html502`, `EmptyGbk`, `TruncatedJson` and `Reset` answer without processing
-//! the request (a code stays usable); `Delay` waits, then processes it even if the client
+//! `ErrCode`, `Html502`, `EmptyGbk`, `TruncatedJson`, `Reset` and `Respond` (any canned
+//! status, content type and body, e.g. `"sex":"1"` or extra fields) answer without
+//! processing the request (a code stays usable); `Delay` waits, then processes it even if the client
 //! has given up meanwhile.
 //!
 //! ## Command line

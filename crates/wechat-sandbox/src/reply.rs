@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 use hyper::StatusCode;
+use hyper::header::{HeaderName, HeaderValue, LOCATION};
 use rand::Rng as _;
 
 /// `/sns/*` JSON is served as `text/plain` (`wechat-protocol.md` §0 "Content-Type").
@@ -13,10 +14,10 @@ pub(crate) const HTML: &str = "text/html; charset=utf-8";
 #[derive(Debug)]
 pub(crate) struct Reply {
     pub status: StatusCode,
-    pub content_type: &'static str,
+    pub content_type: HeaderValue,
     pub body: Bytes,
-    pub location: Option<String>,
-    pub set_cookie: Option<String>,
+    /// Rare extra headers (`Location`, `Set-Cookie`); kept out of line so replies stay small.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl Reply {
@@ -27,10 +28,9 @@ impl Reply {
     ) -> Reply {
         Reply {
             status,
-            content_type,
+            content_type: HeaderValue::from_static(content_type),
             body: body.into(),
-            location: None,
-            set_cookie: None,
+            headers: Vec::new(),
         }
     }
 
@@ -65,7 +65,17 @@ impl Reply {
 
     pub(crate) fn redirect(location: String) -> Reply {
         let mut reply = Reply::new(StatusCode::FOUND, HTML, Bytes::new());
-        reply.location = Some(location);
+        // The redirect_uri parsed as a URL, so only odd characters (spaces, non-ASCII) can make
+        // it an invalid header; send WeChat-style percent-encoding for those.
+        let value = HeaderValue::from_str(&location).or_else(|_| {
+            let encoded = url::Url::parse(&location)
+                .map(|u| u.to_string())
+                .unwrap_or_default();
+            HeaderValue::from_str(&encoded)
+        });
+        if let Ok(value) = value {
+            reply.headers.push((LOCATION, value));
+        }
         reply
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_TYPE, HeaderValue, LOCATION, SET_COOKIE};
+use hyper::header::CONTENT_TYPE;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -105,15 +105,9 @@ fn into_response(reply: Reply) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(reply.body));
     *response.status_mut() = reply.status;
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(reply.content_type));
-    if let Some(location) = reply.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
-        headers.insert(LOCATION, location);
-    }
-    if let Some(cookie) = reply
-        .set_cookie
-        .and_then(|c| HeaderValue::from_str(&c).ok())
-    {
-        headers.insert(SET_COOKIE, cookie);
+    headers.insert(CONTENT_TYPE, reply.content_type);
+    for (name, value) in reply.headers {
+        headers.append(name, value);
     }
     response
 }

@@ -230,11 +230,22 @@ impl Shared {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
-        wall + self.clock_offset_ms.load(Ordering::Relaxed)
+        wall.saturating_add(self.clock_offset_ms.load(Ordering::Relaxed))
     }
 
+    /// Moves the clock forward by `ms` (negative values count as 0) and returns the new
+    /// offset. The offset is capped at about 35,000 years so that "now + 30 days" can never
+    /// overflow, whatever a test asks for.
     pub(crate) fn advance_clock_ms(&self, ms: i64) -> i64 {
-        self.clock_offset_ms.fetch_add(ms, Ordering::Relaxed) + ms
+        const MAX_OFFSET_MS: i64 = 1 << 50;
+        let step = ms.clamp(0, MAX_OFFSET_MS);
+        let previous = self
+            .clock_offset_ms
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |offset| {
+                Some(offset.saturating_add(step).min(MAX_OFFSET_MS))
+            })
+            .unwrap_or_else(|current| current);
+        previous.saturating_add(step).min(MAX_OFFSET_MS)
     }
 
     pub(crate) fn reset(&self) {

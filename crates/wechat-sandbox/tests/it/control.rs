@@ -123,6 +123,39 @@ async fn clock_advances_over_http() {
     assert_eq!(advanced["offset_ms"], 7_200_000);
     assert!(advanced["now_ms"].as_i64().unwrap() >= before + 7_200_000);
     assert_errcode(&env.userinfo(&token, None).await, 42001);
+    let backwards = env
+        .http
+        .post(env.url("/__sandbox/clock/advance"))
+        .json(&json!({"seconds": -5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(backwards.status(), 400);
+}
+
+#[tokio::test]
+async fn an_absurd_clock_jump_saturates_instead_of_overflowing() {
+    let env = start().await;
+    env.sandbox.advance_clock(Duration::MAX);
+    env.sandbox.advance_clock(Duration::MAX);
+    let code = env
+        .sandbox
+        .mint_code(OFFICIAL_APPID, "alice", "snsapi_base")
+        .unwrap();
+    assert!(
+        env.exchange(OFFICIAL_APPID, OFFICIAL_SECRET, &code)
+            .await
+            .get("openid")
+            .is_some()
+    );
+    let far = env
+        .post_json(
+            "/__sandbox/clock/advance",
+            &[],
+            &json!({"seconds": i64::MAX}),
+        )
+        .await;
+    assert!(far["now_ms"].as_i64().unwrap() > 0);
 }
 
 #[tokio::test]

@@ -243,3 +243,35 @@ async fn faults_can_be_queued_listed_and_cleared_over_http() {
     assert_eq!(bad.status(), 400);
     assert!(bad.text().await.unwrap().contains("unknown fault"));
 }
+
+#[tokio::test]
+async fn respond_fault_sends_a_canned_answer_for_other_quirks() {
+    let env = start().await;
+    let token = env.login("alice", "snsapi_userinfo").await;
+    let quirky = r#"{"openid":"o1","nickname":"A","sex":"1","province":"","city":"","country":"","headimgurl":"","privilege":[],"extra":true}"#;
+    env.sandbox.inject_fault(
+        "/sns/userinfo",
+        Fault::Respond {
+            status: 200,
+            content_type: "application/json; encoding=utf-8".into(),
+            body: quirky.into(),
+        },
+    );
+    let response = userinfo_response(&env, &token).await;
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json; encoding=utf-8"
+    );
+    assert_eq!(response.text().await.unwrap(), quirky);
+
+    env.post_json(
+        "/__sandbox/faults",
+        &[],
+        &json!({"path": "/sns/userinfo", "fault": "respond", "status": 500, "body": "{}"}),
+    )
+    .await;
+    let response = userinfo_response(&env, &token).await;
+    assert_eq!(response.status(), 500);
+    assert_eq!(response.headers()["content-type"], "text/plain");
+    assert_eq!(env.userinfo(&token, None).await["nickname"], "Alice");
+}
