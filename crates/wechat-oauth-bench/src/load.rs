@@ -57,10 +57,11 @@ impl LoadResult {
 }
 
 /// Keeps `concurrency` calls in flight until `duration` has passed, then waits for the
-/// stragglers. `call(n)` makes the n-th call.
+/// stragglers. `call(slot, n)` makes the n-th call in `slot` (0..concurrency): a slot has
+/// one call in flight at a time, so a caller that owns a slot's resource never races itself.
 pub async fn keep_in_flight<F, Fut, E>(concurrency: usize, duration: Duration, mut call: F) -> LoadResult
 where
-    F: FnMut(usize) -> Fut,
+    F: FnMut(usize, usize) -> Fut,
     Fut: Future<Output = Result<(), E>>,
     E: Display,
 {
@@ -68,21 +69,21 @@ where
     let cpu_before = CpuTime::of_self().unwrap_or_default();
     let started = Instant::now();
     let deadline = started + duration;
-    let timed = |n: usize, fut: Fut| async move {
+    let timed = |slot: usize, fut: Fut| async move {
         let t = Instant::now();
         let outcome = fut.await;
-        (n, outcome, t.elapsed())
+        (slot, outcome, t.elapsed())
     };
     let mut in_flight = FuturesUnordered::new();
     let mut next = 0;
-    for _ in 0..concurrency.max(1) {
-        in_flight.push(timed(next, call(next)));
+    for slot in 0..concurrency.max(1) {
+        in_flight.push(timed(slot, call(slot, next)));
         next += 1;
     }
-    while let Some((_, outcome, took)) = in_flight.next().await {
+    while let Some((slot, outcome, took)) = in_flight.next().await {
         result.record(outcome, took);
         if Instant::now() < deadline {
-            in_flight.push(timed(next, call(next)));
+            in_flight.push(timed(slot, call(slot, next)));
             next += 1;
         }
     }

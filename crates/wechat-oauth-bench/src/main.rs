@@ -30,6 +30,10 @@ enum Command {
         /// Skip the criterion micro benchmarks (they run `cargo bench`).
         #[arg(long)]
         no_micro: bool,
+        /// Run the sandbox and the clients as real-time tasks (`chrt -f 10`): for a
+        /// machine that is busy with other work.
+        #[arg(long)]
+        realtime: bool,
         /// The smoke test's tiny counts, for trying the harness out; writes
         /// `target/bench-quick.md` and leaves BENCHMARKS.md alone.
         #[arg(long)]
@@ -64,8 +68,9 @@ async fn main() -> anyhow::Result<()> {
             let results = serde_json::from_slice(&std::fs::read(&results_path).context("no previous run")?)?;
             write_outputs(&results, &workspace_root())
         }
-        Command::All { no_micro, quick } => {
-            let results = run(no_micro || quick, quick).await?;
+        Command::All { no_micro, quick, realtime } => {
+            let pinning = if realtime { Pinning::CoresRealtime } else { Pinning::Cores };
+            let results = run(no_micro || quick, quick, pinning).await?;
             if quick {
                 return write_outputs(&results, &target_dir().join("bench-quick"));
             }
@@ -75,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn run(no_micro: bool, quick: bool) -> anyhow::Result<Results> {
+async fn run(no_micro: bool, quick: bool, pinning: Pinning) -> anyhow::Result<Results> {
     raise_open_file_limit();
     // Both sides' binaries, in this binary's profile (release for recorded runs), built
     // before anything is timed.
@@ -94,15 +99,17 @@ async fn run(no_micro: bool, quick: bool) -> anyhow::Result<Results> {
     };
     let programs = Programs { bench_client: release.join("bench-client"), node };
     let scratch = target_dir().join("bench-scratch");
-    let plan = if quick {
-        Plan { pinning: Pinning::Cores, ..Plan::smoke(scratch.clone()) }
-    } else {
-        Plan::full(scratch.clone())
-    };
+    let plan = if quick { Plan::smoke(scratch.clone()) } else { Plan::full(scratch.clone()) };
+    let plan = Plan { pinning, ..plan };
     let stores = StoreUrls::from_env(&scratch);
     let sandbox = SandboxServer::spawn(&release.join("wechat-sandbox"), plan.pinning, &plan.users()).await?;
     let suite = Suite { plan: &plan, programs: &programs, sandbox: &sandbox, stores: &stores };
-    let command = if quick { format!("{COMMAND} --quick") } else { COMMAND.to_owned() };
+    let command = format!(
+        "{COMMAND}{}{}{}",
+        if quick { " --quick" } else { "" },
+        if pinning == Pinning::CoresRealtime { " --realtime" } else { "" },
+        if no_micro && !quick { " --no-micro" } else { "" }
+    );
     let mut results = run_all(&suite, &command).await?;
     if !no_micro {
         let started = std::time::Instant::now();

@@ -62,9 +62,10 @@ pub fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// Per-call latencies of one run, in microseconds.
+/// Per-call latencies of one run, in nanoseconds (an in-memory store round trip is well
+/// under a microsecond).
 #[derive(Debug, Default, Clone)]
-pub struct Latencies(Vec<u32>);
+pub struct Latencies(Vec<u64>);
 
 impl Latencies {
     /// An empty set with room for `n` samples.
@@ -74,7 +75,7 @@ impl Latencies {
 
     /// Records one call.
     pub fn record(&mut self, d: Duration) {
-        self.0.push(u32::try_from(d.as_micros()).unwrap_or(u32::MAX));
+        self.0.push(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
     }
 
     /// Adds another set's samples.
@@ -89,7 +90,7 @@ impl Latencies {
         }
         self.0.sort_unstable();
         let idx = ((self.0.len() as f64 * p) as usize).min(self.0.len() - 1);
-        f64::from(self.0[idx]) / 1000.0
+        self.0[idx] as f64 / 1e6
     }
 }
 

@@ -45,7 +45,11 @@ pub fn parse_token(body: &[u8]) -> Option<AccessToken> {
 /// Decrypts the official vector (checking its watermark) and checks the official
 /// `rawData` signature: what a Mini Program login does with `wx.getUserInfo` output.
 pub fn decrypt_and_verify() -> bool {
-    false // PENDING miniprogram merge
+    let decrypted =
+        wechat_oauth::miniprogram::decrypt(vector::SESSION_KEY, vector::ENCRYPTED_DATA, vector::IV, Some(vector::APPID));
+    let signed =
+        wechat_oauth::miniprogram::verify_signature(vector::RAW_DATA, vector::SIGNATURE, vector::SIGNATURE_SESSION_KEY);
+    decrypted.is_ok() && signed
 }
 
 /// Writes the vector as JSON for `node bench.js decrypt --vector FILE`.

@@ -16,6 +16,10 @@ use crate::measure::ClientReport;
 pub enum Pinning {
     /// Sandbox on core 0, every client on core 1 (the recorded runs).
     Cores,
+    /// As [`Cores`](Self::Cores), and both sides as real-time tasks (`chrt -f 10`) so
+    /// that other work on a shared machine cannot take their core mid-run (the kernel
+    /// still keeps 5 % of each core for everything else).
+    CoresRealtime,
     /// No pinning (the smoke test, which must run anywhere).
     None,
 }
@@ -23,10 +27,22 @@ pub enum Pinning {
 impl Pinning {
     /// A command for `program` pinned to `core` (when pinning).
     pub fn command(self, core: usize, program: impl AsRef<Path>) -> Command {
+        let mut cmd = self.bare_command(core, program);
+        // A failing client explains itself in one line, not a page of backtrace.
+        cmd.env("RUST_BACKTRACE", "0").env("RUST_LIB_BACKTRACE", "0");
+        cmd
+    }
+
+    fn bare_command(self, core: usize, program: impl AsRef<Path>) -> Command {
         match self {
             Pinning::Cores => {
                 let mut cmd = Command::new("taskset");
                 cmd.arg("-c").arg(core.to_string()).arg(program.as_ref());
+                cmd
+            }
+            Pinning::CoresRealtime => {
+                let mut cmd = Command::new("chrt");
+                cmd.args(["-f", "10", "taskset", "-c", &core.to_string()]).arg(program.as_ref());
                 cmd
             }
             Pinning::None => Command::new(program.as_ref()),

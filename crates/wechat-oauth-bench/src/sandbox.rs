@@ -67,7 +67,11 @@ impl SandboxServer {
         let description = format!(
             "`{}` binary{}{}",
             binary.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-            if pin == Pinning::Cores { ", pinned to core 0" } else { "" },
+            match pin {
+                Pinning::Cores => ", pinned to core 0",
+                Pinning::CoresRealtime => ", pinned to core 0, real-time (`chrt -f 10`)",
+                Pinning::None => "",
+            },
             if threads_flag { ", `--threads 1`" } else { ", default runtime (no `--threads` flag)" }
         );
         Ok(Self::new(url.trim_end_matches('/').to_owned(), Running::Process(child), description))

@@ -43,7 +43,7 @@ pub(crate) async fn run(args: &GetUserArgs, codes: &[String], duration: Duration
         };
         urls.push(format!("{}/sns/userinfo?access_token={access_token}&openid={openid}&lang=zh_CN", args.base));
     }
-    let result: LoadResult = keep_in_flight(args.concurrency, duration, |n| {
+    let result: LoadResult = keep_in_flight(args.concurrency, duration, |_, n| {
         let client = client.clone();
         let url = urls[n % urls.len()].clone();
         async move { get(&client, &url).await.map(drop) }

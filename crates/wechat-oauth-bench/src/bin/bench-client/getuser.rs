@@ -20,7 +20,7 @@ pub(crate) async fn run(args: &GetUserArgs, codes: &[String], duration: Duration
     }
     anyhow::ensure!(!openids.is_empty(), "no codes to seed tokens with");
     let (client, openids) = (&client, &openids);
-    let result = keep_in_flight(args.concurrency, duration, |n| async move {
+    let result = keep_in_flight(args.concurrency, duration, |_, n| async move {
         client.get_user(&openids[n % openids.len()]).await.map(drop)
     })
     .await;

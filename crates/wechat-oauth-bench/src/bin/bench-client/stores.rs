@@ -59,9 +59,8 @@ pub(crate) async fn run(args: StoreArgs) -> anyhow::Result<ClientReport> {
             raw.round_trip(openid, base).await?;
         }
         let (raw, openids) = (&raw, &openids);
-        // Call n is the (n / concurrency)-th round trip of caller n % concurrency.
-        keep_in_flight(concurrency, duration, |n| async move {
-            raw.round_trip(&openids[n % concurrency], base + 1 + n as i64).await
+        keep_in_flight(concurrency, duration, |slot, n| async move {
+            raw.round_trip(&openids[slot], base + 1 + n as i64).await
         })
         .await
     } else {
@@ -69,8 +68,8 @@ pub(crate) async fn run(args: StoreArgs) -> anyhow::Result<ClientReport> {
         let templates: Vec<AccessToken> = openids.iter().map(|o| token(o, base)).collect::<anyhow::Result<_>>()?;
         join_all(templates.iter().map(|t| store.save(&t.openid, t))).await.into_iter().collect::<Result<Vec<_>, _>>()?;
         let (store, openids) = (&store, &openids);
-        keep_in_flight(concurrency, duration, |n| async move {
-            let openid = &openids[n % concurrency];
+        keep_in_flight(concurrency, duration, |slot, n| async move {
+            let openid = &openids[slot];
             let mut token = store.get(openid).await?.ok_or_else(|| anyhow::anyhow!("token vanished"))?;
             token.create_at = base + 1 + n as i64;
             anyhow::ensure!(store.save(openid, &token).await?, "save refused");
@@ -93,6 +92,16 @@ enum Raw {
 }
 
 const RAW_TABLE: &str = "bench_raw_token";
+
+/// The Redis store's conditional save, reduced to its commands: keep a newer create_at.
+static REDIS_SAVE: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        "local current = redis.call('HGET', KEYS[1], 'create_at')
+         if current and tonumber(current) > tonumber(ARGV[2]) then return 0 end
+         redis.call('HSET', KEYS[1], 'token', ARGV[1], 'create_at', ARGV[2])
+         return 1",
+    )
+});
 
 macro_rules! columns {
     () => {
@@ -170,7 +179,14 @@ impl Raw {
                 sqlx::query(sqlx::AssertSqlSafe(sql_schema("VARCHAR(128)", "BOOLEAN"))).execute(&pool).await?;
                 Raw::Postgres(pool)
             }
-            "redis" => Raw::Redis(redis::Client::open(url)?.get_connection_manager().await?),
+            "redis" => {
+                let mut conn = redis::Client::open(url)?.get_connection_manager().await?;
+                let keys: Vec<String> = redis::cmd("KEYS").arg("bench:raw-token:*").query_async(&mut conn).await?;
+                if !keys.is_empty() {
+                    let () = redis::cmd("DEL").arg(keys).query_async(&mut conn).await?;
+                }
+                Raw::Redis(conn)
+            }
             "mongodb" => {
                 let client = mongodb::Client::with_uri_str(url).await?;
                 let db = client.default_database().unwrap_or_else(|| client.database("test"));
@@ -216,24 +232,33 @@ impl Raw {
             Raw::MySql(pool) => sql_round_trip!(pool, SELECT_QMARK, UPSERT_MYSQL, openid, create_at),
             Raw::Redis(conn) => {
                 let mut conn = conn.clone();
-                let key = format!("wechat:token:raw:{openid}");
-                let current: Option<String> = redis::cmd("GET").arg(&key).query_async(&mut conn).await?;
+                let key = format!("bench:raw-token:{openid}");
+                let current: Option<String> = redis::cmd("HGET").arg(&key).arg("token").query_async(&mut conn).await?;
                 let mut value: serde_json::Value = match current {
                     Some(json) => serde_json::from_str(&json)?,
                     None => serde_json::to_value(raw_row(openid, create_at))?,
                 };
                 value["create_at"] = create_at.into();
-                let () = redis::cmd("SET").arg(&key).arg(value.to_string()).query_async(&mut conn).await?;
+                let mut save = REDIS_SAVE.key(&key);
+                save.arg(value.to_string()).arg(create_at);
+                let _written: i64 = save.invoke_async(&mut conn).await?;
             }
             Raw::Mongo(collection) => {
                 use mongodb::bson::doc;
+                // get: the document; save: read the stored create_at, then update on the
+                // condition that it is unchanged (optimistic, as the store does).
                 let _current = collection.find_one(doc! { "openid": openid }).await?;
+                let stored = collection.find_one(doc! { "openid": openid }).projection(doc! { "create_at": 1 }).await?;
+                let filter = match stored.as_ref().and_then(|d| d.get("_id")) {
+                    Some(id) => doc! { "_id": id.clone() },
+                    None => doc! { "openid": openid },
+                };
                 let row = raw_row(openid, create_at);
                 collection
                     .update_one(
-                        doc! { "openid": openid },
+                        filter,
                         doc! { "$set": {
-                            "access_token": row.access_token, "expires_in": row.expires_in,
+                            "openid": openid, "access_token": row.access_token, "expires_in": row.expires_in,
                             "refresh_token": row.refresh_token, "scope": row.scope, "create_at": create_at,
                         } },
                     )
