@@ -11,11 +11,20 @@
 //!   process refreshes it with WeChat while the others wait and re-read. The same primitive
 //!   remembers single-use values (an OAuth `state` nonce): acquire and never release.
 //!
-//! Backends: [`MemoryStore`] (the default) here; a file store, and SQLite, MySQL/MariaDB,
-//! PostgreSQL, Redis and MongoDB in their own crates.
+//! Backends: [`MemoryStore`] (the default), [`FileStore`] (one JSON file per openid, as in
+//! the seed's example) and [`FnStore`] (your own `getToken` / `saveToken` pair as two async
+//! closures) here; SQLite, MySQL/MariaDB and PostgreSQL in `wechat-oauth-sqlx`, Redis in
+//! `wechat-oauth-redis`, MongoDB in `wechat-oauth-mongodb`, and `wechat-oauth-stores` opens
+//! any of them from a URL.
 
+mod codec;
+mod file;
+mod fn_store;
 mod memory;
 
+pub use codec::{decode_stored, decode_stored_str, encode_for_store};
+pub use file::FileStore;
+pub use fn_store::FnStore;
 pub use memory::MemoryStore;
 
 use std::time::Duration;

@@ -1,0 +1,182 @@
+//! [`PostgresStore`]: tokens in PostgreSQL.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgRow};
+use sqlx::{AssertSqlSafe, Row};
+use wechat_oauth::store::{Lease, decode_stored, validate_for_save};
+use wechat_oauth::{AccessToken, StoreError, TokenStore, now_millis};
+
+use crate::{
+    SqlOptions, check_lease_name, expires_in_column, is_conflict, millis, store_error, timed,
+};
+
+/// A token store in PostgreSQL, for many processes on many machines.
+///
+/// Schema, created by [`connect`](Self::connect) unless
+/// [`SqlOptions::create_tables`]`(false)` (`token` is [`SqlOptions::table`]):
+///
+/// ```sql
+/// CREATE TABLE IF NOT EXISTS "token" (
+///   openid VARCHAR(128) NOT NULL PRIMARY KEY, access_token TEXT NOT NULL,
+///   expires_in BIGINT NOT NULL, refresh_token TEXT NOT NULL, scope TEXT NOT NULL,
+///   create_at BIGINT NOT NULL, unionid TEXT, is_snapshotuser BOOLEAN NOT NULL DEFAULT FALSE);
+/// CREATE TABLE IF NOT EXISTS "token_lease" (
+///   name VARCHAR(191) NOT NULL PRIMARY KEY, holder TEXT NOT NULL, expires_at BIGINT NOT NULL);
+/// ```
+///
+/// ```no_run
+/// use wechat_oauth_sqlx::{PostgresStore, SqlOptions};
+///
+/// # async fn demo() -> Result<(), wechat_oauth::StoreError> {
+/// let store = PostgresStore::connect_with(
+///     "postgres://app@127.0.0.1:5432/app",
+///     SqlOptions::new().table("wechat_token"),
+/// )
+/// .await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    timeout: Duration,
+    sql: Arc<Queries>,
+}
+
+#[derive(Debug)]
+struct Queries {
+    get: Arc<str>,
+    save: Arc<str>,
+    delete: Arc<str>,
+    acquire: Arc<str>,
+    release: Arc<str>,
+}
+
+impl Queries {
+    fn new(t: &str) -> Self {
+        Self {
+            get: format!(
+                r#"SELECT access_token, expires_in, refresh_token, openid, scope, create_at, unionid, is_snapshotuser FROM "{t}" WHERE openid = $1"#
+            )
+            .into(),
+            save: format!(
+                r#"INSERT INTO "{t}" (openid, access_token, expires_in, refresh_token, scope, create_at, unionid, is_snapshotuser)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                   ON CONFLICT (openid) DO UPDATE SET access_token = EXCLUDED.access_token,
+                     expires_in = EXCLUDED.expires_in, refresh_token = EXCLUDED.refresh_token,
+                     scope = EXCLUDED.scope, create_at = EXCLUDED.create_at,
+                     unionid = EXCLUDED.unionid, is_snapshotuser = EXCLUDED.is_snapshotuser
+                   WHERE "{t}".create_at <= EXCLUDED.create_at"#
+            )
+            .into(),
+            delete: format!(r#"DELETE FROM "{t}" WHERE openid = $1"#).into(),
+            acquire: format!(
+                r#"INSERT INTO "{t}_lease" (name, holder, expires_at) VALUES ($1, $2, $3)
+                   ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
+                   WHERE "{t}_lease".expires_at <= $4"#
+            )
+            .into(),
+            release: format!(r#"DELETE FROM "{t}_lease" WHERE name = $1 AND holder = $2"#).into(),
+        }
+    }
+}
+
+fn schema(t: &str) -> [String; 2] {
+    [
+        format!(
+            r#"CREATE TABLE IF NOT EXISTS "{t}" (
+                 openid VARCHAR(128) NOT NULL PRIMARY KEY, access_token TEXT NOT NULL,
+                 expires_in BIGINT NOT NULL, refresh_token TEXT NOT NULL, scope TEXT NOT NULL,
+                 create_at BIGINT NOT NULL, unionid TEXT, is_snapshotuser BOOLEAN NOT NULL DEFAULT FALSE)"#
+        ),
+        format!(
+            r#"CREATE TABLE IF NOT EXISTS "{t}_lease" (
+                 name VARCHAR(191) NOT NULL PRIMARY KEY, holder TEXT NOT NULL, expires_at BIGINT NOT NULL)"#
+        ),
+    ]
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user:password@host:port/database`) with the default
+    /// [`SqlOptions`].
+    ///
+    /// # Errors
+    /// [`StoreError::Rejected`] for a bad URL (the URL is not repeated: it may hold a
+    /// password); [`StoreError::Unavailable`] or [`StoreError::Timeout`] if the server
+    /// cannot be reached.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, SqlOptions::default()).await
+    }
+
+    /// Like [`connect`](Self::connect), with `options`.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect).
+    pub async fn connect_with(url: &str, options: SqlOptions) -> Result<Self, StoreError> {
+        let connect = PgConnectOptions::from_str(url)
+            .map_err(|_| StoreError::Rejected("not a PostgreSQL URL".into()))?;
+        let pool = timed(options.timeout, async {
+            options
+                .pool_options::<sqlx::Postgres>()
+                .connect_with(connect)
+                .await
+                .map_err(store_error)
+        })
+        .await?;
+        Self::with_pool(pool, options).await
+    }
+
+    /// A store on an existing pool; creates the tables unless told not to.
+    ///
+    /// # Errors
+    /// [`StoreError::Rejected`] for an invalid table name; the pool's error if the DDL fails.
+    pub async fn with_pool(pool: PgPool, options: SqlOptions) -> Result<Self, StoreError> {
+        let table = options.checked_table()?;
+        if options.create_tables {
+            for ddl in schema(table) {
+                let created = timed(options.timeout, async {
+                    match sqlx::query(AssertSqlSafe(ddl)).execute(&pool).await {
+                        // Two processes creating the table at once: the loser sees it exist.
+                        Err(sqlx::Error::Database(db))
+                            if matches!(db.code().as_deref(), Some("23505" | "42P07")) =>
+                        {
+                            Ok(())
+                        }
+                        other => other.map(drop).map_err(store_error),
+                    }
+                });
+                created.await?;
+            }
+        }
+        Ok(Self {
+            sql: Arc::new(Queries::new(table)),
+            pool,
+            timeout: options.timeout,
+        })
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+fn decode_row(row: &PgRow) -> Result<AccessToken, StoreError> {
+    let value = serde_json::json!({
+        "access_token": row.try_get::<String, _>("access_token").map_err(store_error)?,
+        "expires_in": row.try_get::<i64, _>("expires_in").map_err(store_error)?,
+        "refresh_token": row.try_get::<String, _>("refresh_token").map_err(store_error)?,
+        "openid": row.try_get::<String, _>("openid").map_err(store_error)?,
+        "scope": row.try_get::<String, _>("scope").map_err(store_error)?,
+        "create_at": row.try_get::<i64, _>("create_at").map_err(store_error)?,
+        "unionid": row.try_get::<Option<String>, _>("unionid").map_err(store_error)?,
+        "is_snapshotuser": row.try_get::<bool, _>("is_snapshotuser").map_err(store_error)?,
+    });
+    decode_stored(value)
+}
+
+upsert_store_impl!(PostgresStore);

@@ -1,0 +1,188 @@
+//! [`SqliteStore`]: tokens in an SQLite file, shared by the processes of one machine.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteRow};
+use sqlx::{AssertSqlSafe, Row};
+use wechat_oauth::store::{Lease, decode_stored, validate_for_save};
+use wechat_oauth::{AccessToken, StoreError, TokenStore, now_millis};
+
+use crate::{
+    SqlOptions, check_lease_name, expires_in_column, is_conflict, millis, store_error, timed,
+};
+
+/// A token store in SQLite: the embedded default, safe across the processes of one machine
+/// (WAL journal, busy timeout, conditional writes).
+///
+/// Schema, created by [`connect`](Self::connect) unless
+/// [`SqlOptions::create_tables`]`(false)` (`token` is [`SqlOptions::table`]):
+///
+/// ```sql
+/// CREATE TABLE IF NOT EXISTS "token" (
+///   openid TEXT NOT NULL PRIMARY KEY, access_token TEXT NOT NULL,
+///   expires_in INTEGER NOT NULL, refresh_token TEXT NOT NULL, scope TEXT NOT NULL,
+///   create_at INTEGER NOT NULL, unionid TEXT, is_snapshotuser BOOLEAN NOT NULL DEFAULT 0);
+/// CREATE TABLE IF NOT EXISTS "token_lease" (
+///   name TEXT NOT NULL PRIMARY KEY, holder TEXT NOT NULL, expires_at INTEGER NOT NULL);
+/// ```
+///
+/// ```
+/// use wechat_oauth::{AccessToken, TokenStore};
+/// use wechat_oauth_sqlx::SqliteStore;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), wechat_oauth::StoreError> {
+/// let store = SqliteStore::connect("sqlite::memory:").await?;
+/// let token = AccessToken::new("ACCESS", 7200, "REFRESH", "o1", "snsapi_base", 1_700_000_000_000);
+/// assert!(store.save("o1", &token).await?);
+/// assert_eq!(store.get("o1").await?, Some(token));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    timeout: Duration,
+    sql: Arc<Queries>,
+}
+
+#[derive(Debug)]
+struct Queries {
+    get: Arc<str>,
+    save: Arc<str>,
+    delete: Arc<str>,
+    acquire: Arc<str>,
+    release: Arc<str>,
+}
+
+impl Queries {
+    fn new(t: &str) -> Self {
+        Self {
+            get: format!(
+                r#"SELECT access_token, expires_in, refresh_token, openid, scope, create_at, unionid, is_snapshotuser FROM "{t}" WHERE openid = ?"#
+            )
+            .into(),
+            // A stored create_at that is not an integer (written by hand) protects nothing.
+            save: format!(
+                r#"INSERT INTO "{t}" (openid, access_token, expires_in, refresh_token, scope, create_at, unionid, is_snapshotuser)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (openid) DO UPDATE SET access_token = excluded.access_token,
+                     expires_in = excluded.expires_in, refresh_token = excluded.refresh_token,
+                     scope = excluded.scope, create_at = excluded.create_at,
+                     unionid = excluded.unionid, is_snapshotuser = excluded.is_snapshotuser
+                   WHERE typeof("{t}".create_at) <> 'integer' OR "{t}".create_at <= excluded.create_at"#
+            )
+            .into(),
+            delete: format!(r#"DELETE FROM "{t}" WHERE openid = ?"#).into(),
+            acquire: format!(
+                r#"INSERT INTO "{t}_lease" (name, holder, expires_at) VALUES (?, ?, ?)
+                   ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+                   WHERE "{t}_lease".expires_at <= ?"#
+            )
+            .into(),
+            release: format!(r#"DELETE FROM "{t}_lease" WHERE name = ? AND holder = ?"#).into(),
+        }
+    }
+}
+
+fn schema(t: &str) -> [String; 2] {
+    [
+        format!(
+            r#"CREATE TABLE IF NOT EXISTS "{t}" (
+                 openid TEXT NOT NULL PRIMARY KEY, access_token TEXT NOT NULL,
+                 expires_in INTEGER NOT NULL, refresh_token TEXT NOT NULL, scope TEXT NOT NULL,
+                 create_at INTEGER NOT NULL, unionid TEXT, is_snapshotuser BOOLEAN NOT NULL DEFAULT 0)"#
+        ),
+        format!(
+            r#"CREATE TABLE IF NOT EXISTS "{t}_lease" (
+                 name TEXT NOT NULL PRIMARY KEY, holder TEXT NOT NULL, expires_at INTEGER NOT NULL)"#
+        ),
+    ]
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url` — `sqlite://path/to/tokens.db`,
+    /// `sqlite:tokens.db` or `sqlite::memory:` — with the default [`SqlOptions`].
+    ///
+    /// # Errors
+    /// [`StoreError::Rejected`] for a bad URL; [`StoreError::Unavailable`] if the file
+    /// cannot be opened.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, SqlOptions::default()).await
+    }
+
+    /// Like [`connect`](Self::connect), with `options`.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect).
+    pub async fn connect_with(url: &str, options: SqlOptions) -> Result<Self, StoreError> {
+        let connect = SqliteConnectOptions::from_str(url)
+            .map_err(|_| StoreError::Rejected("not an SQLite URL".into()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(options.timeout);
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let mut pool = options.pool_options::<sqlx::Sqlite>();
+        if in_memory {
+            // Every connection to `:memory:` is a separate database: keep exactly one, forever.
+            pool = pool
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
+        }
+        let pool = timed(options.timeout, async {
+            pool.connect_with(connect).await.map_err(store_error)
+        })
+        .await?;
+        Self::with_pool(pool, options).await
+    }
+
+    /// A store on an existing pool; creates the tables unless told not to.
+    ///
+    /// # Errors
+    /// [`StoreError::Rejected`] for an invalid table name; the pool's error if the DDL fails.
+    pub async fn with_pool(pool: SqlitePool, options: SqlOptions) -> Result<Self, StoreError> {
+        let table = options.checked_table()?;
+        if options.create_tables {
+            for ddl in schema(table) {
+                timed(options.timeout, async {
+                    sqlx::query(AssertSqlSafe(ddl))
+                        .execute(&pool)
+                        .await
+                        .map_err(store_error)
+                })
+                .await?;
+            }
+        }
+        Ok(Self {
+            sql: Arc::new(Queries::new(table)),
+            pool,
+            timeout: options.timeout,
+        })
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+fn decode_row(row: &SqliteRow) -> Result<AccessToken, StoreError> {
+    let value = serde_json::json!({
+        "access_token": row.try_get::<String, _>("access_token").map_err(store_error)?,
+        "expires_in": row.try_get::<i64, _>("expires_in").map_err(store_error)?,
+        "refresh_token": row.try_get::<String, _>("refresh_token").map_err(store_error)?,
+        "openid": row.try_get::<String, _>("openid").map_err(store_error)?,
+        "scope": row.try_get::<String, _>("scope").map_err(store_error)?,
+        "create_at": row.try_get::<i64, _>("create_at").map_err(store_error)?,
+        "unionid": row.try_get::<Option<String>, _>("unionid").map_err(store_error)?,
+        "is_snapshotuser": row.try_get::<bool, _>("is_snapshotuser").map_err(store_error)?,
+    });
+    decode_stored(value)
+}
+
+upsert_store_impl!(SqliteStore);
