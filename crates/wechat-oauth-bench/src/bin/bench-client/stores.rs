@@ -10,7 +10,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::future::join_all;
 use wechat_oauth::store::{MemoryStore, TokenStore};
 use wechat_oauth::{AccessToken, now_millis};
 use wechat_oauth_bench::load::keep_in_flight;
@@ -65,8 +64,11 @@ pub(crate) async fn run(args: StoreArgs) -> anyhow::Result<ClientReport> {
         .await
     } else {
         let store = open_store(&args.url).await?;
-        let templates: Vec<AccessToken> = openids.iter().map(|o| token(o, base)).collect::<anyhow::Result<_>>()?;
-        join_all(templates.iter().map(|t| store.save(&t.openid, t))).await.into_iter().collect::<Result<Vec<_>, _>>()?;
+        // Start from a clean slate: a previous run's tokens may carry a later create_at.
+        for openid in &openids {
+            store.delete(openid).await?;
+            store.save(openid, &token(openid, base)?).await?;
+        }
         let (store, openids) = (&store, &openids);
         keep_in_flight(concurrency, duration, |slot, n| async move {
             let openid = &openids[slot];
@@ -92,6 +94,8 @@ enum Raw {
 }
 
 const RAW_TABLE: &str = "bench_raw_token";
+/// The SQL stores' default pool size (`SqlOptions`).
+const POOL: u32 = 10;
 
 /// The Redis store's conditional save, reduced to its commands: keep a newer create_at.
 static REDIS_SAVE: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
@@ -161,22 +165,33 @@ impl Raw {
             "memory" => Raw::Memory(Mutex::new(HashMap::new())),
             "file" => {
                 let dir = PathBuf::from(url.trim_start_matches("file://")).join("raw");
+                let _ = std::fs::remove_dir_all(&dir);
                 std::fs::create_dir_all(&dir)?;
                 Raw::File(dir)
             }
+            // Pools and connection options as the stores configure theirs (10 connections;
+            // SQLite in WAL mode with a busy timeout), so only the store's code differs.
             "sqlite" => {
-                let pool = sqlx::sqlite::SqlitePoolOptions::new().connect(url).await?;
+                let options = url
+                    .parse::<sqlx::sqlite::SqliteConnectOptions>()?
+                    .create_if_missing(true)
+                    .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                    .busy_timeout(Duration::from_secs(5));
+                let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(POOL).connect_with(options).await?;
                 sqlx::query(sqlx::AssertSqlSafe(sql_schema("TEXT", "INTEGER"))).execute(&pool).await?;
+                sqlx::query("DELETE FROM bench_raw_token").execute(&pool).await?;
                 Raw::Sqlite(pool)
             }
             "mysql" => {
-                let pool = sqlx::mysql::MySqlPoolOptions::new().max_connections(64).connect(url).await?;
+                let pool = sqlx::mysql::MySqlPoolOptions::new().max_connections(POOL).connect(url).await?;
                 sqlx::query(sqlx::AssertSqlSafe(sql_schema("VARCHAR(128)", "TINYINT(1)"))).execute(&pool).await?;
+                sqlx::query("DELETE FROM bench_raw_token").execute(&pool).await?;
                 Raw::MySql(pool)
             }
             "postgres" | "postgresql" => {
-                let pool = sqlx::postgres::PgPoolOptions::new().max_connections(64).connect(url).await?;
+                let pool = sqlx::postgres::PgPoolOptions::new().max_connections(POOL).connect(url).await?;
                 sqlx::query(sqlx::AssertSqlSafe(sql_schema("VARCHAR(128)", "BOOLEAN"))).execute(&pool).await?;
+                sqlx::query("DELETE FROM bench_raw_token").execute(&pool).await?;
                 Raw::Postgres(pool)
             }
             "redis" => {
@@ -190,7 +205,9 @@ impl Raw {
             "mongodb" => {
                 let client = mongodb::Client::with_uri_str(url).await?;
                 let db = client.default_database().unwrap_or_else(|| client.database("test"));
-                Raw::Mongo(db.collection(RAW_TABLE))
+                let collection = db.collection(RAW_TABLE);
+                collection.delete_many(mongodb::bson::doc! {}).await?;
+                Raw::Mongo(collection)
             }
             other => anyhow::bail!("no raw driver for {other}"),
         })
