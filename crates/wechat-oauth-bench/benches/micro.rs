@@ -12,8 +12,12 @@ fn benches(c: &mut Criterion) {
         Ok(client) => client,
         Err(e) => panic!("building the benchmark client: {e}"),
     };
-    c.bench_function("authorize_url", |b| b.iter(|| micro::authorize_url(black_box(&client))));
-    c.bench_function("parse_token", |b| b.iter(|| micro::parse_token(black_box(micro::TOKEN_RESPONSE))));
+    c.bench_function("authorize_url", |b| {
+        b.iter(|| micro::authorize_url(black_box(&client)))
+    });
+    c.bench_function("parse_token", |b| {
+        b.iter(|| micro::parse_token(black_box(micro::TOKEN_RESPONSE)))
+    });
     c.bench_function("mp_decrypt_verify", |b| b.iter(micro::decrypt_and_verify));
 }
 

@@ -3,21 +3,28 @@
 
 use std::path::Path;
 
-use plotters::prelude::*;
 use plotters::coord::ranged1d::ValueFormatter;
+use plotters::prelude::*;
 use plotters::style::FontStyle;
 
 use crate::results::Results;
 
-const FONT_FILES: [&str; 2] =
-    ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf"];
+const FONT_FILES: [&str; 2] = [
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+];
 
 /// Registers a system TrueType font as plotters' `sans-serif` (the `ab_glyph` backend
 /// has no font of its own). Debian's `fonts-dejavu-core` provides one.
 fn register_font() -> anyhow::Result<()> {
-    let path = FONT_FILES.iter().find(|p| Path::new(p).exists()).ok_or_else(|| {
-        anyhow::anyhow!("no TrueType font found (install fonts-dejavu-core); looked at {FONT_FILES:?}")
-    })?;
+    let path = FONT_FILES
+        .iter()
+        .find(|p| Path::new(p).exists())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "no TrueType font found (install fonts-dejavu-core); looked at {FONT_FILES:?}"
+            )
+        })?;
     let bytes: &'static [u8] = Box::leak(std::fs::read(path)?.into_boxed_slice());
     plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
         .map_err(|_| anyhow::anyhow!("{path} is not a usable font"))
@@ -46,7 +53,9 @@ pub fn draw(results: &Results, path: &Path) -> anyhow::Result<()> {
     let (left, right) = body.split_horizontally(700);
     panel(&left, results, "calls/s", false, |r| r.calls_per_sec())?;
     // CPU per call spans two orders of magnitude between clients: log scale.
-    panel(&right, results, "client CPU µs per call", true, |r| r.cpu_us_per_call())?;
+    panel(&right, results, "client CPU µs per call", true, |r| {
+        r.cpu_us_per_call()
+    })?;
     root.present()?;
     Ok(())
 }
@@ -58,9 +67,28 @@ fn panel(
     log_y: bool,
     value: fn(&crate::measure::ClientReport) -> f64,
 ) -> anyhow::Result<()> {
-    let max_x = results.getuser.iter().map(|r| r.concurrency).max().unwrap_or(1).max(2) as f64;
-    let max_y = results.getuser.iter().map(value).fold(0.0, f64::max).max(1.0) * 1.3;
-    let min_y = results.getuser.iter().map(value).filter(|v| *v > 0.0).fold(f64::MAX, f64::min).min(max_y) / 1.5;
+    let max_x = results
+        .getuser
+        .iter()
+        .map(|r| r.concurrency)
+        .max()
+        .unwrap_or(1)
+        .max(2) as f64;
+    let max_y = results
+        .getuser
+        .iter()
+        .map(value)
+        .fold(0.0, f64::max)
+        .max(1.0)
+        * 1.3;
+    let min_y = results
+        .getuser
+        .iter()
+        .map(value)
+        .filter(|v| *v > 0.0)
+        .fold(f64::MAX, f64::min)
+        .min(max_y)
+        / 1.5;
     let x_range = (1.0..max_x * 1.2).log_scale();
     let mut builder = ChartBuilder::on(area);
     builder
@@ -110,7 +138,11 @@ where
             .draw_series(LineSeries::new(points.clone(), style))?
             .label(client)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
-        chart.draw_series(points.into_iter().map(|p| Circle::new(p, 4, color.filled())))?;
+        chart.draw_series(
+            points
+                .into_iter()
+                .map(|p| Circle::new(p, 4, color.filled())),
+        )?;
     }
     chart
         .configure_series_labels()

@@ -59,13 +59,20 @@ impl LoadResult {
 /// Keeps `concurrency` calls in flight until `duration` has passed, then waits for the
 /// stragglers. `call(slot, n)` makes the n-th call in `slot` (0..concurrency): a slot has
 /// one call in flight at a time, so a caller that owns a slot's resource never races itself.
-pub async fn keep_in_flight<F, Fut, E>(concurrency: usize, duration: Duration, mut call: F) -> LoadResult
+pub async fn keep_in_flight<F, Fut, E>(
+    concurrency: usize,
+    duration: Duration,
+    mut call: F,
+) -> LoadResult
 where
     F: FnMut(usize, usize) -> Fut,
     Fut: Future<Output = Result<(), E>>,
     E: Display,
 {
-    let mut result = LoadResult { latencies: Latencies::with_capacity(1 << 16), ..LoadResult::default() };
+    let mut result = LoadResult {
+        latencies: Latencies::with_capacity(1 << 16),
+        ..LoadResult::default()
+    };
     let cpu_before = CpuTime::of_self().unwrap_or_default();
     let started = Instant::now();
     let deadline = started + duration;
@@ -99,7 +106,10 @@ where
     Fut: Future<Output = Result<(), E>>,
     E: Display,
 {
-    let mut result = LoadResult { latencies: Latencies::with_capacity(count), ..LoadResult::default() };
+    let mut result = LoadResult {
+        latencies: Latencies::with_capacity(count),
+        ..LoadResult::default()
+    };
     let cpu_before = CpuTime::of_self().unwrap_or_default();
     let started = Instant::now();
     let mut in_flight: FuturesUnordered<_> = (0..count)

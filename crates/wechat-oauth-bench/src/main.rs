@@ -17,7 +17,9 @@ use wechat_oauth_bench::suite::{Plan, StoreUrls, Suite, run_all};
 use wechat_oauth_bench::{chart, micro, report};
 
 #[derive(Debug, Parser)]
-#[command(about = "wechat-oauth benchmarks beside the npm wechat-oauth 1.5.0, against one wechat-sandbox")]
+#[command(
+    about = "wechat-oauth benchmarks beside the npm wechat-oauth 1.5.0, against one wechat-sandbox"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -50,11 +52,13 @@ fn workspace_root() -> PathBuf {
 }
 
 fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from)
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), PathBuf::from)
 }
 
 fn cargo() -> std::process::Command {
-    let mut cmd = std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    let mut cmd =
+        std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.current_dir(workspace_root());
     cmd
 }
@@ -65,11 +69,20 @@ async fn main() -> anyhow::Result<()> {
     let results_path = target_dir().join("bench-results.json");
     match cli.command {
         Command::Render => {
-            let results = serde_json::from_slice(&std::fs::read(&results_path).context("no previous run")?)?;
+            let results =
+                serde_json::from_slice(&std::fs::read(&results_path).context("no previous run")?)?;
             write_outputs(&results, &workspace_root())
         }
-        Command::All { no_micro, quick, realtime } => {
-            let pinning = if realtime { Pinning::CoresRealtime } else { Pinning::Cores };
+        Command::All {
+            no_micro,
+            quick,
+            realtime,
+        } => {
+            let pinning = if realtime {
+                Pinning::CoresRealtime
+            } else {
+                Pinning::Cores
+            };
             let results = run(no_micro || quick, quick, pinning).await?;
             if quick {
                 return write_outputs(&results, &target_dir().join("bench-quick"));
@@ -84,12 +97,28 @@ async fn run(no_micro: bool, quick: bool, pinning: Pinning) -> anyhow::Result<Re
     raise_open_file_limit();
     // Both sides' binaries, in this binary's profile (release for recorded runs), built
     // before anything is timed.
-    let profile = if cfg!(debug_assertions) { "dev" } else { "release" };
+    let profile = if cfg!(debug_assertions) {
+        "dev"
+    } else {
+        "release"
+    };
     let status = cargo()
-        .args(["build", "--profile", profile, "-p", "wechat-sandbox", "-p", "wechat-oauth-bench", "--bins"])
+        .args([
+            "build",
+            "--profile",
+            profile,
+            "-p",
+            "wechat-sandbox",
+            "-p",
+            "wechat-oauth-bench",
+            "--bins",
+        ])
         .status()?;
     anyhow::ensure!(status.success(), "cargo build failed");
-    let release = std::env::current_exe()?.parent().context("binary directory")?.to_path_buf();
+    let release = std::env::current_exe()?
+        .parent()
+        .context("binary directory")?
+        .to_path_buf();
     let node = match NodeSetup::install(&target_dir().join("bench-node")).await {
         Ok(node) => Some(node),
         Err(e) => {
@@ -97,25 +126,48 @@ async fn run(no_micro: bool, quick: bool, pinning: Pinning) -> anyhow::Result<Re
             None
         }
     };
-    let programs = Programs { bench_client: release.join("bench-client"), node };
+    let programs = Programs {
+        bench_client: release.join("bench-client"),
+        node,
+    };
     let scratch = target_dir().join("bench-scratch");
-    let plan = if quick { Plan::smoke(scratch.clone()) } else { Plan::full(scratch.clone()) };
+    let plan = if quick {
+        Plan::smoke(scratch.clone())
+    } else {
+        Plan::full(scratch.clone())
+    };
     let plan = Plan { pinning, ..plan };
     let stores = StoreUrls::from_env(&scratch);
-    let sandbox = SandboxServer::spawn(&release.join("wechat-sandbox"), plan.pinning, &plan.users()).await?;
-    let suite = Suite { plan: &plan, programs: &programs, sandbox: &sandbox, stores: &stores };
+    let sandbox =
+        SandboxServer::spawn(&release.join("wechat-sandbox"), plan.pinning, &plan.users()).await?;
+    let suite = Suite {
+        plan: &plan,
+        programs: &programs,
+        sandbox: &sandbox,
+        stores: &stores,
+    };
     let command = format!(
         "{COMMAND}{}{}{}",
         if quick { " --quick" } else { "" },
-        if pinning == Pinning::CoresRealtime { " --realtime" } else { "" },
-        if no_micro && !quick { " --no-micro" } else { "" }
+        if pinning == Pinning::CoresRealtime {
+            " --realtime"
+        } else {
+            ""
+        },
+        if no_micro && !quick {
+            " --no-micro"
+        } else {
+            ""
+        }
     );
     let mut results = run_all(&suite, &command).await?;
     if !no_micro {
         let started = std::time::Instant::now();
         match criterion_micro() {
             Ok(micro) => results.micro.extend(micro),
-            Err(e) => results.not_run.push(format!("criterion micro benchmarks: {e:#}")),
+            Err(e) => results
+                .not_run
+                .push(format!("criterion micro benchmarks: {e:#}")),
         }
         if let Some(node) = &programs.node {
             results.micro.push(suite.node_decrypt(node).await?);
@@ -132,7 +184,14 @@ fn criterion_micro() -> anyhow::Result<Vec<Micro>> {
         .args(["-c", &Pinning::CLIENT_CORE.to_string()])
         .arg(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .current_dir(workspace_root())
-        .args(["bench", "-p", "wechat-oauth-bench", "--bench", "micro", "--"])
+        .args([
+            "bench",
+            "-p",
+            "wechat-oauth-bench",
+            "--bench",
+            "micro",
+            "--",
+        ])
         .args(["--warm-up-time", "1", "--measurement-time", "3"])
         .stdout(Stdio::inherit())
         .status()?;
@@ -140,11 +199,21 @@ fn criterion_micro() -> anyhow::Result<Vec<Micro>> {
     micro::BENCHES
         .iter()
         .map(|(id, name)| {
-            let path = target_dir().join("criterion").join(id).join("new/estimates.json");
-            let estimates: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(&path).with_context(|| format!("{}", path.display()))?)?;
-            let ns = estimates["mean"]["point_estimate"].as_f64().context("no mean estimate")?;
-            Ok(Micro { name: (*name).into(), ns_per_op: ns, source: "criterion mean, Rust, core 1".into() })
+            let path = target_dir()
+                .join("criterion")
+                .join(id)
+                .join("new/estimates.json");
+            let estimates: serde_json::Value = serde_json::from_slice(
+                &std::fs::read(&path).with_context(|| format!("{}", path.display()))?,
+            )?;
+            let ns = estimates["mean"]["point_estimate"]
+                .as_f64()
+                .context("no mean estimate")?;
+            Ok(Micro {
+                name: (*name).into(),
+                ns_per_op: ns,
+                source: "criterion mean, Rust, core 1".into(),
+            })
         })
         .collect()
 }
@@ -153,11 +222,17 @@ fn criterion_micro() -> anyhow::Result<Vec<Micro>> {
 /// descriptor limit; children inherit the raised limit.
 fn raise_open_file_limit() {
     let ok = std::process::Command::new("prlimit")
-        .args(["--pid", &std::process::id().to_string(), "--nofile=65536:65536"])
+        .args([
+            "--pid",
+            &std::process::id().to_string(),
+            "--nofile=65536:65536",
+        ])
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        eprintln!("WARNING: could not raise the open-file limit; the largest runs may fail with EMFILE");
+        eprintln!(
+            "WARNING: could not raise the open-file limit; the largest runs may fail with EMFILE"
+        );
     }
 }
 
@@ -174,7 +249,12 @@ fn write_outputs(results: &Results, root: &Path) -> anyhow::Result<()> {
     };
     report::write_section(&root.join("BENCHMARKS.md"), &report::render(results, chart))?;
     for t in report::targets(results) {
-        eprintln!("{:<10} {} — {}", t.met.map_or("n/a", |m| if m { "met" } else { "MISSED" }), t.bar, t.measured);
+        eprintln!(
+            "{:<10} {} — {}",
+            t.met.map_or("n/a", |m| if m { "met" } else { "MISSED" }),
+            t.bar,
+            t.measured
+        );
     }
     Ok(())
 }

@@ -26,12 +26,16 @@ impl CpuTime {
     /// Reads this process's CPU time from `/proc/self/stat`.
     pub fn of_self() -> std::io::Result<Self> {
         let stat = std::fs::read_to_string("/proc/self/stat")?;
-        parse_stat_cpu(&stat).ok_or_else(|| std::io::Error::other("unexpected /proc/self/stat format"))
+        parse_stat_cpu(&stat)
+            .ok_or_else(|| std::io::Error::other("unexpected /proc/self/stat format"))
     }
 
     /// CPU used between `earlier` and `self`.
     pub fn since(self, earlier: CpuTime) -> CpuTime {
-        CpuTime { user: self.user - earlier.user, system: self.system - earlier.system }
+        CpuTime {
+            user: self.user - earlier.user,
+            system: self.system - earlier.system,
+        }
     }
 
     /// User + system seconds.
@@ -47,7 +51,10 @@ fn parse_stat_cpu(stat: &str) -> Option<CpuTime> {
     let mut fields = after_comm.split_whitespace().skip(11); // field 3 is the first here
     let utime: f64 = fields.next()?.parse().ok()?;
     let stime: f64 = fields.next()?.parse().ok()?;
-    Some(CpuTime { user: utime / USER_HZ, system: stime / USER_HZ })
+    Some(CpuTime {
+        user: utime / USER_HZ,
+        system: stime / USER_HZ,
+    })
 }
 
 /// This process's peak resident set size in KiB (`VmHWM`), or 0 if unreadable.
@@ -56,7 +63,12 @@ pub fn peak_rss_kib() -> u64 {
         .ok()
         .and_then(|status| {
             status.lines().find_map(|line| {
-                line.strip_prefix("VmHWM:")?.trim().trim_end_matches("kB").trim().parse().ok()
+                line.strip_prefix("VmHWM:")?
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse()
+                    .ok()
             })
         })
         .unwrap_or(0)
@@ -127,12 +139,20 @@ pub struct ClientReport {
 impl ClientReport {
     /// Successful calls per second.
     pub fn calls_per_sec(&self) -> f64 {
-        if self.seconds > 0.0 { self.calls as f64 / self.seconds } else { 0.0 }
+        if self.seconds > 0.0 {
+            self.calls as f64 / self.seconds
+        } else {
+            0.0
+        }
     }
 
     /// Client CPU microseconds per successful call.
     pub fn cpu_us_per_call(&self) -> f64 {
-        if self.calls > 0 { (self.cpu_user_s + self.cpu_sys_s) * 1e6 / self.calls as f64 } else { 0.0 }
+        if self.calls > 0 {
+            (self.cpu_user_s + self.cpu_sys_s) * 1e6 / self.calls as f64
+        } else {
+            0.0
+        }
     }
 
     /// Peak RSS in MiB.
@@ -148,7 +168,13 @@ mod tests {
     #[test]
     fn stat_cpu_fields_are_found_after_a_command_name_with_spaces() {
         let stat = "1234 (bench (x) y) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 1 0";
-        assert_eq!(parse_stat_cpu(stat), Some(CpuTime { user: 2.5, system: 0.75 }));
+        assert_eq!(
+            parse_stat_cpu(stat),
+            Some(CpuTime {
+                user: 2.5,
+                system: 0.75
+            })
+        );
     }
 
     #[test]

@@ -34,7 +34,11 @@ pub fn client() -> Result<OAuthClient, wechat_oauth::Error> {
 
 /// Builds an `snsapi_userinfo` authorize URL with a redirect that needs encoding.
 pub fn authorize_url(client: &OAuthClient) -> String {
-    client.authorize_url("https://app.example.com/wechat/callback?next=/account&x=1", "b7f3c1d2e4a5", Scope::UserInfo)
+    client.authorize_url(
+        "https://app.example.com/wechat/callback?next=/account&x=1",
+        "b7f3c1d2e4a5",
+        Scope::UserInfo,
+    )
 }
 
 /// Decodes a token response into an [`AccessToken`].
@@ -45,10 +49,17 @@ pub fn parse_token(body: &[u8]) -> Option<AccessToken> {
 /// Decrypts the official vector (checking its watermark) and checks the official
 /// `rawData` signature: what a Mini Program login does with `wx.getUserInfo` output.
 pub fn decrypt_and_verify() -> bool {
-    let decrypted =
-        wechat_oauth::miniprogram::decrypt(vector::SESSION_KEY, vector::ENCRYPTED_DATA, vector::IV, Some(vector::APPID));
-    let signed =
-        wechat_oauth::miniprogram::verify_signature(vector::RAW_DATA, vector::SIGNATURE, vector::SIGNATURE_SESSION_KEY);
+    let decrypted = wechat_oauth::miniprogram::decrypt(
+        vector::SESSION_KEY,
+        vector::ENCRYPTED_DATA,
+        vector::IV,
+        Some(vector::APPID),
+    );
+    let signed = wechat_oauth::miniprogram::verify_signature(
+        vector::RAW_DATA,
+        vector::SIGNATURE,
+        vector::SIGNATURE_SESSION_KEY,
+    );
     decrypted.is_ok() && signed
 }
 
@@ -64,7 +75,16 @@ pub fn write_node_vector(path: &Path) -> std::io::Result<()> {
 
 /// Criterion ids of `benches/micro.rs` and what each measures.
 pub const BENCHES: [(&str, &str); 3] = [
-    ("authorize_url", "authorize URL building (`authorize_url`, snsapi_userinfo)"),
-    ("parse_token", "token response parsing (`AccessToken` from JSON bytes)"),
-    ("mp_decrypt_verify", "Mini Program decrypt (AES-128-CBC, watermark) + rawData signature check"),
+    (
+        "authorize_url",
+        "authorize URL building (`authorize_url`, snsapi_userinfo)",
+    ),
+    (
+        "parse_token",
+        "token response parsing (`AccessToken` from JSON bytes)",
+    ),
+    (
+        "mp_decrypt_verify",
+        "Mini Program decrypt (AES-128-CBC, watermark) + rawData signature check",
+    ),
 ];

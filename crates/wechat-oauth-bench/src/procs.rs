@@ -29,7 +29,8 @@ impl Pinning {
     pub fn command(self, core: usize, program: impl AsRef<Path>) -> Command {
         let mut cmd = self.bare_command(core, program);
         // A failing client explains itself in one line, not a page of backtrace.
-        cmd.env("RUST_BACKTRACE", "0").env("RUST_LIB_BACKTRACE", "0");
+        cmd.env("RUST_BACKTRACE", "0")
+            .env("RUST_LIB_BACKTRACE", "0");
         cmd
     }
 
@@ -42,7 +43,8 @@ impl Pinning {
             }
             Pinning::CoresRealtime => {
                 let mut cmd = Command::new("chrt");
-                cmd.args(["-f", "10", "taskset", "-c", &core.to_string()]).arg(program.as_ref());
+                cmd.args(["-f", "10", "taskset", "-c", &core.to_string()])
+                    .arg(program.as_ref());
                 cmd
             }
             Pinning::None => Command::new(program.as_ref()),
@@ -67,10 +69,17 @@ impl RunningClient {
     /// Spawns `cmd` with piped stdin/stdout (stderr is inherited, so failures explain
     /// themselves on the console).
     pub fn spawn(name: &str, mut cmd: Command) -> anyhow::Result<Self> {
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).kill_on_drop(true);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
         let mut child = cmd.spawn().with_context(|| format!("spawning {name}"))?;
         let stdout = child.stdout.take().context("client stdout")?;
-        Ok(RunningClient { name: name.to_owned(), child, stdout: BufReader::new(stdout).lines() })
+        Ok(RunningClient {
+            name: name.to_owned(),
+            child,
+            stdout: BufReader::new(stdout).lines(),
+        })
     }
 
     /// Waits for the client to print `ready` (the storm clients do, after seeding).
@@ -78,7 +87,11 @@ impl RunningClient {
         let line = tokio::time::timeout(timeout, self.stdout.next_line())
             .await
             .with_context(|| format!("{} not ready within {timeout:?}", self.name))??;
-        anyhow::ensure!(line.as_deref() == Some("ready"), "{} said {line:?} instead of ready", self.name);
+        anyhow::ensure!(
+            line.as_deref() == Some("ready"),
+            "{} said {line:?} instead of ready",
+            self.name
+        );
         Ok(())
     }
 
@@ -101,9 +114,12 @@ impl RunningClient {
             let status = self.child.wait().await?;
             anyhow::ensure!(status.success(), "{name} exited with {status}");
             let last = last.with_context(|| format!("{name} printed nothing"))?;
-            serde_json::from_str::<ClientReport>(&last).with_context(|| format!("{name} printed {last:?}"))
+            serde_json::from_str::<ClientReport>(&last)
+                .with_context(|| format!("{name} printed {last:?}"))
         };
-        tokio::time::timeout(timeout, collect).await.with_context(|| format!("{name} did not finish within {timeout:?}"))?
+        tokio::time::timeout(timeout, collect)
+            .await
+            .with_context(|| format!("{name} did not finish within {timeout:?}"))?
     }
 }
 
@@ -133,16 +149,28 @@ impl NodeSetup {
         if !node_path.join("wechat-oauth/package.json").exists() {
             std::fs::create_dir_all(dir)?;
             if !dir.join("package.json").exists() {
-                std::fs::write(dir.join("package.json"), "{\"name\":\"bench-node\",\"private\":true}\n")?;
+                std::fs::write(
+                    dir.join("package.json"),
+                    "{\"name\":\"bench-node\",\"private\":true}\n",
+                )?;
             }
             let status = Command::new("npm")
-                .args(["install", "--no-audit", "--no-fund", "--loglevel=error", "wechat-oauth@1.5.0"])
+                .args([
+                    "install",
+                    "--no-audit",
+                    "--no-fund",
+                    "--loglevel=error",
+                    "wechat-oauth@1.5.0",
+                ])
                 .current_dir(dir)
                 .stdout(Stdio::null())
                 .status()
                 .await
                 .context("running npm")?;
-            anyhow::ensure!(status.success(), "npm install wechat-oauth@1.5.0 failed: {status}");
+            anyhow::ensure!(
+                status.success(),
+                "npm install wechat-oauth@1.5.0 failed: {status}"
+            );
         }
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("node/bench.js");
         Ok(NodeSetup { node_path, script })
@@ -151,7 +179,9 @@ impl NodeSetup {
     /// `node bench.js <mode>`, pinned.
     pub fn command(&self, pin: Pinning, mode: &str) -> Command {
         let mut cmd = pin.command(Pinning::CLIENT_CORE, "node");
-        cmd.env("NODE_PATH", &self.node_path).arg(&self.script).arg(mode);
+        cmd.env("NODE_PATH", &self.node_path)
+            .arg(&self.script)
+            .arg(mode);
         cmd
     }
 }

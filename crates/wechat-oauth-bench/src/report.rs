@@ -25,7 +25,9 @@ pub struct Target {
 }
 
 fn find<'a>(r: &'a Results, client: &str, level: usize) -> Option<&'a ClientReport> {
-    r.getuser.iter().find(|c| c.client == client && c.concurrency == level)
+    r.getuser
+        .iter()
+        .find(|c| c.client == client && c.concurrency == level)
 }
 
 /// The calls-in-flight level the targets are read at.
@@ -38,32 +40,51 @@ pub fn targets(r: &Results) -> Vec<Target> {
     let ours = find(r, "ours", level);
     let node = find(r, "node-keepalive", level);
     let hyper = find(r, "hyper", level);
-    let ratio = |bar: &str, measured: Option<(f64, f64)>, unit: &str, ok: &dyn Fn(f64) -> bool| match measured {
-        Some((a, b)) if b > 0.0 => {
-            let x = a / b;
-            Target { bar: bar.into(), measured: format!("{a:.1} vs {b:.1} {unit}: {x:.3}×"), met: Some(ok(x)) }
+    let ratio = |bar: &str, measured: Option<(f64, f64)>, unit: &str, ok: &dyn Fn(f64) -> bool| {
+        match measured {
+            Some((a, b)) if b > 0.0 => {
+                let x = a / b;
+                Target {
+                    bar: bar.into(),
+                    measured: format!("{a:.1} vs {b:.1} {unit}: {x:.3}×"),
+                    met: Some(ok(x)),
+                }
+            }
+            _ => Target {
+                bar: bar.into(),
+                measured: "not measured".into(),
+                met: None,
+            },
         }
-        _ => Target { bar: bar.into(), measured: "not measured".into(), met: None },
     };
     out.push(ratio(
         &format!("client CPU per get_user ≤ 1/10 of npm (keep-alive), {level} in flight"),
-        ours.zip(node).map(|(o, n)| (o.cpu_us_per_call(), n.cpu_us_per_call())),
+        ours.zip(node)
+            .map(|(o, n)| (o.cpu_us_per_call(), n.cpu_us_per_call())),
         "µs/call",
         &|x| x <= 0.1,
     ));
     out.push(ratio(
         &format!("client CPU per get_user ≤ 1.5× bare hyper GET, {level} in flight"),
-        ours.zip(hyper).map(|(o, h)| (o.cpu_us_per_call(), h.cpu_us_per_call())),
+        ours.zip(hyper)
+            .map(|(o, h)| (o.cpu_us_per_call(), h.cpu_us_per_call())),
         "µs/call",
         &|x| x <= 1.5,
     ));
     out.push(ratio(
         &format!("get_user calls/s ≥ 3× npm (keep-alive), {level} in flight"),
-        ours.zip(node).map(|(o, n)| (o.calls_per_sec(), n.calls_per_sec())),
+        ours.zip(node)
+            .map(|(o, n)| (o.calls_per_sec(), n.calls_per_sec())),
         "calls/s",
         &|x| x >= 3.0,
     ));
-    let peak = |client: &str| r.getuser.iter().filter(|c| c.client.starts_with(client)).map(|c| c.peak_rss_mib()).reduce(f64::max);
+    let peak = |client: &str| {
+        r.getuser
+            .iter()
+            .filter(|c| c.client.starts_with(client))
+            .map(|c| c.peak_rss_mib())
+            .reduce(f64::max)
+    };
     out.push(ratio(
         "client peak RSS ≤ 1/5 of npm (largest over all levels, either agent)",
         peak("ours").zip(peak("node")),
@@ -72,21 +93,39 @@ pub fn targets(r: &Results) -> Vec<Target> {
     ));
     for s in &r.storms {
         let (bar, met) = if s.label.starts_with("npm") {
-            ("npm library: one refresh per call (reference, not a bar)".to_owned(), None)
+            (
+                "npm library: one refresh per call (reference, not a bar)".to_owned(),
+                None,
+            )
         } else if s.processes == 1 {
-            (format!("refresh storm, {}: exactly one refresh per openid", s.label), Some(s.refresh_requests == s.openids && s.errors() == 0))
+            (
+                format!("refresh storm, {}: exactly one refresh per openid", s.label),
+                Some(s.refresh_requests == s.openids && s.errors() == 0),
+            )
         } else {
-            (format!("refresh storm, {}: at most one refresh per openid", s.label), Some(s.refresh_requests <= s.openids && s.errors() == 0))
+            (
+                format!("refresh storm, {}: at most one refresh per openid", s.label),
+                Some(s.refresh_requests <= s.openids && s.errors() == 0),
+            )
         };
         out.push(Target {
             bar,
-            measured: format!("{} refreshes for {} openids, {} calls, {} errors", s.refresh_requests, s.openids, s.calls, s.errors()),
+            measured: format!(
+                "{} refreshes for {} openids, {} calls, {} errors",
+                s.refresh_requests,
+                s.openids,
+                s.calls,
+                s.errors()
+            ),
             met,
         });
     }
     for s in &r.stores {
         out.push(ratio(
-            &format!("{} store get+save within 2× raw driver, {} caller(s)", s.backend, s.concurrency),
+            &format!(
+                "{} store get+save within 2× raw driver, {} caller(s)",
+                s.backend, s.concurrency
+            ),
             Some((s.raw.calls_per_sec(), s.store.calls_per_sec())),
             "round trips/s (raw vs store)",
             &|x| x <= 2.0,
@@ -108,9 +147,16 @@ pub fn render(r: &Results, chart: Option<&str>) -> String {
     let m = &r.machine;
     let mut s = String::new();
     let _ = writeln!(s, "{BEGIN}");
-    let _ = writeln!(s, "<!-- Generated by wechat-oauth-bench; edit crates/wechat-oauth-bench/src/report.rs, not this block. -->");
+    let _ = writeln!(
+        s,
+        "<!-- Generated by wechat-oauth-bench; edit crates/wechat-oauth-bench/src/report.rs, not this block. -->"
+    );
     let _ = writeln!(s, "## Results\n");
-    let _ = writeln!(s, "Command: `{}` — started {}, took {:.0} s.\n", m.command, m.started_utc, m.seconds);
+    let _ = writeln!(
+        s,
+        "Command: `{}` — started {}, took {:.0} s.\n",
+        m.command, m.started_utc, m.seconds
+    );
     let _ = writeln!(
         s,
         "Machine: {} × {} cores, Linux {}, node {}. Load average (1/5/15 min) before: {}; after: {}. \
@@ -137,7 +183,10 @@ pub fn render(r: &Results, chart: Option<&str>) -> String {
          1.5.0 with the default agent (a new connection per call) or a keep-alive agent, \
          its requests rewritten to the sandbox as in `shared/peer/node-peer.js`.\n"
     );
-    let _ = writeln!(s, "| in flight | client | calls/s | p50 ms | p99 ms | CPU µs/call | peak RSS MiB | errors |");
+    let _ = writeln!(
+        s,
+        "| in flight | client | calls/s | p50 ms | p99 ms | CPU µs/call | peak RSS MiB | errors |"
+    );
     let _ = writeln!(s, "|---:|---|---:|---:|---:|---:|---:|---:|");
     for c in &r.getuser {
         let _ = writeln!(
@@ -154,14 +203,21 @@ pub fn render(r: &Results, chart: Option<&str>) -> String {
         );
     }
     let _ = writeln!(s, "\nRatios, ours ÷ other client, same level:\n");
-    let _ = writeln!(s, "| in flight | CPU/call vs npm keep-alive | CPU/call vs hyper | calls/s vs npm keep-alive | calls/s vs hyper |");
+    let _ = writeln!(
+        s,
+        "| in flight | CPU/call vs npm keep-alive | CPU/call vs hyper | calls/s vs npm keep-alive | calls/s vs hyper |"
+    );
     let _ = writeln!(s, "|---:|---:|---:|---:|---:|");
     let mut levels: Vec<usize> = r.getuser.iter().map(|c| c.concurrency).collect();
     levels.dedup();
     for level in levels {
-        let Some(ours) = find(r, "ours", level) else { continue };
+        let Some(ours) = find(r, "ours", level) else {
+            continue;
+        };
         let cell = |other: Option<&ClientReport>, f: fn(&ClientReport) -> f64| {
-            other.filter(|o| f(o) > 0.0).map_or("–".to_owned(), |o| format!("{:.3}×", f(ours) / f(o)))
+            other
+                .filter(|o| f(o) > 0.0)
+                .map_or("–".to_owned(), |o| format!("{:.3}×", f(ours) / f(o)))
         };
         let node = find(r, "node-keepalive", level);
         let hyper = find(r, "hyper", level);
@@ -175,7 +231,10 @@ pub fn render(r: &Results, chart: Option<&str>) -> String {
         );
     }
     if let Some(chart) = chart {
-        let _ = writeln!(s, "\n![getUser throughput and client CPU per call against calls in flight]({chart})");
+        let _ = writeln!(
+            s,
+            "\n![getUser throughput and client CPU per call against calls in flight]({chart})"
+        );
     }
 
     let _ = writeln!(s, "\n### Refresh storm\n");
@@ -187,7 +246,10 @@ pub fn render(r: &Results, chart: Option<&str>) -> String {
          The two-process rows seed the shared store once, then release two client processes \
          (both on the client core) at the same moment, each with half the calls.\n"
     );
-    let _ = writeln!(s, "| scenario | processes | openids | calls | refresh requests | per openid | userinfo requests | ok | errors | seconds |");
+    let _ = writeln!(
+        s,
+        "| scenario | processes | openids | calls | refresh requests | per openid | userinfo requests | ok | errors | seconds |"
+    );
     let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for st in &r.storms {
         let _ = writeln!(
@@ -214,7 +276,10 @@ pub fn render(r: &Results, chart: Option<&str>) -> String {
          (the same queries/commands the store issues, without the store's code). The database \
          servers run unpinned on the same machine.\n"
     );
-    let _ = writeln!(s, "| backend | callers | store round trips/s | raw round trips/s | store ÷ raw time | store p50/p99 µs | raw p50/p99 µs | store CPU µs | raw CPU µs |");
+    let _ = writeln!(
+        s,
+        "| backend | callers | store round trips/s | raw round trips/s | store ÷ raw time | store p50/p99 µs | raw p50/p99 µs | store CPU µs | raw CPU µs |"
+    );
     let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for st in &r.stores {
         let _ = writeln!(
@@ -238,7 +303,11 @@ pub fn render(r: &Results, chart: Option<&str>) -> String {
     let _ = writeln!(s, "| operation | time per op | source |");
     let _ = writeln!(s, "|---|---:|---|");
     for mb in &r.micro {
-        let time = if mb.ns_per_op >= 1000.0 { format!("{:.2} µs", mb.ns_per_op / 1000.0) } else { format!("{:.0} ns", mb.ns_per_op) };
+        let time = if mb.ns_per_op >= 1000.0 {
+            format!("{:.2} µs", mb.ns_per_op / 1000.0)
+        } else {
+            format!("{:.0} ns", mb.ns_per_op)
+        };
         let _ = writeln!(s, "| {} | {} | {} |", mb.name, time, mb.source);
     }
 
@@ -267,7 +336,12 @@ pub fn write_section(path: &Path, section: &str) -> std::io::Result<()> {
 
 fn splice(existing: &str, section: &str) -> String {
     match (existing.find(BEGIN), existing.find(END)) {
-        (Some(b), Some(e)) if b < e => format!("{}{}{}", &existing[..b], section.trim_end(), &existing[e + END.len()..]),
+        (Some(b), Some(e)) if b < e => format!(
+            "{}{}{}",
+            &existing[..b],
+            section.trim_end(),
+            &existing[e + END.len()..]
+        ),
         _ if existing.trim().is_empty() => format!("# Benchmarks\n\n{section}"),
         _ => format!("{}\n\n{section}", existing.trim_end()),
     }
@@ -279,14 +353,27 @@ mod tests {
 
     #[test]
     fn splice_replaces_only_the_generated_section() {
-        let before = format!("# Benchmarks\n\nintro\n\n{BEGIN}\nold\n{END}\n\n## Sandbox throughput\n\nkept\n");
+        let before = format!(
+            "# Benchmarks\n\nintro\n\n{BEGIN}\nold\n{END}\n\n## Sandbox throughput\n\nkept\n"
+        );
         let after = splice(&before, &format!("{BEGIN}\nnew\n{END}\n"));
-        assert_eq!(after, format!("# Benchmarks\n\nintro\n\n{BEGIN}\nnew\n{END}\n\n## Sandbox throughput\n\nkept\n"));
+        assert_eq!(
+            after,
+            format!(
+                "# Benchmarks\n\nintro\n\n{BEGIN}\nnew\n{END}\n\n## Sandbox throughput\n\nkept\n"
+            )
+        );
     }
 
     #[test]
     fn splice_appends_when_the_markers_are_missing() {
-        let after = splice("# Benchmarks\n\n## Sandbox throughput\n", &format!("{BEGIN}\nx\n{END}\n"));
-        assert_eq!(after, format!("# Benchmarks\n\n## Sandbox throughput\n\n{BEGIN}\nx\n{END}\n"));
+        let after = splice(
+            "# Benchmarks\n\n## Sandbox throughput\n",
+            &format!("{BEGIN}\nx\n{END}\n"),
+        );
+        assert_eq!(
+            after,
+            format!("# Benchmarks\n\n## Sandbox throughput\n\n{BEGIN}\nx\n{END}\n")
+        );
     }
 }

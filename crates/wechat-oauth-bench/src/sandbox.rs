@@ -36,14 +36,19 @@ pub struct SandboxServer {
 enum Running {
     Process(Child),
     // Held only to keep the server alive: dropping the last handle stops it.
-    InProcess { _server: Box<wechat_sandbox::Sandbox> },
+    InProcess {
+        _server: Box<wechat_sandbox::Sandbox>,
+    },
 }
 
 impl SandboxServer {
     /// Starts the `wechat-sandbox` binary on 127.0.0.1, pinned to the server core, with a
     /// single-threaded runtime when the binary offers `--threads`, and `users` extra users.
     pub async fn spawn(binary: &Path, pin: Pinning, users: &[String]) -> anyhow::Result<Self> {
-        let help = tokio::process::Command::new(binary).arg("--help").output().await?;
+        let help = tokio::process::Command::new(binary)
+            .arg("--help")
+            .output()
+            .await?;
         let threads_flag = String::from_utf8_lossy(&help.stdout).contains("--threads");
         let mut cmd = pin.command(Pinning::SERVER_CORE, binary);
         cmd.args(["--listen", "127.0.0.1:0"]);
@@ -54,41 +59,72 @@ impl SandboxServer {
         for user in users {
             cmd.arg("--user").arg(user);
         }
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).kill_on_drop(true).spawn()?;
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()?;
         let stdout = child.stdout.take().context("sandbox stdout")?;
         let mut lines = BufReader::new(stdout).lines();
         let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
             .await
             .context("sandbox did not start within 30 s")??
             .context("sandbox exited before listening")?;
-        let url = first.strip_prefix("listening on ").with_context(|| format!("unexpected first line {first:?}"))?;
+        let url = first
+            .strip_prefix("listening on ")
+            .with_context(|| format!("unexpected first line {first:?}"))?;
         // Keep draining stdout so a chatty sandbox never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         let description = format!(
             "`{}` binary{}{}",
-            binary.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            binary
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
             match pin {
                 Pinning::Cores => ", pinned to core 0",
                 Pinning::CoresRealtime => ", pinned to core 0, real-time (`chrt -f 10`)",
                 Pinning::None => "",
             },
-            if threads_flag { ", `--threads 1`" } else { ", default runtime (no `--threads` flag)" }
+            if threads_flag {
+                ", `--threads 1`"
+            } else {
+                ", default runtime (no `--threads` flag)"
+            }
         );
-        Ok(Self::new(url.trim_end_matches('/').to_owned(), Running::Process(child), description))
+        Ok(Self::new(
+            url.trim_end_matches('/').to_owned(),
+            Running::Process(child),
+            description,
+        ))
     }
 
     /// Starts the sandbox inside this process (smoke test: no pinning, no separate binary).
     pub async fn in_process(users: &[String]) -> anyhow::Result<Self> {
         let mut builder = wechat_sandbox::Sandbox::builder();
-        for user in wechat_sandbox::defaults::USERS.iter().copied().chain(users.iter().map(String::as_str)) {
+        for user in wechat_sandbox::defaults::USERS
+            .iter()
+            .copied()
+            .chain(users.iter().map(String::as_str))
+        {
             builder = builder.user(user);
         }
         let sandbox = builder.journal_capacity(JOURNAL_CAPACITY).start().await?;
-        Ok(Self::new(sandbox.url().to_owned(), Running::InProcess { _server: Box::new(sandbox) }, "in-process sandbox".into()))
+        Ok(Self::new(
+            sandbox.url().to_owned(),
+            Running::InProcess {
+                _server: Box::new(sandbox),
+            },
+            "in-process sandbox".into(),
+        ))
     }
 
     fn new(url: String, running: Running, description: String) -> Self {
-        SandboxServer { url, http: reqwest::Client::new(), running, description }
+        SandboxServer {
+            url,
+            http: reqwest::Client::new(),
+            running,
+            description,
+        }
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -105,11 +141,20 @@ impl SandboxServer {
     }
 
     async fn post(&self, path: &str, body: serde_json::Value) -> anyhow::Result<serde_json::Value> {
-        let response = self.http.post(format!("{}{path}", self.url)).json(&body).send().await?;
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .json(&body)
+            .send()
+            .await?;
         let status = response.status();
         let text = response.text().await?;
         anyhow::ensure!(status.is_success(), "POST {path}: HTTP {status}: {text}");
-        Ok(if text.trim().is_empty() { serde_json::Value::Null } else { serde_json::from_str(&text)? })
+        Ok(if text.trim().is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text)?
+        })
     }
 
     /// One authorization code per user, as if each approved `snsapi_userinfo`.
@@ -117,9 +162,14 @@ impl SandboxServer {
         let mut codes = Vec::with_capacity(users.len());
         for user in users {
             let minted = self
-                .post("/__sandbox/codes", json!({ "appid": APPID, "user": user, "scope": "snsapi_userinfo" }))
+                .post(
+                    "/__sandbox/codes",
+                    json!({ "appid": APPID, "user": user, "scope": "snsapi_userinfo" }),
+                )
                 .await?;
-            let code = minted["code"].as_str().with_context(|| format!("no code in {minted}"))?;
+            let code = minted["code"]
+                .as_str()
+                .with_context(|| format!("no code in {minted}"))?;
             codes.push(code.to_owned());
         }
         Ok(codes)
@@ -127,21 +177,43 @@ impl SandboxServer {
 
     /// Moves the sandbox's clock forward.
     pub async fn advance_clock(&self, by: Duration) -> anyhow::Result<()> {
-        self.post("/__sandbox/clock/advance", json!({ "seconds": by.as_secs() })).await.map(drop)
+        self.post(
+            "/__sandbox/clock/advance",
+            json!({ "seconds": by.as_secs() }),
+        )
+        .await
+        .map(drop)
     }
 
     /// Forgets the journal (between runs, so it neither grows without bound nor mixes runs).
     pub async fn clear_journal(&self) -> anyhow::Result<()> {
-        let response = self.http.delete(format!("{}/__sandbox/journal", self.url)).send().await?;
-        anyhow::ensure!(response.status().is_success(), "DELETE /__sandbox/journal: HTTP {}", response.status());
+        let response = self
+            .http
+            .delete(format!("{}/__sandbox/journal", self.url))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "DELETE /__sandbox/journal: HTTP {}",
+            response.status()
+        );
         Ok(())
     }
 
     /// How many journaled requests hit `path` since the last clear.
     pub async fn count_requests(&self, path: &str) -> anyhow::Result<usize> {
-        let journal: serde_json::Value =
-            self.http.get(format!("{}/__sandbox/journal", self.url)).send().await?.error_for_status()?.json().await?;
-        let entries = journal.as_array().or_else(|| journal["entries"].as_array()).context("journal is not a list")?;
+        let journal: serde_json::Value = self
+            .http
+            .get(format!("{}/__sandbox/journal", self.url))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let entries = journal
+            .as_array()
+            .or_else(|| journal["entries"].as_array())
+            .context("journal is not a list")?;
         Ok(entries.iter().filter(|e| e["path"] == path).count())
     }
 }

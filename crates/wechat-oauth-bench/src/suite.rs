@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use crate::measure::ClientReport;
 use crate::procs::{NodeSetup, Pinning, Programs, RunningClient};
-use crate::results::{Micro, Results, Storm, StoreRun};
+use crate::results::{Micro, Results, StoreRun, Storm};
 use crate::sandbox::{APPID, SECRET, SandboxServer};
 
 /// How much of everything to run.
@@ -72,7 +72,9 @@ impl Plan {
     /// Every sandbox user the plan needs (the sandbox must know them to mint codes).
     pub fn users(&self) -> Vec<String> {
         let getuser = (0..self.getuser_users).map(|i| format!("u{i}"));
-        getuser.chain((0..self.storm_openids).map(|i| format!("s{i}"))).collect()
+        getuser
+            .chain((0..self.storm_openids).map(|i| format!("s{i}")))
+            .collect()
     }
 }
 
@@ -87,22 +89,50 @@ pub struct StoreUrls {
 impl StoreUrls {
     /// Every backend; the file and SQLite stores live under `scratch`.
     pub fn from_env(scratch: &Path) -> Self {
-        let env = |var: &str, default: &str| std::env::var(var).unwrap_or_else(|_| default.to_owned());
+        let env =
+            |var: &str, default: &str| std::env::var(var).unwrap_or_else(|_| default.to_owned());
         let backends = vec![
             ("memory".into(), "memory:".into()),
-            ("file".into(), format!("file://{}", scratch.join("file-store").display())),
-            ("SQLite".into(), format!("sqlite://{}?mode=rwc", scratch.join("tokens.sqlite").display())),
-            ("MySQL (MariaDB)".into(), env("WECHAT_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")),
-            ("PostgreSQL".into(), env("WECHAT_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")),
-            ("Redis".into(), env("WECHAT_TEST_REDIS_URL", "redis://127.0.0.1:6379")),
-            ("MongoDB (jongodb)".into(), env("WECHAT_TEST_MONGODB_URL", "mongodb://127.0.0.1:27999/test")),
+            (
+                "file".into(),
+                format!("file://{}", scratch.join("file-store").display()),
+            ),
+            (
+                "SQLite".into(),
+                format!(
+                    "sqlite://{}?mode=rwc",
+                    scratch.join("tokens.sqlite").display()
+                ),
+            ),
+            (
+                "MySQL (MariaDB)".into(),
+                env("WECHAT_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test"),
+            ),
+            (
+                "PostgreSQL".into(),
+                env(
+                    "WECHAT_TEST_POSTGRES_URL",
+                    "postgres://postgres@127.0.0.1:5432/test",
+                ),
+            ),
+            (
+                "Redis".into(),
+                env("WECHAT_TEST_REDIS_URL", "redis://127.0.0.1:6379"),
+            ),
+            (
+                "MongoDB (jongodb)".into(),
+                env("WECHAT_TEST_MONGODB_URL", "mongodb://127.0.0.1:27999/test"),
+            ),
         ];
         StoreUrls { backends }
     }
 
     /// The URL of the backend named `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.backends.iter().find(|(n, _)| n.starts_with(name)).map(|(_, url)| url.as_str())
+        self.backends
+            .iter()
+            .find(|(n, _)| n.starts_with(name))
+            .map(|(_, url)| url.as_str())
     }
 }
 
@@ -123,7 +153,10 @@ const SLACK: Duration = Duration::from_secs(120);
 
 impl Suite<'_> {
     fn client(&self, mode: &str) -> tokio::process::Command {
-        let mut cmd = self.plan.pinning.command(Pinning::CLIENT_CORE, &self.programs.bench_client);
+        let mut cmd = self
+            .plan
+            .pinning
+            .command(Pinning::CLIENT_CORE, &self.programs.bench_client);
         cmd.arg(mode);
         cmd
     }
@@ -142,12 +175,16 @@ impl Suite<'_> {
     /// getUser, valid token, memory store: every client at every level, interleaved so
     /// drift in machine load touches all clients alike.
     pub async fn getuser(&self, results: &mut Results) -> anyhow::Result<()> {
-        let users: Vec<String> = (0..self.plan.getuser_users).map(|i| format!("u{i}")).collect();
+        let users: Vec<String> = (0..self.plan.getuser_users)
+            .map(|i| format!("u{i}"))
+            .collect();
         let mut clients = vec!["ours", "hyper"];
         if self.programs.node.is_some() {
             clients.extend(["node-keepalive", "node-default"]);
         } else {
-            results.not_run.push("getUser with the npm library: node or wechat-oauth@1.5.0 unavailable".into());
+            results.not_run.push(
+                "getUser with the npm library: node or wechat-oauth@1.5.0 unavailable".into(),
+            );
         }
         for &level in &self.plan.levels {
             for &client in &clients {
@@ -170,8 +207,15 @@ impl Suite<'_> {
                 };
                 Self::common_args(&mut cmd, self.sandbox.url());
                 cmd.arg("--codes").arg(&codes);
-                cmd.args(["--concurrency", &level.to_string(), "--duration-ms", &duration_ms]);
-                let report = RunningClient::spawn(client, cmd)?.report(self.plan.getuser_duration + SLACK).await?;
+                cmd.args([
+                    "--concurrency",
+                    &level.to_string(),
+                    "--duration-ms",
+                    &duration_ms,
+                ]);
+                let report = RunningClient::spawn(client, cmd)?
+                    .report(self.plan.getuser_duration + SLACK)
+                    .await?;
                 eprintln!("getUser {client:>14} x{level:<5} {}", summary(&report));
                 results.getuser.push(report);
                 self.sandbox.clear_journal().await?;
@@ -183,7 +227,9 @@ impl Suite<'_> {
     /// Refresh storms: ours (one process, memory store), node, and ours in two processes
     /// sharing a Redis store and a PostgreSQL store.
     pub async fn storms(&self, results: &mut Results) -> anyhow::Result<()> {
-        let users: Vec<String> = (0..self.plan.storm_openids).map(|i| format!("s{i}")).collect();
+        let users: Vec<String> = (0..self.plan.storm_openids)
+            .map(|i| format!("s{i}"))
+            .collect();
         let openids = self.plan.scratch.join("storm.openids");
         let backdate = Duration::from_secs(7300); // past WeChat's 7200 s access_token lifetime
 
@@ -191,9 +237,23 @@ impl Suite<'_> {
         let codes = self.codes_file("storm", &users).await?;
         let mut cmd = self.client("storm");
         Self::common_args(&mut cmd, self.sandbox.url());
-        cmd.arg("--codes").arg(&codes).arg("--openids").arg(&openids);
-        cmd.args(["--calls", &self.plan.storm_calls.to_string(), "--backdate-secs", &backdate.as_secs().to_string()]);
-        let storm = self.storm("ours, memory store, 1 process", vec![RunningClient::spawn("ours storm", cmd)?], backdate).await?;
+        cmd.arg("--codes")
+            .arg(&codes)
+            .arg("--openids")
+            .arg(&openids);
+        cmd.args([
+            "--calls",
+            &self.plan.storm_calls.to_string(),
+            "--backdate-secs",
+            &backdate.as_secs().to_string(),
+        ]);
+        let storm = self
+            .storm(
+                "ours, memory store, 1 process",
+                vec![RunningClient::spawn("ours storm", cmd)?],
+                backdate,
+            )
+            .await?;
         results.storms.push(storm);
 
         match &self.programs.node {
@@ -202,18 +262,38 @@ impl Suite<'_> {
                 let mut cmd = node.command(self.plan.pinning, "storm");
                 Self::common_args(&mut cmd, self.sandbox.url());
                 cmd.arg("--codes").arg(&codes);
-                cmd.args(["--calls", &self.plan.storm_calls.to_string(), "--backdate-secs", &backdate.as_secs().to_string()]);
-                let storm = self.storm("npm wechat-oauth 1.5.0, memory store", vec![RunningClient::spawn("node storm", cmd)?], backdate).await?;
+                cmd.args([
+                    "--calls",
+                    &self.plan.storm_calls.to_string(),
+                    "--backdate-secs",
+                    &backdate.as_secs().to_string(),
+                ]);
+                let storm = self
+                    .storm(
+                        "npm wechat-oauth 1.5.0, memory store",
+                        vec![RunningClient::spawn("node storm", cmd)?],
+                        backdate,
+                    )
+                    .await?;
                 results.storms.push(storm);
             }
-            None => results.not_run.push("refresh storm with the npm library: node unavailable".into()),
+            None => results
+                .not_run
+                .push("refresh storm with the npm library: node unavailable".into()),
         }
 
         for backend in ["Redis", "PostgreSQL"] {
-            let Some(url) = self.stores.get(backend) else { continue };
-            match self.shared_storm(backend, url, &users, &openids, backdate).await {
+            let Some(url) = self.stores.get(backend) else {
+                continue;
+            };
+            match self
+                .shared_storm(backend, url, &users, &openids, backdate)
+                .await
+            {
                 Ok(storm) => results.storms.push(storm),
-                Err(e) => results.not_run.push(format!("refresh storm over a shared {backend} store: {e:#}")),
+                Err(e) => results.not_run.push(format!(
+                    "refresh storm over a shared {backend} store: {e:#}"
+                )),
             }
         }
         Ok(())
@@ -230,23 +310,44 @@ impl Suite<'_> {
         let codes = self.codes_file("storm-shared", users).await?;
         let mut seed = self.client("storm");
         Self::common_args(&mut seed, self.sandbox.url());
-        seed.args(["--store", url, "--seed-only", "--backdate-secs", &backdate.as_secs().to_string()]);
-        seed.arg("--codes").arg(&codes).arg("--openids").arg(openids);
+        seed.args([
+            "--store",
+            url,
+            "--seed-only",
+            "--backdate-secs",
+            &backdate.as_secs().to_string(),
+        ]);
+        seed.arg("--codes")
+            .arg(&codes)
+            .arg("--openids")
+            .arg(openids);
         RunningClient::spawn("seed", seed)?.report(SLACK).await?;
         let per_process = self.plan.storm_calls / 2;
         let mut processes = Vec::new();
         for i in 0..2 {
             let mut cmd = self.client("storm");
             Self::common_args(&mut cmd, self.sandbox.url());
-            cmd.args(["--store", url, "--calls", &per_process.to_string()]).arg("--openids").arg(openids);
+            cmd.args(["--store", url, "--calls", &per_process.to_string()])
+                .arg("--openids")
+                .arg(openids);
             processes.push(RunningClient::spawn(&format!("{backend} storm {i}"), cmd)?);
         }
-        self.storm(&format!("ours, shared {backend} store, 2 processes"), processes, backdate).await
+        self.storm(
+            &format!("ours, shared {backend} store, 2 processes"),
+            processes,
+            backdate,
+        )
+        .await
     }
 
     /// Waits for every process to be seeded, expires the tokens on the sandbox's clock,
     /// releases them all at once and counts what reached the sandbox.
-    async fn storm(&self, label: &str, mut processes: Vec<RunningClient>, backdate: Duration) -> anyhow::Result<Storm> {
+    async fn storm(
+        &self,
+        label: &str,
+        mut processes: Vec<RunningClient>,
+        backdate: Duration,
+    ) -> anyhow::Result<Storm> {
         for p in &mut processes {
             p.wait_ready(SLACK).await?;
         }
@@ -264,7 +365,10 @@ impl Suite<'_> {
             processes: reports.len(),
             openids: self.plan.storm_openids,
             calls: reports.iter().map(|r| r.concurrency).sum(),
-            refresh_requests: self.sandbox.count_requests("/sns/oauth2/refresh_token").await?,
+            refresh_requests: self
+                .sandbox
+                .count_requests("/sns/oauth2/refresh_token")
+                .await?,
             userinfo_requests: self.sandbox.count_requests("/sns/userinfo").await?,
             reports,
         };
@@ -284,13 +388,30 @@ impl Suite<'_> {
     pub async fn stores(&self, results: &mut Results) -> anyhow::Result<()> {
         for (backend, url) in &self.stores.backends {
             for &level in &self.plan.store_levels {
-                let mut run = StoreRun { backend: backend.clone(), concurrency: level, ..StoreRun::default() };
+                let mut run = StoreRun {
+                    backend: backend.clone(),
+                    concurrency: level,
+                    ..StoreRun::default()
+                };
                 let mut outcome = Ok(());
                 for implementation in ["store", "raw"] {
                     let mut cmd = self.client("stores");
-                    cmd.args(["--url", url, "--impl", implementation, "--concurrency", &level.to_string()]);
-                    cmd.args(["--duration-ms", &self.plan.store_duration.as_millis().to_string()]);
-                    match RunningClient::spawn(implementation, cmd)?.report(self.plan.store_duration + SLACK).await {
+                    cmd.args([
+                        "--url",
+                        url,
+                        "--impl",
+                        implementation,
+                        "--concurrency",
+                        &level.to_string(),
+                    ]);
+                    cmd.args([
+                        "--duration-ms",
+                        &self.plan.store_duration.as_millis().to_string(),
+                    ]);
+                    match RunningClient::spawn(implementation, cmd)?
+                        .report(self.plan.store_duration + SLACK)
+                        .await
+                    {
                         Ok(report) if implementation == "store" => run.store = report,
                         Ok(report) => run.raw = report,
                         Err(e) => outcome = Err(e),
@@ -298,12 +419,18 @@ impl Suite<'_> {
                 }
                 match outcome {
                     Ok(()) => {
-                        eprintln!("store {backend:>18} x{level:<3} store {} | raw {}", summary(&run.store), summary(&run.raw));
+                        eprintln!(
+                            "store {backend:>18} x{level:<3} store {} | raw {}",
+                            summary(&run.store),
+                            summary(&run.raw)
+                        );
                         results.stores.push(run);
                     }
                     Err(e) => {
                         eprintln!("store {backend} x{level}: NOT RUN: {e:#}");
-                        results.not_run.push(format!("store {backend} at {level}: {e:#}"));
+                        results
+                            .not_run
+                            .push(format!("store {backend} at {level}: {e:#}"));
                     }
                 }
             }
@@ -319,8 +446,13 @@ impl Suite<'_> {
         crate::micro::write_node_vector(&vector)?;
         let mut cmd = node.command(self.plan.pinning, "decrypt");
         cmd.arg("--vector").arg(&vector);
-        cmd.args(["--duration-ms", &self.plan.node_decrypt_duration.as_millis().to_string()]);
-        let r = RunningClient::spawn("node decrypt", cmd)?.report(self.plan.node_decrypt_duration + SLACK).await?;
+        cmd.args([
+            "--duration-ms",
+            &self.plan.node_decrypt_duration.as_millis().to_string(),
+        ]);
+        let r = RunningClient::spawn("node decrypt", cmd)?
+            .report(self.plan.node_decrypt_duration + SLACK)
+            .await?;
         anyhow::ensure!(r.calls > 0, "node decrypt loop ran no iteration");
         Ok(Micro {
             name: "the same decrypt + signature check in node 20 `crypto` (reference)".into(),
@@ -347,7 +479,10 @@ pub fn machine(command: &str, sandbox: &str, pinning: Pinning) -> crate::results
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let cpu = cpuinfo
         .lines()
-        .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned()))
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
         .unwrap_or_default();
     let run = |prog: &str, arg: &str| {
         std::process::Command::new(prog)
@@ -392,9 +527,15 @@ pub async fn run_all(suite: &Suite<'_>, command: &str) -> anyhow::Result<Results
         ..Results::default()
     };
     std::fs::create_dir_all(&suite.plan.scratch).context("scratch directory")?;
-    suite.getuser(&mut results).await.context("getUser comparison")?;
+    suite
+        .getuser(&mut results)
+        .await
+        .context("getUser comparison")?;
     suite.storms(&mut results).await.context("refresh storm")?;
-    suite.stores(&mut results).await.context("store round trips")?;
+    suite
+        .stores(&mut results)
+        .await
+        .context("store round trips")?;
     results.machine.load_after = loadavg();
     results.machine.seconds = started.elapsed().as_secs_f64();
     Ok(results)

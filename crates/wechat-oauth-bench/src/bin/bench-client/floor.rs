@@ -21,11 +21,18 @@ async fn get(client: &HyperClient, url: &str) -> anyhow::Result<Bytes> {
     let body = response.into_body().collect().await?.to_bytes();
     anyhow::ensure!(status.is_success(), "HTTP {status}");
     // WeChat reports errors under HTTP 200 (wechat-protocol.md): count them as failures.
-    anyhow::ensure!(!body.windows(9).any(|w| w == b"\"errcode\""), "errcode in response");
+    anyhow::ensure!(
+        !body.windows(9).any(|w| w == b"\"errcode\""),
+        "errcode in response"
+    );
     Ok(body)
 }
 
-pub(crate) async fn run(args: &GetUserArgs, codes: &[String], duration: Duration) -> anyhow::Result<ClientReport> {
+pub(crate) async fn run(
+    args: &GetUserArgs,
+    codes: &[String],
+    duration: Duration,
+) -> anyhow::Result<ClientReport> {
     let client: HyperClient = Client::builder(TokioExecutor::new()).build_http();
     let mut urls = Vec::with_capacity(codes.len());
     for code in codes {
@@ -38,10 +45,15 @@ pub(crate) async fn run(args: &GetUserArgs, codes: &[String], duration: Duration
         )
         .await?;
         let token: serde_json::Value = serde_json::from_slice(&body)?;
-        let (Some(access_token), Some(openid)) = (token["access_token"].as_str(), token["openid"].as_str()) else {
+        let (Some(access_token), Some(openid)) =
+            (token["access_token"].as_str(), token["openid"].as_str())
+        else {
             anyhow::bail!("token exchange failed (errcode {})", token["errcode"]);
         };
-        urls.push(format!("{}/sns/userinfo?access_token={access_token}&openid={openid}&lang=zh_CN", args.base));
+        urls.push(format!(
+            "{}/sns/userinfo?access_token={access_token}&openid={openid}&lang=zh_CN",
+            args.base
+        ));
     }
     let result: LoadResult = keep_in_flight(args.concurrency, duration, |_, n| {
         let client = client.clone();

@@ -9,7 +9,11 @@ use wechat_oauth_bench::measure::ClientReport;
 
 use crate::GetUserArgs;
 
-pub(crate) async fn run(args: &GetUserArgs, codes: &[String], duration: Duration) -> anyhow::Result<ClientReport> {
+pub(crate) async fn run(
+    args: &GetUserArgs,
+    codes: &[String],
+    duration: Duration,
+) -> anyhow::Result<ClientReport> {
     let client = OAuthClient::builder(args.appid.clone(), args.secret.clone())
         .api_base(args.base.clone())
         .open_base(args.base.clone())

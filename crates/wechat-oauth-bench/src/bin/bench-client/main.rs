@@ -7,8 +7,8 @@
 
 mod floor;
 mod getuser;
-mod storm;
 mod stores;
+mod storm;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -62,7 +62,9 @@ struct GetUserArgs {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let report = runtime.block_on(async move {
         match cli.mode {
             Mode::Getuser(args) => {
@@ -83,5 +85,10 @@ fn main() -> anyhow::Result<()> {
 
 fn read_lines(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
     let text = std::fs::read_to_string(path)?;
-    Ok(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect())
 }

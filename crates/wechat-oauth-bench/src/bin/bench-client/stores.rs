@@ -49,7 +49,9 @@ fn token(openid: &str, create_at: i64) -> anyhow::Result<AccessToken> {
 
 pub(crate) async fn run(args: StoreArgs) -> anyhow::Result<ClientReport> {
     let duration = Duration::from_millis(args.duration_ms);
-    let openids: Vec<String> = (0..args.concurrency).map(|i| format!("bench-{i}")).collect();
+    let openids: Vec<String> = (0..args.concurrency)
+        .map(|i| format!("bench-{i}"))
+        .collect();
     let base = now_millis();
     let concurrency = args.concurrency;
     let result = if args.implementation == "raw" {
@@ -72,7 +74,10 @@ pub(crate) async fn run(args: StoreArgs) -> anyhow::Result<ClientReport> {
         let (store, openids) = (&store, &openids);
         keep_in_flight(concurrency, duration, |slot, n| async move {
             let openid = &openids[slot];
-            let mut token = store.get(openid).await?.ok_or_else(|| anyhow::anyhow!("token vanished"))?;
+            let mut token = store
+                .get(openid)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("token vanished"))?;
             token.create_at = base + 1 + n as i64;
             anyhow::ensure!(store.save(openid, &token).await?, "save refused");
             anyhow::Ok(())
@@ -112,8 +117,16 @@ macro_rules! columns {
         "access_token, expires_in, refresh_token, openid, scope, create_at, unionid, is_snapshotuser"
     };
 }
-const SELECT_QMARK: &str = concat!("SELECT ", columns!(), " FROM bench_raw_token WHERE openid = ?");
-const SELECT_DOLLAR: &str = concat!("SELECT ", columns!(), " FROM bench_raw_token WHERE openid = $1");
+const SELECT_QMARK: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM bench_raw_token WHERE openid = ?"
+);
+const SELECT_DOLLAR: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM bench_raw_token WHERE openid = $1"
+);
 // The conditional upsert the SQL stores use: a save never replaces a newer create_at.
 const UPSERT_SQLITE: &str = "INSERT INTO bench_raw_token (openid, access_token, expires_in, refresh_token, scope, create_at) \
      VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (openid) DO UPDATE SET access_token = excluded.access_token, \
@@ -135,7 +148,11 @@ const UPSERT_MYSQL: &str = "INSERT INTO bench_raw_token (openid, access_token, e
 macro_rules! sql_round_trip {
     ($pool:expr, $select:expr, $upsert:expr, $openid:expr, $create_at:expr) => {{
         use sqlx::Row;
-        if let Some(row) = sqlx::query($select).bind($openid).fetch_optional($pool).await? {
+        if let Some(row) = sqlx::query($select)
+            .bind($openid)
+            .fetch_optional($pool)
+            .await?
+        {
             let _decoded: (String, i64, String, String, String, i64) = (
                 row.try_get("access_token")?,
                 row.try_get("expires_in")?,
@@ -177,26 +194,53 @@ impl Raw {
                     .create_if_missing(true)
                     .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
                     .busy_timeout(Duration::from_secs(5));
-                let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(POOL).connect_with(options).await?;
-                sqlx::query(sqlx::AssertSqlSafe(sql_schema("TEXT", "INTEGER"))).execute(&pool).await?;
-                sqlx::query("DELETE FROM bench_raw_token").execute(&pool).await?;
+                let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                    .max_connections(POOL)
+                    .connect_with(options)
+                    .await?;
+                sqlx::query(sqlx::AssertSqlSafe(sql_schema("TEXT", "INTEGER")))
+                    .execute(&pool)
+                    .await?;
+                sqlx::query("DELETE FROM bench_raw_token")
+                    .execute(&pool)
+                    .await?;
                 Raw::Sqlite(pool)
             }
             "mysql" => {
-                let pool = sqlx::mysql::MySqlPoolOptions::new().max_connections(POOL).connect(url).await?;
-                sqlx::query(sqlx::AssertSqlSafe(sql_schema("VARCHAR(128)", "TINYINT(1)"))).execute(&pool).await?;
-                sqlx::query("DELETE FROM bench_raw_token").execute(&pool).await?;
+                let pool = sqlx::mysql::MySqlPoolOptions::new()
+                    .max_connections(POOL)
+                    .connect(url)
+                    .await?;
+                sqlx::query(sqlx::AssertSqlSafe(sql_schema(
+                    "VARCHAR(128)",
+                    "TINYINT(1)",
+                )))
+                .execute(&pool)
+                .await?;
+                sqlx::query("DELETE FROM bench_raw_token")
+                    .execute(&pool)
+                    .await?;
                 Raw::MySql(pool)
             }
             "postgres" | "postgresql" => {
-                let pool = sqlx::postgres::PgPoolOptions::new().max_connections(POOL).connect(url).await?;
-                sqlx::query(sqlx::AssertSqlSafe(sql_schema("VARCHAR(128)", "BOOLEAN"))).execute(&pool).await?;
-                sqlx::query("DELETE FROM bench_raw_token").execute(&pool).await?;
+                let pool = sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(POOL)
+                    .connect(url)
+                    .await?;
+                sqlx::query(sqlx::AssertSqlSafe(sql_schema("VARCHAR(128)", "BOOLEAN")))
+                    .execute(&pool)
+                    .await?;
+                sqlx::query("DELETE FROM bench_raw_token")
+                    .execute(&pool)
+                    .await?;
                 Raw::Postgres(pool)
             }
             "redis" => {
                 let mut conn = redis::Client::open(url)?.get_connection_manager().await?;
-                let keys: Vec<String> = redis::cmd("KEYS").arg("bench:raw-token:*").query_async(&mut conn).await?;
+                let keys: Vec<String> = redis::cmd("KEYS")
+                    .arg("bench:raw-token:*")
+                    .query_async(&mut conn)
+                    .await?;
                 if !keys.is_empty() {
                     let () = redis::cmd("DEL").arg(keys).query_async(&mut conn).await?;
                 }
@@ -204,7 +248,9 @@ impl Raw {
             }
             "mongodb" => {
                 let client = mongodb::Client::with_uri_str(url).await?;
-                let db = client.default_database().unwrap_or_else(|| client.database("test"));
+                let db = client
+                    .default_database()
+                    .unwrap_or_else(|| client.database("test"));
                 let collection = db.collection(RAW_TABLE);
                 collection.delete_many(mongodb::bson::doc! {}).await?;
                 Raw::Mongo(collection)
@@ -216,13 +262,19 @@ impl Raw {
     async fn round_trip(&self, openid: &str, create_at: i64) -> anyhow::Result<()> {
         match self {
             Raw::Memory(map) => {
-                let current = map.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.get(openid).cloned();
+                let current = map
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("poisoned"))?
+                    .get(openid)
+                    .cloned();
                 let mut t = match current {
                     Some(t) => t,
                     None => token(openid, create_at)?,
                 };
                 t.create_at = create_at;
-                map.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.insert(openid.to_owned(), t);
+                map.lock()
+                    .map_err(|_| anyhow::anyhow!("poisoned"))?
+                    .insert(openid.to_owned(), t);
             }
             Raw::File(dir) => {
                 let path = dir.join(format!("{openid}:access_token.txt"));
@@ -231,7 +283,9 @@ impl Raw {
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
                     Err(e) => return Err(e.into()),
                 };
-                let mut value = current.unwrap_or_else(|| serde_json::to_value(raw_row(openid, create_at)).unwrap_or_default());
+                let mut value = current.unwrap_or_else(|| {
+                    serde_json::to_value(raw_row(openid, create_at)).unwrap_or_default()
+                });
                 value["create_at"] = create_at.into();
                 let bytes = serde_json::to_vec(&value)?;
                 // Same durability as the store: write a temporary file, fsync, rename.
@@ -244,13 +298,23 @@ impl Raw {
                 })
                 .await??;
             }
-            Raw::Sqlite(pool) => sql_round_trip!(pool, SELECT_QMARK, UPSERT_SQLITE, openid, create_at),
-            Raw::Postgres(pool) => sql_round_trip!(pool, SELECT_DOLLAR, UPSERT_POSTGRES, openid, create_at),
-            Raw::MySql(pool) => sql_round_trip!(pool, SELECT_QMARK, UPSERT_MYSQL, openid, create_at),
+            Raw::Sqlite(pool) => {
+                sql_round_trip!(pool, SELECT_QMARK, UPSERT_SQLITE, openid, create_at)
+            }
+            Raw::Postgres(pool) => {
+                sql_round_trip!(pool, SELECT_DOLLAR, UPSERT_POSTGRES, openid, create_at)
+            }
+            Raw::MySql(pool) => {
+                sql_round_trip!(pool, SELECT_QMARK, UPSERT_MYSQL, openid, create_at)
+            }
             Raw::Redis(conn) => {
                 let mut conn = conn.clone();
                 let key = format!("bench:raw-token:{openid}");
-                let current: Option<String> = redis::cmd("HGET").arg(&key).arg("token").query_async(&mut conn).await?;
+                let current: Option<String> = redis::cmd("HGET")
+                    .arg(&key)
+                    .arg("token")
+                    .query_async(&mut conn)
+                    .await?;
                 let mut value: serde_json::Value = match current {
                     Some(json) => serde_json::from_str(&json)?,
                     None => serde_json::to_value(raw_row(openid, create_at))?,
@@ -265,7 +329,10 @@ impl Raw {
                 // get: the document; save: read the stored create_at, then update on the
                 // condition that it is unchanged (optimistic, as the store does).
                 let _current = collection.find_one(doc! { "openid": openid }).await?;
-                let stored = collection.find_one(doc! { "openid": openid }).projection(doc! { "create_at": 1 }).await?;
+                let stored = collection
+                    .find_one(doc! { "openid": openid })
+                    .projection(doc! { "create_at": 1 })
+                    .await?;
                 let filter = match stored.as_ref().and_then(|d| d.get("_id")) {
                     Some(id) => doc! { "_id": id.clone() },
                     None => doc! { "openid": openid },
@@ -299,9 +366,13 @@ struct RawRow {
 
 fn raw_row(openid: &str, create_at: i64) -> RawRow {
     RawRow {
-        access_token: format!("ACCESS_TOKEN_{openid}_0123456789abcdefghijklmnopqrstuvwxyz0123456789"),
+        access_token: format!(
+            "ACCESS_TOKEN_{openid}_0123456789abcdefghijklmnopqrstuvwxyz0123456789"
+        ),
         expires_in: 7200,
-        refresh_token: format!("REFRESH_TOKEN_{openid}_0123456789abcdefghijklmnopqrstuvwxyz012345678"),
+        refresh_token: format!(
+            "REFRESH_TOKEN_{openid}_0123456789abcdefghijklmnopqrstuvwxyz012345678"
+        ),
         openid: openid.to_owned(),
         scope: "snsapi_userinfo".into(),
         create_at,

@@ -64,14 +64,23 @@ pub(crate) async fn run(args: StormArgs) -> anyhow::Result<ClientReport> {
     };
     anyhow::ensure!(!openids.is_empty(), "no openids");
     if args.seed_only {
-        return Ok(ClientReport { client: "seed".into(), calls: openids.len() as u64, ..ClientReport::default() });
+        return Ok(ClientReport {
+            client: "seed".into(),
+            calls: openids.len() as u64,
+            ..ClientReport::default()
+        });
     }
     // Tell the harness we are ready, and start only when every process is.
     println!("ready");
     let mut line = String::new();
-    tokio::io::BufReader::new(tokio::io::stdin()).read_line(&mut line).await?;
+    tokio::io::BufReader::new(tokio::io::stdin())
+        .read_line(&mut line)
+        .await?;
     let (client, openids) = (&client, &openids);
-    let result = fire_all(args.calls, |n| async move { client.get_user(&openids[n % openids.len()]).await.map(drop) }).await;
+    let result = fire_all(args.calls, |n| async move {
+        client.get_user(&openids[n % openids.len()]).await.map(drop)
+    })
+    .await;
     Ok(result.into_report("ours", args.calls))
 }
 
