@@ -43,6 +43,8 @@ enum Command {
     },
     /// Re-render BENCHMARKS.md and the chart from target/bench-results.json.
     Render,
+    /// Run the criterion micro benchmarks in this process (`all` runs this pinned).
+    Micro,
 }
 
 const COMMAND: &str = "cargo run -p wechat-oauth-bench --release -- all";
@@ -68,6 +70,15 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let results_path = target_dir().join("bench-results.json");
     match cli.command {
+        Command::Micro => {
+            let mut c = criterion::Criterion::default()
+                .warm_up_time(std::time::Duration::from_secs(1))
+                .measurement_time(std::time::Duration::from_secs(3))
+                .output_directory(&target_dir().join("criterion"));
+            micro::benches(&mut c);
+            c.final_summary();
+            Ok(())
+        }
         Command::Render => {
             let results =
                 serde_json::from_slice(&std::fs::read(&results_path).context("no previous run")?)?;
@@ -163,7 +174,7 @@ async fn run(no_micro: bool, quick: bool, pinning: Pinning) -> anyhow::Result<Re
     let mut results = run_all(&suite, &command).await?;
     if !no_micro {
         let started = std::time::Instant::now();
-        match criterion_micro() {
+        match criterion_micro(pinning) {
             Ok(micro) => results.micro.extend(micro),
             Err(e) => results
                 .not_run
@@ -178,24 +189,14 @@ async fn run(no_micro: bool, quick: bool, pinning: Pinning) -> anyhow::Result<Re
     Ok(results)
 }
 
-/// `cargo bench --bench micro` on the client core, then criterion's mean estimates.
-fn criterion_micro() -> anyhow::Result<Vec<Micro>> {
-    let status = std::process::Command::new("taskset")
-        .args(["-c", &Pinning::CLIENT_CORE.to_string()])
-        .arg(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .current_dir(workspace_root())
-        .args([
-            "bench",
-            "-p",
-            "wechat-oauth-bench",
-            "--bench",
-            "micro",
-            "--",
-        ])
-        .args(["--warm-up-time", "1", "--measurement-time", "3"])
-        .stdout(Stdio::inherit())
-        .status()?;
-    anyhow::ensure!(status.success(), "cargo bench failed");
+/// The criterion micro benchmarks in a child of this binary pinned to the client core,
+/// then criterion's mean estimates.
+fn criterion_micro(pinning: Pinning) -> anyhow::Result<Vec<Micro>> {
+    let mut cmd = pinning
+        .command(Pinning::CLIENT_CORE, std::env::current_exe()?)
+        .into_std();
+    let status = cmd.arg("micro").stdout(Stdio::inherit()).status()?;
+    anyhow::ensure!(status.success(), "micro benchmarks failed");
     micro::BENCHES
         .iter()
         .map(|(id, name)| {
@@ -212,7 +213,7 @@ fn criterion_micro() -> anyhow::Result<Vec<Micro>> {
             Ok(Micro {
                 name: (*name).into(),
                 ns_per_op: ns,
-                source: "criterion mean, Rust, core 1".into(),
+                source: "criterion mean, Rust, client core".into(),
             })
         })
         .collect()

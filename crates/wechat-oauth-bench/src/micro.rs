@@ -1,7 +1,10 @@
 //! The micro benchmark cases, shared by `benches/micro.rs` (criterion) and the smoke
 //! test, plus the same Mini Program decrypt in node's `crypto` for reference.
 
+use std::hint::black_box;
 use std::path::Path;
+
+use criterion::Criterion;
 
 use serde_json::json;
 use wechat_oauth::{AccessToken, OAuthClient, Scope};
@@ -73,7 +76,25 @@ pub fn write_node_vector(path: &Path) -> std::io::Result<()> {
     std::fs::write(path, v.to_string())
 }
 
-/// Criterion ids of `benches/micro.rs` and what each measures.
+/// Registers the micro benchmarks (`benches/micro.rs` and `wechat-oauth-bench micro`).
+pub fn benches(c: &mut Criterion) {
+    let client = match client() {
+        Ok(client) => client,
+        Err(e) => {
+            eprintln!("cannot build the benchmark client: {e}");
+            return;
+        }
+    };
+    c.bench_function(BENCHES[0].0, |b| {
+        b.iter(|| authorize_url(black_box(&client)))
+    });
+    c.bench_function(BENCHES[1].0, |b| {
+        b.iter(|| parse_token(black_box(TOKEN_RESPONSE)))
+    });
+    c.bench_function(BENCHES[2].0, |b| b.iter(decrypt_and_verify));
+}
+
+/// Criterion ids of [`benches`] and what each measures.
 pub const BENCHES: [(&str, &str); 3] = [
     (
         "authorize_url",
