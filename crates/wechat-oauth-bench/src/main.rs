@@ -32,8 +32,8 @@ enum Command {
         /// Skip the criterion micro benchmarks (they run `cargo bench`).
         #[arg(long)]
         no_micro: bool,
-        /// Run the sandbox and the clients as real-time tasks (`chrt -f 10`): for a
-        /// machine that is busy with other work.
+        /// Run the sandbox as a real-time task (`chrt -f 10`): for a machine that is
+        /// busy with other work.
         #[arg(long)]
         realtime: bool,
         /// The smoke test's tiny counts, for trying the harness out; writes
@@ -219,20 +219,34 @@ fn criterion_micro(pinning: Pinning) -> anyhow::Result<Vec<Micro>> {
         .collect()
 }
 
-/// Ten thousand sockets in flight (storm, 1,000-deep getUser) need more than the default
-/// descriptor limit; children inherit the raised limit.
+/// Ten thousand sockets in flight (storm, 1,000-deep getUser) need more than a default
+/// descriptor limit of 1024: raise the soft limit to the hard one; children inherit it.
 fn raise_open_file_limit() {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    let Some((soft, hard)) = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| {
+            let mut numbers = l["Max open files".len()..].split_whitespace();
+            Some((numbers.next()?.to_owned(), numbers.next()?.to_owned()))
+        })
+    else {
+        return;
+    };
+    if soft == hard {
+        return;
+    }
     let ok = std::process::Command::new("prlimit")
         .args([
             "--pid",
             &std::process::id().to_string(),
-            "--nofile=65536:65536",
+            &format!("--nofile={hard}:{hard}"),
         ])
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
         eprintln!(
-            "WARNING: could not raise the open-file limit; the largest runs may fail with EMFILE"
+            "WARNING: could not raise the open-file limit from {soft}; the largest runs may fail with EMFILE"
         );
     }
 }

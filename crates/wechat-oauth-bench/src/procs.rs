@@ -16,9 +16,11 @@ use crate::measure::ClientReport;
 pub enum Pinning {
     /// Sandbox on core 0, every client on core 1 (the recorded runs).
     Cores,
-    /// As [`Cores`](Self::Cores), and both sides as real-time tasks (`chrt -f 10`) so
-    /// that other work on a shared machine cannot take their core mid-run (the kernel
-    /// still keeps 5 % of each core for everything else).
+    /// As [`Cores`](Self::Cores), and the sandbox as a real-time task (`chrt -f 10`) so
+    /// that other work on a shared machine cannot take the server's core mid-run (the
+    /// kernel still keeps 5 % of it for everything else). Clients stay ordinary tasks:
+    /// node's V8 helper threads, pinned to the client's one core, spin when run
+    /// first-in-first-out, which inflated its CPU per call by ~70 % in a trial run.
     CoresRealtime,
     /// No pinning (the smoke test, which must run anywhere).
     None,
@@ -36,15 +38,15 @@ impl Pinning {
 
     fn bare_command(self, core: usize, program: impl AsRef<Path>) -> Command {
         match self {
-            Pinning::Cores => {
-                let mut cmd = Command::new("taskset");
-                cmd.arg("-c").arg(core.to_string()).arg(program.as_ref());
-                cmd
-            }
-            Pinning::CoresRealtime => {
+            Pinning::CoresRealtime if core == Self::SERVER_CORE => {
                 let mut cmd = Command::new("chrt");
                 cmd.args(["-f", "10", "taskset", "-c", &core.to_string()])
                     .arg(program.as_ref());
+                cmd
+            }
+            Pinning::Cores | Pinning::CoresRealtime => {
+                let mut cmd = Command::new("taskset");
+                cmd.arg("-c").arg(core.to_string()).arg(program.as_ref());
                 cmd
             }
             Pinning::None => Command::new(program.as_ref()),

@@ -502,9 +502,9 @@ pub fn machine(command: &str, sandbox: &str, pinning: Pinning) -> crate::results
         sandbox: sandbox.to_owned(),
         pinning: match pinning {
             Pinning::Cores => "sandbox on core 0, each client process on core 1 (`taskset -c`)".into(),
-            Pinning::CoresRealtime => "sandbox on core 0, each client process on core 1 (`taskset -c`), both sides \
-                as real-time FIFO tasks (`chrt -f 10`) so the other work on this shared machine could not take \
-                their cores mid-run"
+            Pinning::CoresRealtime => "sandbox on core 0 as a real-time FIFO task (`chrt -f 10`, so the other work \
+                on this shared machine could not take the server's core mid-run), each client process on core 1 \
+                (`taskset -c`) as an ordinary task"
                 .into(),
             Pinning::None => "not pinned".into(),
         },
