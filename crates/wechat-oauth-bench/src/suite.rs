@@ -165,6 +165,14 @@ impl Suite<'_> {
         cmd.args(["--base", base, "--appid", APPID, "--secret", SECRET]);
     }
 
+    /// The arguments every seeding storm client takes (the Rust one and node's agree).
+    fn storm_args(&self, cmd: &mut tokio::process::Command, codes: &Path, backdate: Duration) {
+        Self::common_args(cmd, self.sandbox.url());
+        cmd.arg("--codes").arg(codes);
+        cmd.args(["--calls", &self.plan.storm_calls.to_string()]);
+        cmd.args(["--backdate-secs", &backdate.as_secs().to_string()]);
+    }
+
     async fn codes_file(&self, name: &str, users: &[String]) -> anyhow::Result<PathBuf> {
         let codes = self.sandbox.mint_codes(users).await?;
         let path = self.plan.scratch.join(format!("{name}.codes"));
@@ -236,17 +244,8 @@ impl Suite<'_> {
         // One process, memory store.
         let codes = self.codes_file("storm", &users).await?;
         let mut cmd = self.client("storm");
-        Self::common_args(&mut cmd, self.sandbox.url());
-        cmd.arg("--codes")
-            .arg(&codes)
-            .arg("--openids")
-            .arg(&openids);
-        cmd.args([
-            "--calls",
-            &self.plan.storm_calls.to_string(),
-            "--backdate-secs",
-            &backdate.as_secs().to_string(),
-        ]);
+        self.storm_args(&mut cmd, &codes, backdate);
+        cmd.arg("--openids").arg(&openids);
         let storm = self
             .storm(
                 "ours, memory store, 1 process",
@@ -260,14 +259,7 @@ impl Suite<'_> {
             Some(node) => {
                 let codes = self.codes_file("storm-node", &users).await?;
                 let mut cmd = node.command(self.plan.pinning, "storm");
-                Self::common_args(&mut cmd, self.sandbox.url());
-                cmd.arg("--codes").arg(&codes);
-                cmd.args([
-                    "--calls",
-                    &self.plan.storm_calls.to_string(),
-                    "--backdate-secs",
-                    &backdate.as_secs().to_string(),
-                ]);
+                self.storm_args(&mut cmd, &codes, backdate);
                 let storm = self
                     .storm(
                         "npm wechat-oauth 1.5.0, memory store",
