@@ -1,0 +1,94 @@
+//! One benchmark client process. The harness (`wechat-oauth-bench`) spawns it pinned to
+//! its own core, so its CPU time and peak RSS belong to the client alone; it prints one
+//! JSON [`ClientReport`](wechat_oauth_bench::measure::ClientReport) as its last line.
+//!
+//! Every mode runs on a single-threaded tokio runtime: the process gets exactly one
+//! core, and a multi-threaded runtime on one core would only add hand-offs.
+
+mod floor;
+mod getuser;
+mod stores;
+mod storm;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(about = "A benchmark client process (spawned by wechat-oauth-bench)")]
+struct Cli {
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Debug, Subcommand)]
+enum Mode {
+    /// Keep N `get_user` calls (or bare GETs of the same URL) in flight for a while.
+    Getuser(GetUserArgs),
+    /// Seed expired tokens, wait for `go` on stdin, then fire every call at once.
+    Storm(storm::StormArgs),
+    /// get + save round trips against a token store, or the same through its raw driver.
+    Stores(stores::StoreArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Impl {
+    /// `wechat_oauth::OAuthClient::get_user` with its default memory store.
+    Ours,
+    /// A bare keep-alive hyper GET of the same `/sns/userinfo` URL: the floor.
+    Hyper,
+}
+
+#[derive(Debug, clap::Args)]
+struct GetUserArgs {
+    #[arg(long = "impl", value_enum)]
+    implementation: Impl,
+    /// The sandbox, e.g. `http://127.0.0.1:PORT`.
+    #[arg(long)]
+    base: String,
+    #[arg(long)]
+    appid: String,
+    #[arg(long)]
+    secret: String,
+    /// Authorization codes (one per line) to exchange for the tokens the calls use.
+    #[arg(long)]
+    codes: PathBuf,
+    #[arg(long, default_value_t = 200)]
+    concurrency: usize,
+    #[arg(long, default_value_t = 4000)]
+    duration_ms: u64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(async move {
+        match cli.mode {
+            Mode::Getuser(args) => {
+                let codes = read_lines(&args.codes)?;
+                let duration = Duration::from_millis(args.duration_ms);
+                match args.implementation {
+                    Impl::Ours => getuser::run(&args, &codes, duration).await,
+                    Impl::Hyper => floor::run(&args, &codes, duration).await,
+                }
+            }
+            Mode::Storm(args) => storm::run(args).await,
+            Mode::Stores(args) => stores::run(args).await,
+        }
+    })?;
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
+
+fn read_lines(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect())
+}

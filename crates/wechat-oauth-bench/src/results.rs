@@ -1,0 +1,110 @@
+//! Everything one suite run measured, kept as JSON (`target/bench-results.json`) and
+//! rendered into `BENCHMARKS.md` and the chart.
+
+use serde::{Deserialize, Serialize};
+
+use crate::measure::ClientReport;
+
+/// One suite run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Results {
+    /// Where and how it ran.
+    pub machine: Machine,
+    /// getUser runs: one report per (client, calls in flight).
+    pub getuser: Vec<ClientReport>,
+    /// Refresh storms.
+    pub storms: Vec<Storm>,
+    /// Token store round trips.
+    pub stores: Vec<StoreRun>,
+    /// Micro benchmarks.
+    pub micro: Vec<Micro>,
+    /// Scenarios that could not run, with the reason.
+    pub not_run: Vec<String>,
+}
+
+/// The machine and conditions of a run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Machine {
+    /// CPU model.
+    pub cpu: String,
+    /// Online cores.
+    pub cores: usize,
+    /// Kernel release.
+    pub kernel: String,
+    /// `node --version`.
+    pub node: String,
+    /// `/proc/loadavg` when the run started.
+    pub load_before: String,
+    /// `/proc/loadavg` when it ended.
+    pub load_after: String,
+    /// UTC start time.
+    pub started_utc: String,
+    /// Wall-clock seconds the whole run took.
+    pub seconds: f64,
+    /// The command that produced it.
+    pub command: String,
+    /// How the sandbox was started.
+    pub sandbox: String,
+    /// How clients were pinned.
+    pub pinning: String,
+}
+
+/// One refresh storm.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Storm {
+    /// `ours, memory store`, `node`, `ours, Redis, 2 processes`, ...
+    pub label: String,
+    /// Client processes sharing the store.
+    pub processes: usize,
+    /// Distinct openids, all expired.
+    pub openids: usize,
+    /// `get_user` calls launched at once, over all processes.
+    pub calls: usize,
+    /// `/sns/oauth2/refresh_token` requests the sandbox saw.
+    pub refresh_requests: usize,
+    /// `/sns/userinfo` requests the sandbox saw.
+    pub userinfo_requests: usize,
+    /// Each process's own report.
+    pub reports: Vec<ClientReport>,
+}
+
+impl Storm {
+    /// Successful calls over all processes.
+    pub fn ok_calls(&self) -> u64 {
+        self.reports.iter().map(|r| r.calls).sum()
+    }
+
+    /// Failed calls over all processes.
+    pub fn errors(&self) -> u64 {
+        self.reports.iter().map(|r| r.errors).sum()
+    }
+
+    /// Wall time of the slowest process.
+    pub fn seconds(&self) -> f64 {
+        self.reports.iter().map(|r| r.seconds).fold(0.0, f64::max)
+    }
+}
+
+/// One backend at one concurrency: through its `TokenStore` and through the raw driver.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StoreRun {
+    /// `memory`, `file`, `SQLite`, ...
+    pub backend: String,
+    /// Concurrent callers.
+    pub concurrency: usize,
+    /// get + save through the store.
+    pub store: ClientReport,
+    /// The same round trip through the driver.
+    pub raw: ClientReport,
+}
+
+/// One micro benchmark.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Micro {
+    /// What it does.
+    pub name: String,
+    /// Mean nanoseconds per operation.
+    pub ns_per_op: f64,
+    /// Where the figure comes from (criterion, node loop).
+    pub source: String,
+}

@@ -1,0 +1,534 @@
+//! The scenarios, run in order against one sandbox. [`Plan::full`] is the recorded run,
+//! [`Plan::smoke`] the few-second version the test suite runs so none of this rots.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::measure::ClientReport;
+use crate::procs::{NodeSetup, Pinning, Programs, RunningClient};
+use crate::results::{Micro, Results, StoreRun, Storm};
+use crate::sandbox::{APPID, SECRET, SandboxServer};
+
+/// How much of everything to run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Calls in flight for the getUser comparison.
+    pub levels: Vec<usize>,
+    /// Length of each getUser run.
+    pub getuser_duration: Duration,
+    /// Users (openids) the getUser calls cycle over.
+    pub getuser_users: usize,
+    /// Openids in the refresh storm.
+    pub storm_openids: usize,
+    /// Calls launched at once in the refresh storm.
+    pub storm_calls: usize,
+    /// Concurrent callers for the store round trips.
+    pub store_levels: Vec<usize>,
+    /// Length of each store run.
+    pub store_duration: Duration,
+    /// Length of the node decrypt loop.
+    pub node_decrypt_duration: Duration,
+    /// Pinning of the sandbox and clients.
+    pub pinning: Pinning,
+    /// Scratch directory (codes, openids, file and SQLite stores).
+    pub scratch: PathBuf,
+}
+
+impl Plan {
+    /// The recorded run (a few minutes).
+    pub fn full(scratch: PathBuf) -> Self {
+        Plan {
+            levels: vec![1, 10, 50, 200, 1000],
+            getuser_duration: Duration::from_secs(4),
+            getuser_users: 100,
+            storm_openids: 1000,
+            storm_calls: 10_000,
+            store_levels: vec![1, 64],
+            store_duration: Duration::from_secs(2),
+            node_decrypt_duration: Duration::from_secs(3),
+            pinning: Pinning::Cores,
+            scratch,
+        }
+    }
+
+    /// Tiny counts: every scenario runs once, in seconds.
+    pub fn smoke(scratch: PathBuf) -> Self {
+        Plan {
+            levels: vec![1, 10],
+            getuser_duration: Duration::from_millis(200),
+            getuser_users: 5,
+            storm_openids: 10,
+            storm_calls: 100,
+            store_levels: vec![1, 4],
+            store_duration: Duration::from_millis(100),
+            node_decrypt_duration: Duration::from_millis(100),
+            pinning: Pinning::None,
+            scratch,
+        }
+    }
+
+    /// Every sandbox user the plan needs (the sandbox must know them to mint codes).
+    pub fn users(&self) -> Vec<String> {
+        let getuser = (0..self.getuser_users).map(|i| format!("u{i}"));
+        getuser
+            .chain((0..self.storm_openids).map(|i| format!("s{i}")))
+            .collect()
+    }
+}
+
+/// The databases behind the store benchmarks, from `WECHAT_TEST_*_URL`
+/// (`scripts/services.sh` exports them) or the local defaults in BRIEF.md.
+#[derive(Debug, Clone)]
+pub struct StoreUrls {
+    /// `(backend name, store URL)`, in report order.
+    pub backends: Vec<(String, String)>,
+}
+
+impl StoreUrls {
+    /// Every backend; the file and SQLite stores live under `scratch`.
+    pub fn from_env(scratch: &Path) -> Self {
+        let env =
+            |var: &str, default: &str| std::env::var(var).unwrap_or_else(|_| default.to_owned());
+        let backends = vec![
+            ("memory".into(), "memory:".into()),
+            (
+                "file".into(),
+                format!("file://{}", scratch.join("file-store").display()),
+            ),
+            (
+                "SQLite".into(),
+                format!(
+                    "sqlite://{}?mode=rwc",
+                    scratch.join("tokens.sqlite").display()
+                ),
+            ),
+            (
+                "MySQL (MariaDB)".into(),
+                env("WECHAT_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test"),
+            ),
+            (
+                "PostgreSQL".into(),
+                env(
+                    "WECHAT_TEST_POSTGRES_URL",
+                    "postgres://postgres@127.0.0.1:5432/test",
+                ),
+            ),
+            (
+                "Redis".into(),
+                env("WECHAT_TEST_REDIS_URL", "redis://127.0.0.1:6379"),
+            ),
+            (
+                "MongoDB (jongodb)".into(),
+                env("WECHAT_TEST_MONGODB_URL", "mongodb://127.0.0.1:27999/test"),
+            ),
+        ];
+        StoreUrls { backends }
+    }
+
+    /// The URL of the backend named `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.backends
+            .iter()
+            .find(|(n, _)| n.starts_with(name))
+            .map(|(_, url)| url.as_str())
+    }
+}
+
+/// One suite run: the plan, the programs, the server.
+#[derive(Debug)]
+pub struct Suite<'a> {
+    /// What to run.
+    pub plan: &'a Plan,
+    /// Which binaries.
+    pub programs: &'a Programs,
+    /// The one server.
+    pub sandbox: &'a SandboxServer,
+    /// Store URLs.
+    pub stores: &'a StoreUrls,
+}
+
+const SLACK: Duration = Duration::from_secs(120);
+
+impl Suite<'_> {
+    fn client(&self, mode: &str) -> tokio::process::Command {
+        let mut cmd = self
+            .plan
+            .pinning
+            .command(Pinning::CLIENT_CORE, &self.programs.bench_client);
+        cmd.arg(mode);
+        cmd
+    }
+
+    fn common_args(cmd: &mut tokio::process::Command, base: &str) {
+        cmd.args(["--base", base, "--appid", APPID, "--secret", SECRET]);
+    }
+
+    /// The arguments every seeding storm client takes (the Rust one and node's agree).
+    fn storm_args(&self, cmd: &mut tokio::process::Command, codes: &Path, backdate: Duration) {
+        Self::common_args(cmd, self.sandbox.url());
+        cmd.arg("--codes").arg(codes);
+        cmd.args(["--calls", &self.plan.storm_calls.to_string()]);
+        cmd.args(["--backdate-secs", &backdate.as_secs().to_string()]);
+    }
+
+    async fn codes_file(&self, name: &str, users: &[String]) -> anyhow::Result<PathBuf> {
+        let codes = self.sandbox.mint_codes(users).await?;
+        let path = self.plan.scratch.join(format!("{name}.codes"));
+        std::fs::write(&path, codes.join("\n"))?;
+        Ok(path)
+    }
+
+    /// getUser, valid token, memory store: every client at every level, interleaved so
+    /// drift in machine load touches all clients alike.
+    pub async fn getuser(&self, results: &mut Results) -> anyhow::Result<()> {
+        let users: Vec<String> = (0..self.plan.getuser_users)
+            .map(|i| format!("u{i}"))
+            .collect();
+        let mut clients = vec!["ours", "hyper"];
+        if self.programs.node.is_some() {
+            clients.extend(["node-keepalive", "node-default"]);
+        } else {
+            results.not_run.push(
+                "getUser with the npm library: node or wechat-oauth@1.5.0 unavailable".into(),
+            );
+        }
+        for &level in &self.plan.levels {
+            for &client in &clients {
+                let codes = self.codes_file("getuser", &users).await?;
+                let duration_ms = self.plan.getuser_duration.as_millis().to_string();
+                let mut cmd = match (client, &self.programs.node) {
+                    ("ours" | "hyper", _) => {
+                        let mut cmd = self.client("getuser");
+                        cmd.args(["--impl", client]);
+                        cmd
+                    }
+                    (_, Some(node)) => {
+                        let mut cmd = node.command(self.plan.pinning, "getuser");
+                        if client == "node-keepalive" {
+                            cmd.arg("--keepalive");
+                        }
+                        cmd
+                    }
+                    (_, None) => unreachable!("node clients are only listed when node is set up"),
+                };
+                Self::common_args(&mut cmd, self.sandbox.url());
+                cmd.arg("--codes").arg(&codes);
+                cmd.args([
+                    "--concurrency",
+                    &level.to_string(),
+                    "--duration-ms",
+                    &duration_ms,
+                ]);
+                let report = RunningClient::spawn(client, cmd)?
+                    .report(self.plan.getuser_duration + SLACK)
+                    .await?;
+                eprintln!("getUser {client:>14} x{level:<5} {}", summary(&report));
+                results.getuser.push(report);
+                self.sandbox.clear_journal().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Refresh storms: ours (one process, memory store), node, and ours in two processes
+    /// sharing a Redis store and a PostgreSQL store.
+    pub async fn storms(&self, results: &mut Results) -> anyhow::Result<()> {
+        let users: Vec<String> = (0..self.plan.storm_openids)
+            .map(|i| format!("s{i}"))
+            .collect();
+        let openids = self.plan.scratch.join("storm.openids");
+        let backdate = Duration::from_secs(7300); // past WeChat's 7200 s access_token lifetime
+
+        // One process, memory store.
+        let codes = self.codes_file("storm", &users).await?;
+        let mut cmd = self.client("storm");
+        self.storm_args(&mut cmd, &codes, backdate);
+        cmd.arg("--openids").arg(&openids);
+        let storm = self
+            .storm(
+                "ours, memory store, 1 process",
+                vec![RunningClient::spawn("ours storm", cmd)?],
+                backdate,
+            )
+            .await?;
+        results.storms.push(storm);
+
+        match &self.programs.node {
+            Some(node) => {
+                let codes = self.codes_file("storm-node", &users).await?;
+                let mut cmd = node.command(self.plan.pinning, "storm");
+                self.storm_args(&mut cmd, &codes, backdate);
+                let storm = self
+                    .storm(
+                        "npm wechat-oauth 1.5.0, memory store",
+                        vec![RunningClient::spawn("node storm", cmd)?],
+                        backdate,
+                    )
+                    .await?;
+                results.storms.push(storm);
+            }
+            None => results
+                .not_run
+                .push("refresh storm with the npm library: node unavailable".into()),
+        }
+
+        for backend in ["Redis", "PostgreSQL"] {
+            let Some(url) = self.stores.get(backend) else {
+                continue;
+            };
+            match self
+                .shared_storm(backend, url, &users, &openids, backdate)
+                .await
+            {
+                Ok(storm) => results.storms.push(storm),
+                Err(e) => results.not_run.push(format!(
+                    "refresh storm over a shared {backend} store: {e:#}"
+                )),
+            }
+        }
+        Ok(())
+    }
+
+    async fn shared_storm(
+        &self,
+        backend: &str,
+        url: &str,
+        users: &[String],
+        openids: &Path,
+        backdate: Duration,
+    ) -> anyhow::Result<Storm> {
+        let codes = self.codes_file("storm-shared", users).await?;
+        let mut seed = self.client("storm");
+        Self::common_args(&mut seed, self.sandbox.url());
+        seed.args([
+            "--store",
+            url,
+            "--seed-only",
+            "--backdate-secs",
+            &backdate.as_secs().to_string(),
+        ]);
+        seed.arg("--codes")
+            .arg(&codes)
+            .arg("--openids")
+            .arg(openids);
+        RunningClient::spawn("seed", seed)?.report(SLACK).await?;
+        let per_process = self.plan.storm_calls / 2;
+        let mut processes = Vec::new();
+        for i in 0..2 {
+            let mut cmd = self.client("storm");
+            Self::common_args(&mut cmd, self.sandbox.url());
+            cmd.args(["--store", url, "--calls", &per_process.to_string()])
+                .arg("--openids")
+                .arg(openids);
+            processes.push(RunningClient::spawn(&format!("{backend} storm {i}"), cmd)?);
+        }
+        self.storm(
+            &format!("ours, shared {backend} store, 2 processes"),
+            processes,
+            backdate,
+        )
+        .await
+    }
+
+    /// Waits for every process to be seeded, expires the tokens on the sandbox's clock,
+    /// releases them all at once and counts what reached the sandbox.
+    async fn storm(
+        &self,
+        label: &str,
+        mut processes: Vec<RunningClient>,
+        backdate: Duration,
+    ) -> anyhow::Result<Storm> {
+        for p in &mut processes {
+            p.wait_ready(SLACK).await?;
+        }
+        self.sandbox.advance_clock(backdate).await?;
+        self.sandbox.clear_journal().await?;
+        for p in &mut processes {
+            p.go().await?;
+        }
+        let mut reports = Vec::new();
+        for p in processes {
+            reports.push(p.report(SLACK).await?);
+        }
+        let storm = Storm {
+            label: label.to_owned(),
+            processes: reports.len(),
+            openids: self.plan.storm_openids,
+            calls: reports.iter().map(|r| r.concurrency).sum(),
+            refresh_requests: self
+                .sandbox
+                .count_requests("/sns/oauth2/refresh_token")
+                .await?,
+            userinfo_requests: self.sandbox.count_requests("/sns/userinfo").await?,
+            reports,
+        };
+        self.sandbox.clear_journal().await?;
+        eprintln!(
+            "storm {label}: {} refreshes for {} openids, {} ok, {} errors, {:.2} s",
+            storm.refresh_requests,
+            storm.openids,
+            storm.ok_calls(),
+            storm.errors(),
+            storm.seconds()
+        );
+        Ok(storm)
+    }
+
+    /// get + save per backend, through the store and through the raw driver.
+    pub async fn stores(&self, results: &mut Results) -> anyhow::Result<()> {
+        for (backend, url) in &self.stores.backends {
+            for &level in &self.plan.store_levels {
+                let mut run = StoreRun {
+                    backend: backend.clone(),
+                    concurrency: level,
+                    ..StoreRun::default()
+                };
+                let mut outcome = Ok(());
+                for implementation in ["store", "raw"] {
+                    let mut cmd = self.client("stores");
+                    cmd.args([
+                        "--url",
+                        url,
+                        "--impl",
+                        implementation,
+                        "--concurrency",
+                        &level.to_string(),
+                    ]);
+                    cmd.args([
+                        "--duration-ms",
+                        &self.plan.store_duration.as_millis().to_string(),
+                    ]);
+                    match RunningClient::spawn(implementation, cmd)?
+                        .report(self.plan.store_duration + SLACK)
+                        .await
+                    {
+                        Ok(report) if implementation == "store" => run.store = report,
+                        Ok(report) => run.raw = report,
+                        Err(e) => outcome = Err(e),
+                    }
+                }
+                match outcome {
+                    Ok(()) => {
+                        eprintln!(
+                            "store {backend:>18} x{level:<3} store {} | raw {}",
+                            summary(&run.store),
+                            summary(&run.raw)
+                        );
+                        results.stores.push(run);
+                    }
+                    Err(e) => {
+                        eprintln!("store {backend} x{level}: NOT RUN: {e:#}");
+                        results
+                            .not_run
+                            .push(format!("store {backend} at {level}: {e:#}"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Suite<'_> {
+    /// The Mini Program decrypt + signature check in node's `crypto`, as a timed loop.
+    pub async fn node_decrypt(&self, node: &NodeSetup) -> anyhow::Result<Micro> {
+        let vector = self.plan.scratch.join("mp-vector.json");
+        crate::micro::write_node_vector(&vector)?;
+        let mut cmd = node.command(self.plan.pinning, "decrypt");
+        cmd.arg("--vector").arg(&vector);
+        cmd.args([
+            "--duration-ms",
+            &self.plan.node_decrypt_duration.as_millis().to_string(),
+        ]);
+        let r = RunningClient::spawn("node decrypt", cmd)?
+            .report(self.plan.node_decrypt_duration + SLACK)
+            .await?;
+        anyhow::ensure!(r.calls > 0, "node decrypt loop ran no iteration");
+        Ok(Micro {
+            name: "the same decrypt + signature check in node 20 `crypto` (reference)".into(),
+            ns_per_op: r.seconds * 1e9 / r.calls as f64,
+            source: "node timed loop after warm-up, same run".into(),
+        })
+    }
+}
+
+fn summary(r: &ClientReport) -> String {
+    format!(
+        "{:>9.0}/s  p50 {:>7.2} ms  p99 {:>7.2} ms  cpu {:>7.1} us/call  rss {:>6.1} MiB  errors {}",
+        r.calls_per_sec(),
+        r.p50_ms,
+        r.p99_ms,
+        r.cpu_us_per_call(),
+        r.peak_rss_mib(),
+        r.errors
+    )
+}
+
+/// Facts about this machine, and the load average now.
+pub fn machine(command: &str, sandbox: &str, pinning: Pinning) -> crate::results::Machine {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_default();
+    let run = |prog: &str, arg: &str| {
+        std::process::Command::new(prog)
+            .arg(arg)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default()
+    };
+    crate::results::Machine {
+        cpu,
+        cores: std::thread::available_parallelism().map_or(0, usize::from),
+        kernel: run("uname", "-r"),
+        node: run("node", "--version"),
+        load_before: loadavg(),
+        started_utc: run("date", "-u"),
+        command: command.to_owned(),
+        sandbox: sandbox.to_owned(),
+        pinning: match pinning {
+            Pinning::Cores => "sandbox on core 0, each client process on core 1 (`taskset -c`)".into(),
+            Pinning::CoresRealtime => "sandbox on core 0 as a real-time FIFO task (`chrt -f 10`, so the other work \
+                on this shared machine could not take the server's core mid-run), each client process on core 1 \
+                (`taskset -c`) as an ordinary task"
+                .into(),
+            Pinning::None => "not pinned".into(),
+        },
+        ..Default::default()
+    }
+}
+
+/// `/proc/loadavg`'s three load averages.
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// Runs every scenario and returns what they measured.
+pub async fn run_all(suite: &Suite<'_>, command: &str) -> anyhow::Result<Results> {
+    let started = Instant::now();
+    let mut results = Results {
+        machine: machine(command, &suite.sandbox.description, suite.plan.pinning),
+        ..Results::default()
+    };
+    std::fs::create_dir_all(&suite.plan.scratch).context("scratch directory")?;
+    suite
+        .getuser(&mut results)
+        .await
+        .context("getUser comparison")?;
+    suite.storms(&mut results).await.context("refresh storm")?;
+    suite
+        .stores(&mut results)
+        .await
+        .context("store round trips")?;
+    results.machine.load_after = loadavg();
+    results.machine.seconds = started.elapsed().as_secs_f64();
+    Ok(results)
+}
