@@ -143,15 +143,23 @@ impl Transport {
         &self.api_base
     }
 
+    /// `api_base` + `path` + `?query`, built as one string and parsed once: joining and
+    /// then editing the query through `Url` re-serialises the URL on every call. The base
+    /// always ends in `/` (`normalize_base`) and paths are this crate's own constants, so
+    /// appending is what `Url::join` would do.
     fn url(&self, path: &str, query: &[(&str, &str)]) -> Result<Url, Error> {
-        let mut url = self
-            .api_base
-            .join(path.trim_start_matches('/'))
-            .map_err(|e| Error::Config(format!("bad API path {path}: {e}")))?;
+        let path = path.trim_start_matches('/');
+        let mut text = String::with_capacity(self.api_base.as_str().len() + path.len() + 160);
+        text.push_str(self.api_base.as_str());
+        text.push_str(path);
         if !query.is_empty() {
-            url.query_pairs_mut().extend_pairs(query);
+            text.push('?');
+            let start = text.len();
+            let mut pairs = url::form_urlencoded::Serializer::for_suffix(text, start);
+            pairs.extend_pairs(query);
+            text = pairs.finish();
         }
-        Ok(url)
+        Url::parse(&text).map_err(|e| Error::Config(format!("bad API path {path}: {e}")))
     }
 
     /// `GET path?query` (parameters sent in the given order), decoded as `T`.
@@ -208,6 +216,15 @@ pub(crate) fn parse_response<T: DeserializeOwned>(status: u16, body: &[u8]) -> R
     if trimmed.is_empty() {
         return Err(ResponseError::new(bad_status, ResponseErrorKind::Empty, body).into());
     }
+    // Fast path for the common answer: a 2xx body without any `errcode` key decodes
+    // straight from the bytes. Anything else (errors, lenient fixes, decode failures with
+    // their path messages) takes the `Value` path below, which decides as before.
+    if bad_status.is_none()
+        && !contains(trimmed, b"errcode")
+        && let Ok(value) = serde_json::from_slice::<T>(trimmed)
+    {
+        return Ok(value);
+    }
     let value: serde_json::Value = match parse_lenient_json(trimmed) {
         Ok(v) => v,
         Err(e) => {
@@ -249,6 +266,11 @@ pub(crate) fn parse_response<T: DeserializeOwned>(status: u16, body: &[u8]) -> R
         }
         .into()
     })
+}
+
+/// Whether `needle` occurs in `haystack`.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// A non-zero `errcode` (number or numeric string) as a [`WeChatError`].
