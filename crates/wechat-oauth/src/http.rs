@@ -124,11 +124,12 @@ impl Transport {
     ) -> Result<T, Error> {
         let span =
             tracing::debug_span!(target: "wechat_oauth::http", "wechat_request", method, path);
-        let work = async {
+        // Boxed once so the large reqwest future is not copied again by every wrapper.
+        let work = Box::pin(async {
             tracing::debug!(target: "wechat_oauth::http", "request");
             let response = request.send().await.map_err(TransportError::from)?;
             self.read(response).await
-        };
+        });
         match self.total_timeout {
             Some(limit) => tokio::time::timeout(limit, work)
                 .instrument(span)
