@@ -144,23 +144,15 @@ impl Transport {
         &self.api_base
     }
 
-    /// `api_base` + `path` + `?query`, built as one string and parsed once: joining and
-    /// then editing the query through `Url` re-serialises the URL on every call. The base
-    /// always ends in `/` (`normalize_base`) and paths are this crate's own constants, so
-    /// appending is what `Url::join` would do.
     fn url(&self, path: &str, query: &[(&str, &str)]) -> Result<Url, Error> {
-        let path = path.trim_start_matches('/');
-        let mut text = String::with_capacity(self.api_base.as_str().len() + path.len() + 160);
-        text.push_str(self.api_base.as_str());
-        text.push_str(path);
+        let mut url = self
+            .api_base
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| Error::Config(format!("bad API path {path}: {e}")))?;
         if !query.is_empty() {
-            text.push('?');
-            let start = text.len();
-            let mut pairs = url::form_urlencoded::Serializer::for_suffix(text, start);
-            pairs.extend_pairs(query);
-            text = pairs.finish();
+            url.query_pairs_mut().extend_pairs(query);
         }
-        Url::parse(&text).map_err(|e| Error::Config(format!("bad API path {path}: {e}")))
+        Ok(url)
     }
 
     /// `GET path?query` (parameters sent in the given order), decoded as `T`.
