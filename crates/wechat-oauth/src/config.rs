@@ -82,7 +82,8 @@ impl HttpOptions {
             Some(client) => client.clone(),
             None => reqwest::Client::builder()
                 .connect_timeout(self.connect_timeout)
-                .timeout(self.timeout)
+                // No `.timeout()` here: the transport's total deadline (below) is the one
+                // timer per request; a second one in reqwest only costs CPU.
                 .pool_idle_timeout(Duration::from_secs(60))
                 .redirect(reqwest::redirect::Policy::none())
                 .user_agent(concat!("wechat-oauth-rust/", env!("CARGO_PKG_VERSION")))

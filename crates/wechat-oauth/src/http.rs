@@ -124,11 +124,12 @@ impl Transport {
     ) -> Result<T, Error> {
         let span =
             tracing::debug_span!(target: "wechat_oauth::http", "wechat_request", method, path);
-        let work = async {
+        // Boxed once so the large reqwest future is not copied again by every wrapper.
+        let work = Box::pin(async {
             tracing::debug!(target: "wechat_oauth::http", "request");
             let response = request.send().await.map_err(TransportError::from)?;
             self.read(response).await
-        };
+        });
         match self.total_timeout {
             Some(limit) => tokio::time::timeout(limit, work)
                 .instrument(span)
@@ -208,6 +209,15 @@ pub(crate) fn parse_response<T: DeserializeOwned>(status: u16, body: &[u8]) -> R
     if trimmed.is_empty() {
         return Err(ResponseError::new(bad_status, ResponseErrorKind::Empty, body).into());
     }
+    // Fast path for the common answer: a 2xx body without any `errcode` key decodes
+    // straight from the bytes. Anything else (errors, lenient fixes, decode failures with
+    // their path messages) takes the `Value` path below, which decides as before.
+    if bad_status.is_none()
+        && !contains(trimmed, b"errcode")
+        && let Ok(value) = serde_json::from_slice::<T>(trimmed)
+    {
+        return Ok(value);
+    }
     let value: serde_json::Value = match parse_lenient_json(trimmed) {
         Ok(v) => v,
         Err(e) => {
@@ -249,6 +259,11 @@ pub(crate) fn parse_response<T: DeserializeOwned>(status: u16, body: &[u8]) -> R
         }
         .into()
     })
+}
+
+/// Whether `needle` occurs in `haystack`.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// A non-zero `errcode` (number or numeric string) as a [`WeChatError`].
