@@ -17,7 +17,8 @@ use crate::{AccessToken, now_millis};
 /// written by a node deployment reads back here and the other way round.
 ///
 /// Safe across threads and OS processes on one machine: every write happens under an
-/// exclusive lock on `<dir>/.lock` and replaces the file atomically (a temporary file
+/// exclusive lock on a lock file beside the file it changes (`<openid>:access_token.txt.lock`,
+/// so saves for different openids never wait on each other) and replaces the file atomically (a temporary file
 /// renamed over the old one), so a reader never sees half a token, and a save that would
 /// replace a newer `create_at` is refused. Leases are files in `<dir>/.leases/` holding the
 /// holder and the expiry time.
@@ -93,12 +94,16 @@ impl FileStore {
             .join(format!("{}.lease", hex::encode(name)))
     }
 
-    /// Runs `op` on a blocking thread while holding the directory's exclusive lock.
+    /// Runs `op` on a blocking thread while holding the exclusive lock of `target`
+    /// (the lock file `<target>.lock`). One lock per file rather than one per directory:
+    /// a directory-wide lock made every save wait for every other save's fsync.
     async fn locked<T: Send + 'static>(
-        &self,
+        target: &Path,
         op: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let lock_path = self.dir.join(".lock");
+        let mut lock_name = target.as_os_str().to_owned();
+        lock_name.push(".lock");
+        let lock_path = PathBuf::from(lock_name);
         blocking(move || {
             let lock = OpenOptions::new()
                 .create(true)
@@ -183,7 +188,7 @@ impl TokenStore for FileStore {
         let path = self.token_path(openid)?;
         let json = encode_for_store(token)?;
         let create_at = token.create_at;
-        self.locked(move || {
+        Self::locked(&path.clone(), move || {
             if let Some(current) = read_optional(&path)? {
                 // A file that no longer parses does not protect itself: it is replaced.
                 if decode_stored_str(&current).is_ok_and(|c| c.create_at > create_at) {
@@ -200,7 +205,7 @@ impl TokenStore for FileStore {
         let Ok(path) = self.token_path(openid) else {
             return Ok(());
         };
-        self.locked(move || remove_optional(&path)).await
+        Self::locked(&path.clone(), move || remove_optional(&path)).await
     }
 
     async fn acquire_lease(&self, name: &str, ttl: Duration) -> Result<Option<Lease>, StoreError> {
@@ -211,25 +216,24 @@ impl TokenStore for FileStore {
             expires_at: now_millis().saturating_add(duration_millis(ttl)),
         };
         let json = serde_json::to_vec(&record).map_err(StoreError::backend)?;
-        let acquired = self
-            .locked(move || {
-                let held = read_optional(&path)?
-                    .and_then(|t| serde_json::from_str::<LeaseFile>(&t).ok())
-                    .is_some_and(|current| current.expires_at > now_millis());
-                if held {
-                    return Ok(false);
-                }
-                write_atomically(&path, &json)?;
-                Ok(true)
-            })
-            .await?;
+        let acquired = Self::locked(&path.clone(), move || {
+            let held = read_optional(&path)?
+                .and_then(|t| serde_json::from_str::<LeaseFile>(&t).ok())
+                .is_some_and(|current| current.expires_at > now_millis());
+            if held {
+                return Ok(false);
+            }
+            write_atomically(&path, &json)?;
+            Ok(true)
+        })
+        .await?;
         Ok(acquired.then_some(lease))
     }
 
     async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
         let path = self.lease_path(lease.name());
         let holder = lease.holder().to_owned();
-        self.locked(move || {
+        Self::locked(&path.clone(), move || {
             let ours = read_optional(&path)?
                 .and_then(|t| serde_json::from_str::<LeaseFile>(&t).ok())
                 .is_some_and(|current| current.holder == holder);
