@@ -165,18 +165,4 @@ impl PostgresStore {
     }
 }
 
-fn decode_row(row: &PgRow) -> Result<AccessToken, StoreError> {
-    let value = serde_json::json!({
-        "access_token": row.try_get::<String, _>("access_token").map_err(store_error)?,
-        "expires_in": row.try_get::<i64, _>("expires_in").map_err(store_error)?,
-        "refresh_token": row.try_get::<String, _>("refresh_token").map_err(store_error)?,
-        "openid": row.try_get::<String, _>("openid").map_err(store_error)?,
-        "scope": row.try_get::<String, _>("scope").map_err(store_error)?,
-        "create_at": row.try_get::<i64, _>("create_at").map_err(store_error)?,
-        "unionid": row.try_get::<Option<String>, _>("unionid").map_err(store_error)?,
-        "is_snapshotuser": row.try_get::<bool, _>("is_snapshotuser").map_err(store_error)?,
-    });
-    decode_stored(value)
-}
-
-upsert_store_impl!(PostgresStore);
+upsert_store_impl!(PostgresStore, PgRow);

@@ -2,10 +2,24 @@
 
 /// The [`TokenStore`](wechat_oauth::TokenStore) impl of the stores whose dialect has
 /// `INSERT … ON CONFLICT … DO UPDATE … WHERE` with a reliable affected-row count (SQLite,
-/// PostgreSQL). Expects fields `pool`, `timeout`, `sql: Queries` and a `decode_row` fn in
-/// the calling module.
+/// PostgreSQL), plus the row decoder both share (same columns, same types). Expects fields
+/// `pool`, `timeout` and `sql: Queries`; `$row` is the dialect's row type.
 macro_rules! upsert_store_impl {
-    ($store:ident) => {
+    ($store:ident, $row:ty) => {
+        fn decode_row(row: &$row) -> Result<AccessToken, StoreError> {
+            let value = serde_json::json!({
+                "access_token": row.try_get::<String, _>("access_token").map_err(store_error)?,
+                "expires_in": row.try_get::<i64, _>("expires_in").map_err(store_error)?,
+                "refresh_token": row.try_get::<String, _>("refresh_token").map_err(store_error)?,
+                "openid": row.try_get::<String, _>("openid").map_err(store_error)?,
+                "scope": row.try_get::<String, _>("scope").map_err(store_error)?,
+                "create_at": row.try_get::<i64, _>("create_at").map_err(store_error)?,
+                "unionid": row.try_get::<Option<String>, _>("unionid").map_err(store_error)?,
+                "is_snapshotuser": row.try_get::<bool, _>("is_snapshotuser").map_err(store_error)?,
+            });
+            decode_stored(value)
+        }
+
         #[async_trait]
         impl TokenStore for $store {
             async fn get(&self, openid: &str) -> Result<Option<AccessToken>, StoreError> {

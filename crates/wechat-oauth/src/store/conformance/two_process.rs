@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{OAuthClient, TokenStatus, TokenStore};
+use crate::{OAuthClient, Secret, TokenStatus, TokenStore};
 
 /// The variable that carries the job to the worker process (JSON).
 pub const WORKER_ENV: &str = "WECHAT_OAUTH_TWO_PROCESS_WORKER";
@@ -27,8 +27,8 @@ pub struct Job {
     pub sandbox_url: String,
     /// The app both processes act for.
     pub appid: String,
-    /// Its secret (a sandbox default, not a real one).
-    pub secret: String,
+    /// Its secret (a sandbox default here, but still never printed by `Debug`).
+    pub secret: Secret,
     /// How the worker opens the shared store (a URL, a path: the caller's choice).
     pub store: String,
     /// The user whose token both processes hammer.
