@@ -63,7 +63,6 @@ pub struct MySqlStore {
 struct Queries {
     get: Arc<str>,
     save: Arc<str>,
-    saved_create_at: Arc<str>,
     save_ext: Arc<str>,
     delete: Arc<str>,
     delete_ext: Arc<str>,
@@ -92,9 +91,10 @@ impl Queries {
         ]
         .map(|c| format!("`{c}` = IF({newer}, VALUES(`{c}`), `{c}`)"))
         .join(", ");
-        let ext_newer = "create_at <= VALUES(create_at)";
+        // Qualified: the statement also reads the token table, which has a `create_at` too.
+        let ext_newer = format!("`{t}_ext`.`create_at` <= VALUES(`create_at`)");
         let ext_guarded = ["unionid", "is_snapshotuser", "create_at"]
-            .map(|c| format!("`{c}` = IF({ext_newer}, VALUES(`{c}`), `{c}`)"))
+            .map(|c| format!("`{t}_ext`.`{c}` = IF({ext_newer}, VALUES(`{c}`), `{t}_ext`.`{c}`)"))
             .join(", ");
         Self {
             get: format!(
@@ -108,9 +108,13 @@ impl Queries {
                  VALUES (?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE {guarded}"
             )
             .into(),
-            saved_create_at: format!("SELECT create_at FROM `{t}` WHERE openid = ?").into(),
+            // Writes the extras only while the token row holds this very token, so its
+            // affected-row count says whether the save won: 0 rows selected means a newer
+            // token is stored (the driver counts matched rows, so an unchanged extras row
+            // still counts 1).
             save_ext: format!(
-                "INSERT INTO `{t}_ext` (openid, create_at, unionid, is_snapshotuser) VALUES (?, ?, ?, ?)
+                "INSERT INTO `{t}_ext` (openid, create_at, unionid, is_snapshotuser)
+                 SELECT s.openid, ?, ?, ? FROM `{t}` s WHERE s.openid = ? AND s.create_at = ?
                  ON DUPLICATE KEY UPDATE {ext_guarded}"
             )
             .into(),
@@ -225,6 +229,8 @@ impl MySqlStore {
         &self.pool
     }
 
+    /// Two statements: the guarded upsert of the seed's row, then the extras, written only
+    /// if that row now holds this token (which also tells whether the save won).
     async fn try_save(&self, openid: &str, token: &AccessToken) -> Result<bool, sqlx::Error> {
         let create_at = token.create_at.to_string();
         sqlx::query(AssertSqlSafe(self.sql.save.clone()))
@@ -236,27 +242,15 @@ impl MySqlStore {
             .bind(&create_at)
             .execute(&self.pool)
             .await?;
-        // The driver reports matched rows, not changed ones, so the statement's count cannot
-        // tell "kept the newer row" from "wrote the same values"; the stored create_at can.
-        let stored: Option<String> =
-            sqlx::query_scalar(AssertSqlSafe(self.sql.saved_create_at.clone()))
-                .bind(openid)
-                .fetch_optional(&self.pool)
-                .await?;
-        let kept_newer = stored
-            .and_then(|s| s.trim().parse::<i64>().ok())
-            .is_some_and(|stored| stored > token.create_at);
-        if kept_newer {
-            return Ok(false);
-        }
-        sqlx::query(AssertSqlSafe(self.sql.save_ext.clone()))
-            .bind(openid)
+        let written = sqlx::query(AssertSqlSafe(self.sql.save_ext.clone()))
             .bind(token.create_at)
             .bind(token.unionid.as_deref())
             .bind(token.is_snapshotuser)
+            .bind(openid)
+            .bind(&create_at)
             .execute(&self.pool)
             .await?;
-        Ok(true)
+        Ok(written.rows_affected() > 0)
     }
 }
 

@@ -174,6 +174,14 @@ impl OAuthClientBuilder {
         self
     }
 
+    /// Most requests in flight to WeChat at once, and so most connections open (default
+    /// [`DEFAULT_MAX_CONNECTIONS`](crate::DEFAULT_MAX_CONNECTIONS)); further calls queue
+    /// for a free slot within [`timeout`](Self::timeout).
+    pub fn max_connections(mut self, limit: usize) -> Self {
+        self.http.max_connections = limit;
+        self
+    }
+
     /// Whether Official Account authorize URLs carry `connect_redirect=1` (default `true`;
     /// it stops WeChat's duplicate callbacks). The npm package never adds it; website
     /// (`qrconnect`) URLs never carry it by default.

@@ -13,7 +13,11 @@ pub const API_BASE: &str = "https://api.weixin.qq.com/";
 pub const OPEN_BASE: &str = "https://open.weixin.qq.com/";
 
 /// Connection settings shared by every client: base URLs, timeouts, response size limit,
-/// retries and an optional caller-supplied `reqwest::Client`. Per client; there are no globals.
+/// retries, a cap on connections and an optional caller-supplied `reqwest::Client`. Per
+/// client; there are no globals.
+///
+/// Without a `client`, requests go through a built-in pooled keep-alive HTTP/1.1 client
+/// (hyper over rustls, the platform's certificate verifier).
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
     /// Base URL of the JSON APIs (`sns/*`, `cgi-bin/*`, `wxa/*`).
@@ -30,9 +34,16 @@ pub struct HttpOptions {
     pub max_retries: u32,
     /// First backoff delay between retries; doubles each time, with jitter (default 100 ms).
     pub retry_backoff: Duration,
+    /// Most requests in flight to WeChat at once (default 64). Each in-flight request holds
+    /// one pooled connection, so this bounds the sockets and buffers a burst can open; calls
+    /// beyond it wait for a free slot (within `timeout`). Applies to a caller's `client` too.
+    pub max_connections: usize,
     /// A caller-supplied client (proxy, custom TLS, shared pool). Its own timeouts apply then.
     pub client: Option<reqwest::Client>,
 }
+
+/// Default for [`HttpOptions::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
 
 impl Default for HttpOptions {
     fn default() -> Self {
@@ -44,6 +55,7 @@ impl Default for HttpOptions {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_retries: 2,
             retry_backoff: Duration::from_millis(100),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             client: None,
         }
     }
@@ -78,29 +90,27 @@ pub fn normalize_base(base: &str) -> Result<Url, Error> {
 impl HttpOptions {
     /// Builds the pooled keep-alive transport these options describe.
     pub(crate) fn transport(&self) -> Result<Transport, Error> {
-        let client = match &self.client {
-            Some(client) => client.clone(),
-            None => reqwest::Client::builder()
-                .connect_timeout(self.connect_timeout)
-                // No `.timeout()` here: the transport's total deadline (below) is the one
-                // timer per request; a second one in reqwest only costs CPU.
-                .pool_idle_timeout(Duration::from_secs(60))
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(concat!("wechat-oauth-rust/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| {
-                    Error::Config(format!("cannot build HTTP client: {}", e.without_url()))
-                })?,
+        let retry = RetryPolicy {
+            max_retries: self.max_retries,
+            backoff: self.retry_backoff,
         };
-        let transport = Transport::new(client, self.api_base.clone(), self.max_body_bytes)
-            .with_retry(RetryPolicy {
-                max_retries: self.max_retries,
-                backoff: self.retry_backoff,
-            });
-        // A caller-supplied client keeps its own timeouts (documented on `client`).
-        Ok(match self.client {
-            Some(_) => transport,
-            None => transport.with_total_timeout(self.timeout),
+        Ok(match &self.client {
+            // A caller-supplied client keeps its own timeouts (documented on `client`).
+            Some(client) => Transport::with_reqwest(
+                client.clone(),
+                self.api_base.clone(),
+                self.max_connections,
+                self.max_body_bytes,
+            )
+            .with_retry(retry),
+            None => Transport::new(
+                self.api_base.clone(),
+                self.connect_timeout,
+                self.max_connections,
+                self.max_body_bytes,
+            )?
+            .with_retry(retry)
+            .with_total_timeout(self.timeout),
         })
     }
 }

@@ -343,6 +343,51 @@ impl From<reqwest::Error> for TransportError {
     }
 }
 
+impl From<hyper_util::client::legacy::Error> for TransportError {
+    fn from(err: hyper_util::client::legacy::Error) -> Self {
+        let kind = if timed_out(&err) {
+            TransportErrorKind::Timeout
+        } else if err.is_connect() {
+            TransportErrorKind::Connect
+        } else {
+            TransportErrorKind::Other
+        };
+        // The client's errors name no URL (only the connector's host, never the query).
+        Self {
+            kind,
+            source: Some(Box::new(err)),
+        }
+    }
+}
+
+impl From<hyper::Error> for TransportError {
+    fn from(err: hyper::Error) -> Self {
+        let kind = if err.is_timeout() || timed_out(&err) {
+            TransportErrorKind::Timeout
+        } else {
+            TransportErrorKind::Other
+        };
+        Self {
+            kind,
+            source: Some(Box::new(err)),
+        }
+    }
+}
+
+/// Whether an I/O timeout (a connect timeout, say) is somewhere in `err`'s source chain.
+fn timed_out(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
 /// An answer that is not a usable WeChat response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResponseError {

@@ -4,11 +4,17 @@
 //! Content-Type, treat a non-zero `errcode` as an error even under HTTP 200, then decode
 //! the success type leniently (`wechat-protocol.md` §0, §6).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rand::Rng;
 use serde::de::DeserializeOwned;
+use tokio::sync::Semaphore;
 use tracing::Instrument;
 use url::Url;
 
@@ -19,15 +25,35 @@ use crate::error::{
 /// Default limit on a response body: WeChat's answers are well under 4 KiB.
 pub(crate) const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// The `User-Agent` of every request.
+const USER_AGENT: &str = concat!("wechat-oauth-rust/", env!("CARGO_PKG_VERSION"));
+
+/// The built-in client: hyper's pooled keep-alive HTTP/1.1 client over rustls.
+type Https = HyperClient<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// What sends the requests.
+#[derive(Debug, Clone)]
+enum Backend {
+    /// The built-in hyper client (the default): requests go straight to hyper, without a
+    /// general-purpose client's redirect and middleware layers.
+    Hyper(Box<Https>),
+    /// A caller-supplied `reqwest::Client` (proxy, custom TLS, a shared pool).
+    Reqwest(reqwest::Client),
+}
+
 /// A pooled keep-alive HTTP client bound to one API base URL.
 #[derive(Debug, Clone)]
 pub(crate) struct Transport {
-    client: reqwest::Client,
+    backend: Backend,
     api_base: Url,
     max_body_bytes: usize,
-    /// A deadline on the whole exchange (send + read), enforced even on a caller's client.
+    /// A deadline on the whole exchange (queueing, send, read), enforced even on a caller's
+    /// client.
     total_timeout: Option<Duration>,
     retry: RetryPolicy,
+    /// One permit per request in flight: bounds the connections open to WeChat (the
+    /// pool opens one per concurrent request) and so the memory they hold.
+    in_flight: Arc<Semaphore>,
 }
 
 /// How idempotent calls are retried: on a transport error or WeChat's -1 ("system
@@ -63,14 +89,74 @@ fn worth_retrying(err: &Error) -> bool {
     }
 }
 
+/// Builds the built-in client: rustls with the platform's certificate verifier (the
+/// aws-lc-rs provider, named explicitly so no process-wide default is needed), plain
+/// http allowed for loopback test servers (the clients check the scheme first).
+fn hyper_client(connect_timeout: Duration, max_idle: usize) -> Result<Https, Error> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(connect_timeout));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_platform_verifier(rustls::crypto::aws_lc_rs::default_provider())
+        .map_err(|e| Error::Config(format!("cannot set up TLS: {e}")))?
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(HyperClient::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(max_idle)
+        .build(https))
+}
+
 impl Transport {
-    pub(crate) fn new(client: reqwest::Client, api_base: Url, max_body_bytes: usize) -> Self {
+    /// A transport on the built-in client, with at most `max_connections` requests (and so
+    /// connections) in flight.
+    pub(crate) fn new(
+        api_base: Url,
+        connect_timeout: Duration,
+        max_connections: usize,
+        max_body_bytes: usize,
+    ) -> Result<Self, Error> {
+        let max_connections = max_connections.clamp(1, Semaphore::MAX_PERMITS);
+        Ok(Self::with_backend(
+            Backend::Hyper(Box::new(hyper_client(connect_timeout, max_connections)?)),
+            api_base,
+            max_connections,
+            max_body_bytes,
+        ))
+    }
+
+    /// A transport on a caller-supplied `reqwest::Client`.
+    pub(crate) fn with_reqwest(
+        client: reqwest::Client,
+        api_base: Url,
+        max_connections: usize,
+        max_body_bytes: usize,
+    ) -> Self {
+        let max_connections = max_connections.clamp(1, Semaphore::MAX_PERMITS);
+        Self::with_backend(
+            Backend::Reqwest(client),
+            api_base,
+            max_connections,
+            max_body_bytes,
+        )
+    }
+
+    fn with_backend(
+        backend: Backend,
+        api_base: Url,
+        max_connections: usize,
+        max_body_bytes: usize,
+    ) -> Self {
         Self {
-            client,
+            backend,
             api_base,
             max_body_bytes,
             total_timeout: None,
             retry: RetryPolicy::NONE,
+            in_flight: Arc::new(Semaphore::new(max_connections)),
         }
     }
 
@@ -114,45 +200,28 @@ impl Transport {
         }
     }
 
-    /// Runs one exchange under the total deadline, in a span that records only the path
-    /// (query strings hold the app secret, codes and tokens).
-    async fn exchange<T: DeserializeOwned>(
-        &self,
-        method: &'static str,
-        path: &str,
-        request: reqwest::RequestBuilder,
-    ) -> Result<T, Error> {
-        let span =
-            tracing::debug_span!(target: "wechat_oauth::http", "wechat_request", method, path);
-        // Boxed once so the large reqwest future is not copied again by every wrapper.
-        let work = Box::pin(async {
-            tracing::debug!(target: "wechat_oauth::http", "request");
-            let response = request.send().await.map_err(TransportError::from)?;
-            self.read(response).await
-        });
-        match self.total_timeout {
-            Some(limit) => tokio::time::timeout(limit, work)
-                .instrument(span)
-                .await
-                .unwrap_or_else(|_| Err(TransportError::timeout().into())),
-            None => work.instrument(span).await,
-        }
-    }
-
     /// The base URL of the JSON APIs (`https://api.weixin.qq.com` in production).
     pub(crate) fn api_base(&self) -> &Url {
         &self.api_base
     }
 
-    fn url(&self, path: &str, query: &[(&str, &str)]) -> Result<Url, Error> {
-        let mut url = self
-            .api_base
-            .join(path.trim_start_matches('/'))
-            .map_err(|e| Error::Config(format!("bad API path {path}: {e}")))?;
+    /// `base + path + ?query`, the query form-encoded in the given order (as
+    /// `Url::query_pairs_mut` would, without parsing the base again on every call).
+    fn url(&self, path: &str, query: &[(&str, &str)]) -> String {
+        let base = self.api_base.as_str();
+        let path = path.trim_start_matches('/');
+        let mut url = String::with_capacity(base.len() + path.len() + 1 + 48 * query.len());
+        url.push_str(base);
+        url.push_str(path);
         if !query.is_empty() {
-            url.query_pairs_mut().extend_pairs(query);
+            url.push('?');
+            let start = url.len();
+            form_urlencoded::Serializer::for_suffix(url, start)
+                .extend_pairs(query)
+                .finish()
+        } else {
+            url
         }
-        Ok(url)
     }
 
     /// `GET path?query` (parameters sent in the given order), decoded as `T`.
@@ -161,8 +230,7 @@ impl Transport {
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<T, Error> {
-        let url = self.url(path, query)?;
-        self.exchange("GET", path, self.client.get(url)).await
+        self.exchange(http::Method::GET, path, query, None).await
     }
 
     /// `POST path?query` with a JSON body, decoded as `T`.
@@ -173,31 +241,120 @@ impl Transport {
         query: &[(&str, &str)],
         body: &serde_json::Value,
     ) -> Result<T, Error> {
-        let url = self.url(path, query)?;
-        let request = self
-            .client
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.to_string());
-        self.exchange("POST", path, request).await
+        let body = Bytes::from(body.to_string());
+        self.exchange(http::Method::POST, path, query, Some(body))
+            .await
     }
 
-    async fn read<T: DeserializeOwned>(&self, mut response: reqwest::Response) -> Result<T, Error> {
-        let status = response.status().as_u16();
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(TransportError::from)? {
-            if body.len() + chunk.len() > self.max_body_bytes {
-                return Err(ResponseError::new(
-                    Some(status).filter(|s| !(200..300).contains(s)),
-                    ResponseErrorKind::TooLarge,
-                    &body,
-                )
-                .into());
-            }
-            body.extend_from_slice(&chunk);
+    /// Runs one exchange under the total deadline, in a span that records only the path
+    /// (query strings hold the app secret, codes and tokens).
+    async fn exchange<T: DeserializeOwned>(
+        &self,
+        method: http::Method,
+        path: &str,
+        query: &[(&str, &str)],
+        json: Option<Bytes>,
+    ) -> Result<T, Error> {
+        let span = tracing::debug_span!(
+            target: "wechat_oauth::http",
+            "wechat_request",
+            method = method.as_str(),
+            path
+        );
+        let url = self.url(path, query);
+        // Boxed once so the large client future is not copied again by every wrapper.
+        let work = Box::pin(async move {
+            let _permit = self
+                .in_flight
+                .acquire()
+                .await
+                .map_err(|_| Error::Config("HTTP transport closed".into()))?;
+            tracing::debug!(target: "wechat_oauth::http", "request");
+            let (status, body) = match &self.backend {
+                Backend::Hyper(client) => self.send_hyper(client, method, url, json).await?,
+                Backend::Reqwest(client) => self.send_reqwest(client, method, url, json).await?,
+            };
+            tracing::trace!(target: "wechat_oauth::http", status, bytes = body.len(), "response");
+            parse_response(status, &body)
+        });
+        match self.total_timeout {
+            Some(limit) => tokio::time::timeout(limit, work)
+                .instrument(span)
+                .await
+                .unwrap_or_else(|_| Err(TransportError::timeout().into())),
+            None => work.instrument(span).await,
         }
-        tracing::trace!(target: "wechat_oauth::http", status, bytes = body.len(), "response");
-        parse_response(status, &Bytes::from(body))
+    }
+
+    async fn send_hyper(
+        &self,
+        client: &Https,
+        method: http::Method,
+        url: String,
+        json: Option<Bytes>,
+    ) -> Result<(u16, Vec<u8>), Error> {
+        let uri =
+            http::Uri::try_from(url).map_err(|_| Error::Config("invalid request URL".into()))?;
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(http::header::USER_AGENT, USER_AGENT);
+        if json.is_some() {
+            request = request.header(http::header::CONTENT_TYPE, "application/json");
+        }
+        let request = request
+            .body(Full::new(json.unwrap_or_default()))
+            .map_err(|_| Error::Config("invalid request".into()))?;
+        let response = client
+            .request(request)
+            .await
+            .map_err(TransportError::from)?;
+        let status = response.status().as_u16();
+        let mut body = response.into_body();
+        let mut bytes = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(TransportError::from)?;
+            if let Some(chunk) = frame.data_ref() {
+                self.append(&mut bytes, chunk, status)?;
+            }
+        }
+        Ok((status, bytes))
+    }
+
+    async fn send_reqwest(
+        &self,
+        client: &reqwest::Client,
+        method: http::Method,
+        url: String,
+        json: Option<Bytes>,
+    ) -> Result<(u16, Vec<u8>), Error> {
+        let mut request = client.request(method, url);
+        if let Some(json) = json {
+            request = request
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(json);
+        }
+        let mut response = request.send().await.map_err(TransportError::from)?;
+        let status = response.status().as_u16();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(TransportError::from)? {
+            self.append(&mut bytes, &chunk, status)?;
+        }
+        Ok((status, bytes))
+    }
+
+    /// Appends a body chunk, refusing a body over the size limit.
+    fn append(&self, body: &mut Vec<u8>, chunk: &[u8], status: u16) -> Result<(), Error> {
+        if body.len() + chunk.len() > self.max_body_bytes {
+            return Err(ResponseError::new(
+                Some(status).filter(|s| !(200..300).contains(s)),
+                ResponseErrorKind::TooLarge,
+                body,
+            )
+            .into());
+        }
+        body.extend_from_slice(chunk);
+        Ok(())
     }
 }
 

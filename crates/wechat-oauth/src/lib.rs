@@ -270,7 +270,7 @@ pub use authorize::{AuthorizeUrl, Scope};
 pub use client::{
     DEFAULT_REFRESH_LEASE_TTL, DEFAULT_REFRESH_SKEW, OAuthClient, OAuthClientBuilder,
 };
-pub use config::HttpOptions;
+pub use config::{DEFAULT_MAX_CONNECTIONS, HttpOptions};
 pub use error::{Error, WeChatError, WeChatErrorKind};
 pub use secret::Secret;
 pub use state::{is_valid_state, new_state, states_match};

@@ -85,6 +85,13 @@ impl MiniProgramClientBuilder {
         self
     }
 
+    /// Most requests in flight to WeChat at once (default
+    /// [`DEFAULT_MAX_CONNECTIONS`](crate::DEFAULT_MAX_CONNECTIONS)); further calls queue.
+    pub fn max_connections(mut self, limit: usize) -> Self {
+        self.http.max_connections = limit;
+        self
+    }
+
     /// Use this `reqwest::Client` (proxy, custom TLS, a shared pool); its own timeouts apply.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http.client = Some(client);

@@ -10,4 +10,5 @@ mod miniprogram;
 mod node;
 mod resilience;
 mod secrets;
+mod transport;
 mod upstream;
