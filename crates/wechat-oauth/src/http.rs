@@ -41,6 +41,16 @@ enum Backend {
     Reqwest(reqwest::Client),
 }
 
+/// The `Host` header for `base`, computed once (hyper would format it on every request).
+fn host_header(base: &Url) -> Option<http::HeaderValue> {
+    let host = base.host_str()?;
+    let value = match base.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    http::HeaderValue::from_str(&value).ok()
+}
+
 /// A pooled keep-alive HTTP client bound to one API base URL.
 #[derive(Debug, Clone)]
 pub(crate) struct Transport {
@@ -54,6 +64,8 @@ pub(crate) struct Transport {
     /// One permit per request in flight: bounds the connections open to WeChat (the
     /// pool opens one per concurrent request) and so the memory they hold.
     in_flight: Arc<Semaphore>,
+    /// `Host` for every request to `api_base`.
+    host: Option<http::HeaderValue>,
 }
 
 /// How idempotent calls are retried: on a transport error or WeChat's -1 ("system
@@ -152,6 +164,7 @@ impl Transport {
     ) -> Self {
         Self {
             backend,
+            host: host_header(&api_base),
             api_base,
             max_body_bytes,
             total_timeout: None,
@@ -205,23 +218,25 @@ impl Transport {
         &self.api_base
     }
 
-    /// `base + path + ?query`, the query form-encoded in the given order (as
-    /// `Url::query_pairs_mut` would, without parsing the base again on every call).
+    /// `base + path + ?query`, the query form-encoded in the given order exactly as
+    /// `Url::query_pairs_mut` would, without parsing the base again on every call.
     fn url(&self, path: &str, query: &[(&str, &str)]) -> String {
         let base = self.api_base.as_str();
         let path = path.trim_start_matches('/');
-        let mut url = String::with_capacity(base.len() + path.len() + 1 + 48 * query.len());
+        let wanted = query
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 2)
+            .sum::<usize>();
+        let mut url = String::with_capacity(base.len() + path.len() + wanted);
         url.push_str(base);
         url.push_str(path);
-        if !query.is_empty() {
-            url.push('?');
-            let start = url.len();
-            form_urlencoded::Serializer::for_suffix(url, start)
-                .extend_pairs(query)
-                .finish()
-        } else {
-            url
+        for (i, (key, value)) in query.iter().enumerate() {
+            url.push(if i == 0 { '?' } else { '&' });
+            push_form_encoded(&mut url, key);
+            url.push('=');
+            push_form_encoded(&mut url, value);
         }
+        url
     }
 
     /// `GET path?query` (parameters sent in the given order), decoded as `T`.
@@ -299,6 +314,9 @@ impl Transport {
             .method(method)
             .uri(uri)
             .header(http::header::USER_AGENT, USER_AGENT);
+        if let Some(host) = &self.host {
+            request = request.header(http::header::HOST, host.clone());
+        }
         if json.is_some() {
             request = request.header(http::header::CONTENT_TYPE, "application/json");
         }
@@ -358,6 +376,27 @@ impl Transport {
     }
 }
 
+/// Appends `text` `application/x-www-form-urlencoded`. Tokens, openids and codes are
+/// nearly always made of bytes that encode as themselves, so those are copied as they are.
+fn push_form_encoded(out: &mut String, text: &str) {
+    /// The bytes `application/x-www-form-urlencoded` leaves as they are.
+    const UNCHANGED: [bool; 256] = {
+        let mut table = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            let c = b as u8;
+            table[b] = c.is_ascii_alphanumeric() || matches!(c, b'*' | b'-' | b'.' | b'_');
+            b += 1;
+        }
+        table
+    };
+    if text.bytes().all(|b| UNCHANGED[usize::from(b)]) {
+        out.push_str(text);
+    } else {
+        out.extend(form_urlencoded::byte_serialize(text.as_bytes()));
+    }
+}
+
 /// Decodes a WeChat answer: `errcode` ≠ 0 is [`Error::WeChat`] whatever the status; a
 /// non-2xx status, an empty, non-JSON or truncated body is [`Error::Response`].
 pub(crate) fn parse_response<T: DeserializeOwned>(status: u16, body: &[u8]) -> Result<T, Error> {
@@ -370,7 +409,7 @@ pub(crate) fn parse_response<T: DeserializeOwned>(status: u16, body: &[u8]) -> R
     // straight from the bytes. Anything else (errors, lenient fixes, decode failures with
     // their path messages) takes the `Value` path below, which decides as before.
     if bad_status.is_none()
-        && !contains(trimmed, b"errcode")
+        && memchr::memmem::find(trimmed, b"errcode").is_none()
         && let Ok(value) = serde_json::from_slice::<T>(trimmed)
     {
         return Ok(value);
@@ -416,11 +455,6 @@ pub(crate) fn parse_response<T: DeserializeOwned>(status: u16, body: &[u8]) -> R
         }
         .into()
     })
-}
-
-/// Whether `needle` occurs in `haystack`.
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// A non-zero `errcode` (number or numeric string) as a [`WeChatError`].
@@ -484,6 +518,65 @@ mod tests {
 
     fn parse(status: u16, body: &str) -> Result<Ok1, Error> {
         parse_response(status, body.as_bytes())
+    }
+
+    /// What the transport used to send: `Url::join` + `query_pairs_mut`.
+    fn url_crate_reference(base: &str, path: &str, query: &[(&str, &str)]) -> String {
+        let mut url = Url::parse(base).unwrap().join(path).unwrap();
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        url.to_string()
+    }
+
+    fn transport(base: &str) -> Transport {
+        Transport::new(Url::parse(base).unwrap(), Duration::from_secs(1), 4, 1024).unwrap()
+    }
+
+    #[test]
+    fn request_urls_are_encoded_as_the_url_crate_encodes_them() {
+        let t = transport("http://127.0.0.1:9/prefix/");
+        for query in [
+            &[][..],
+            &[
+                ("access_token", "86_AbC-x.y_z*"),
+                ("openid", "oABC"),
+                ("lang", "zh_CN"),
+            ][..],
+            &[
+                ("state", "a b+c&d=e/f?g#h%"),
+                ("名", "微信 ✓"),
+                ("", "~'!()"),
+            ][..],
+        ] {
+            assert_eq!(
+                t.url("sns/userinfo", query),
+                url_crate_reference("http://127.0.0.1:9/prefix/", "sns/userinfo", query)
+            );
+        }
+    }
+
+    #[test]
+    fn the_host_header_is_the_base_authority_without_a_default_port() {
+        let host = |base: &str| host_header(&Url::parse(base).unwrap()).unwrap();
+        assert_eq!(host("https://api.weixin.qq.com/"), "api.weixin.qq.com");
+        assert_eq!(host("https://api.weixin.qq.com:443/"), "api.weixin.qq.com");
+        assert_eq!(host("http://127.0.0.1:8080/prefix/"), "127.0.0.1:8080");
+        assert_eq!(host("http://[::1]:9/"), "[::1]:9");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_query_is_encoded_as_the_url_crate_encodes_it(
+            key in ".{0,12}", value in ".{0,40}", token in "[A-Za-z0-9_*.-]{0,40}"
+        ) {
+            let t = transport("https://api.weixin.qq.com/");
+            let query = [("access_token", token.as_str()), (key.as_str(), value.as_str())];
+            proptest::prop_assert_eq!(
+                t.url("/sns/auth", &query),
+                url_crate_reference("https://api.weixin.qq.com/", "sns/auth", &query)
+            );
+        }
     }
 
     #[test]

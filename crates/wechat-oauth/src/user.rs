@@ -62,38 +62,159 @@ impl FromStr for Lang {
 /// Since October 2021 WeChat sends `sex` as 0 and empty place names for everyone
 /// (`wechat-protocol.md` §1.7). Numbers sent as strings are accepted, and fields WeChat
 /// adds later land in [`extra`](Self::extra).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct UserInfo {
     /// The user's id within this app.
     pub openid: String,
     /// Nickname.
-    #[serde(default)]
     pub nickname: String,
     /// 1 male, 2 female, 0 unknown (always 0 since 2021).
-    #[serde(default, deserialize_with = "lenient::i64")]
     pub sex: i64,
     /// Province (empty since 2021).
-    #[serde(default)]
     pub province: String,
     /// City (empty since 2021).
-    #[serde(default)]
     pub city: String,
     /// Country (empty since 2021).
-    #[serde(default)]
     pub country: String,
     /// Avatar URL; the last path segment picks the size (0, 46, 64, 96, 132). Empty if none.
-    #[serde(default)]
     pub headimgurl: String,
     /// Privileges, e.g. `["chinaunicom"]`.
-    #[serde(default)]
     pub privilege: Vec<String>,
     /// The user's id across the Open Platform account, when the app is bound to one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub unionid: Option<String>,
     /// Any other field WeChat sent (for instance `language` on older accounts).
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Decoded by hand rather than derived: a derived `#[serde(flatten)]` buffers every field
+/// in an intermediate tree first, which cost as much as the rest of the decoding on the
+/// `get_user` hot path. Absent fields default (only `openid` is required), `sex` may be a
+/// numeric string, and unknown fields go to `extra`.
+impl<'de> Deserialize<'de> for UserInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(UserInfoVisitor)
+    }
+}
+
+/// `sex` as WeChat may send it: a number or a numeric string.
+struct LenientI64(i64);
+
+impl<'de> Deserialize<'de> for LenientI64 {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        lenient::i64(deserializer).map(LenientI64)
+    }
+}
+
+struct UserInfoVisitor;
+
+/// A key of the user info object; known names are matched without allocating.
+enum Field {
+    Openid,
+    Nickname,
+    Sex,
+    Province,
+    City,
+    Country,
+    Headimgurl,
+    Privilege,
+    Unionid,
+    Other(String),
+}
+
+impl<'de> Deserialize<'de> for Field {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FieldVisitor;
+        impl serde::de::Visitor<'_> for FieldVisitor {
+            type Value = Field;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Field, E> {
+                Ok(match name {
+                    "openid" => Field::Openid,
+                    "nickname" => Field::Nickname,
+                    "sex" => Field::Sex,
+                    "province" => Field::Province,
+                    "city" => Field::City,
+                    "country" => Field::Country,
+                    "headimgurl" => Field::Headimgurl,
+                    "privilege" => Field::Privilege,
+                    "unionid" => Field::Unionid,
+                    other => Field::Other(other.to_owned()),
+                })
+            }
+        }
+        deserializer.deserialize_identifier(FieldVisitor)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for UserInfoVisitor {
+    type Value = UserInfo;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a user info object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UserInfo, A::Error> {
+        use serde::de::Error as _;
+
+        fn set<T, E: serde::de::Error>(
+            slot: &mut Option<T>,
+            name: &'static str,
+            value: T,
+        ) -> Result<(), E> {
+            match slot.replace(value) {
+                Some(_) => Err(E::duplicate_field(name)),
+                None => Ok(()),
+            }
+        }
+
+        let (mut openid, mut nickname, mut sex, mut province, mut city) =
+            (None, None, None, None, None);
+        let (mut country, mut headimgurl, mut privilege, mut unionid) = (None, None, None, None);
+        let mut extra = serde_json::Map::new();
+        while let Some(key) = map.next_key::<Field>()? {
+            match key {
+                Field::Openid => set(&mut openid, "openid", map.next_value::<String>()?)?,
+                Field::Nickname => set(&mut nickname, "nickname", map.next_value::<String>()?)?,
+                Field::Sex => set(&mut sex, "sex", map.next_value::<LenientI64>()?.0)?,
+                Field::Province => set(&mut province, "province", map.next_value::<String>()?)?,
+                Field::City => set(&mut city, "city", map.next_value::<String>()?)?,
+                Field::Country => set(&mut country, "country", map.next_value::<String>()?)?,
+                Field::Headimgurl => {
+                    set(&mut headimgurl, "headimgurl", map.next_value::<String>()?)?;
+                }
+                Field::Privilege => {
+                    set(
+                        &mut privilege,
+                        "privilege",
+                        map.next_value::<Vec<String>>()?,
+                    )?;
+                }
+                Field::Unionid => {
+                    set(&mut unionid, "unionid", map.next_value::<Option<String>>()?)?;
+                }
+                Field::Other(name) => {
+                    extra.insert(name, map.next_value::<serde_json::Value>()?);
+                }
+            }
+        }
+        Ok(UserInfo {
+            openid: openid.ok_or_else(|| A::Error::missing_field("openid"))?,
+            nickname: nickname.unwrap_or_default(),
+            sex: sex.unwrap_or_default(),
+            province: province.unwrap_or_default(),
+            city: city.unwrap_or_default(),
+            country: country.unwrap_or_default(),
+            headimgurl: headimgurl.unwrap_or_default(),
+            privilege: privilege.unwrap_or_default(),
+            unionid: unionid.flatten(),
+            extra,
+        })
+    }
 }
 
 /// What `sns/auth` said about an access token.
@@ -135,6 +256,42 @@ mod tests {
         assert_eq!(user.sex, 1);
         assert_eq!(user.unionid, None);
         assert_eq!(user.extra.get("language"), Some(&"zh_CN".into()));
+    }
+
+    #[test]
+    fn user_info_defaults_absent_fields_and_requires_openid() {
+        let user: UserInfo =
+            serde_json::from_str(r#"{"openid":"o1","unionid":null,"sex":2}"#).unwrap();
+        assert_eq!(
+            (user.sex, user.nickname.as_str(), user.unionid),
+            (2, "", None)
+        );
+        assert!(user.privilege.is_empty() && user.extra.is_empty());
+        let err = serde_json::from_str::<UserInfo>(r#"{"nickname":"n"}"#).unwrap_err();
+        assert!(
+            err.to_string().starts_with("missing field `openid`"),
+            "{err}"
+        );
+        let err = serde_json::from_str::<UserInfo>(r#"{"openid":"a","openid":"b"}"#).unwrap_err();
+        assert!(
+            err.to_string().starts_with("duplicate field `openid`"),
+            "{err}"
+        );
+        assert!(serde_json::from_str::<UserInfo>(r#"{"openid":"o","sex":"x"}"#).is_err());
+        assert!(serde_json::from_str::<UserInfo>(r#"{"openid":"o","privilege":"p"}"#).is_err());
+        assert!(serde_json::from_str::<UserInfo>(r#"["o"]"#).is_err());
+    }
+
+    #[test]
+    fn user_info_round_trips_through_its_serialized_form() {
+        let user: UserInfo = serde_json::from_str(
+            r#"{"openid":"o1","nickname":"微信","sex":1,"privilege":["p"],"unionid":"u1",
+                "is_snapshotuser":1,"tags":{"a":[1,2]}}"#,
+        )
+        .unwrap();
+        let again: UserInfo = serde_json::from_value(serde_json::to_value(&user).unwrap()).unwrap();
+        assert_eq!(again, user);
+        assert_eq!(user.extra.len(), 2);
     }
 
     #[test]
