@@ -455,8 +455,13 @@ impl OAuthClient {
                     errcode = err.errcode(),
                     "user info rejected the token; refreshing once"
                 );
-                let fresh = self.inner.refresh_for(openid, &token).await?;
-                self.user_info(&fresh, lang).await
+                // Boxed, like the refresh in `get_latest_access_token`: the rare path
+                // should not size every call's future.
+                Box::pin(async {
+                    let fresh = self.inner.refresh_for(openid, &token).await?;
+                    self.user_info(&fresh, lang).await
+                })
+                .await
             }
             result => result,
         }
@@ -480,7 +485,9 @@ impl OAuthClient {
         if inner.is_fresh(&token) {
             Ok(token)
         } else {
-            inner.refresh_for(openid, &token).await
+            // Boxed: the refresh machinery is a large future, and inlining it would make
+            // every call's future (the common, fresh-token case included) that large.
+            Box::pin(inner.refresh_for(openid, &token)).await
         }
     }
 

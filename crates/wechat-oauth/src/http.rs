@@ -206,7 +206,8 @@ impl Transport {
                         error = %err,
                         "retrying"
                     );
-                    tokio::time::sleep(delay).await;
+                    // Boxed: a timer is large, and this is the rare path.
+                    Box::pin(tokio::time::sleep(delay)).await;
                 }
                 result => return result,
             }
@@ -277,28 +278,48 @@ impl Transport {
             path
         );
         let url = self.url(path, query);
-        // Boxed once so the large client future is not copied again by every wrapper.
-        let work = Box::pin(async move {
-            let _permit = self
-                .in_flight
-                .acquire()
-                .await
-                .map_err(|_| Error::Config("HTTP transport closed".into()))?;
-            tracing::debug!(target: "wechat_oauth::http", "request");
-            let (status, body) = match &self.backend {
-                Backend::Hyper(client) => self.send_hyper(client, method, url, json).await?,
-                Backend::Reqwest(client) => self.send_reqwest(client, method, url, json).await?,
-            };
-            tracing::trace!(target: "wechat_oauth::http", status, bytes = body.len(), "response");
-            parse_response(status, &body)
-        });
+        // Boxed once, deadline included, so that neither the large client future nor the
+        // timer is copied again by every wrapper up to the caller's task (nor sizes it).
+        Box::pin(
+            self.send_within_deadline(method, url, json)
+                .instrument(span),
+        )
+        .await
+    }
+
+    async fn send_within_deadline<T: DeserializeOwned>(
+        &self,
+        method: http::Method,
+        url: String,
+        json: Option<Bytes>,
+    ) -> Result<T, Error> {
         match self.total_timeout {
-            Some(limit) => tokio::time::timeout(limit, work)
-                .instrument(span)
+            Some(limit) => tokio::time::timeout(limit, self.send(method, url, json))
                 .await
                 .unwrap_or_else(|_| Err(TransportError::timeout().into())),
-            None => work.instrument(span).await,
+            None => self.send(method, url, json).await,
         }
+    }
+
+    /// Waits for a free connection slot, sends, reads and decodes.
+    async fn send<T: DeserializeOwned>(
+        &self,
+        method: http::Method,
+        url: String,
+        json: Option<Bytes>,
+    ) -> Result<T, Error> {
+        let _permit = self
+            .in_flight
+            .acquire()
+            .await
+            .map_err(|_| Error::Config("HTTP transport closed".into()))?;
+        tracing::debug!(target: "wechat_oauth::http", "request");
+        let (status, body) = match &self.backend {
+            Backend::Hyper(client) => self.send_hyper(client, method, url, json).await?,
+            Backend::Reqwest(client) => self.send_reqwest(client, method, url, json).await?,
+        };
+        tracing::trace!(target: "wechat_oauth::http", status, bytes = body.len(), "response");
+        parse_response(status, &body)
     }
 
     async fn send_hyper(

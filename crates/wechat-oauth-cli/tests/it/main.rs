@@ -8,5 +8,6 @@ mod decrypt;
 mod demo;
 mod errors;
 mod sandbox;
+mod tls;
 mod token;
 mod tokens_and_users;
