@@ -64,6 +64,20 @@ pub fn targets(r: &Results) -> Vec<Target> {
         "µs/call",
         &|x| x <= 0.1,
     ));
+    // Context for the bar above: what no HTTP/1.1 client can go below on this machine.
+    let mut floor = ratio(
+        &format!(
+            "reference, not a bar: the bare hyper GET's CPU per call ÷ npm's, {level} in flight \
+             (the floor; one writev + one recvfrom per call)"
+        ),
+        hyper
+            .zip(node)
+            .map(|(h, n)| (h.cpu_us_per_call(), n.cpu_us_per_call())),
+        "µs/call",
+        &|_| true,
+    );
+    floor.met = None;
+    out.push(floor);
     out.push(ratio(
         &format!("client CPU per get_user ≤ 1.5× bare hyper GET, {level} in flight"),
         ours.zip(hyper)

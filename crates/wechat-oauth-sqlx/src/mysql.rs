@@ -64,6 +64,7 @@ struct Queries {
     get: Arc<str>,
     save: Arc<str>,
     save_ext: Arc<str>,
+    save_ext_if_current: Arc<str>,
     delete: Arc<str>,
     delete_ext: Arc<str>,
     acquire: Arc<str>,
@@ -108,11 +109,16 @@ impl Queries {
                  VALUES (?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE {guarded}"
             )
             .into(),
+            save_ext: format!(
+                "INSERT INTO `{t}_ext` (openid, create_at, unionid, is_snapshotuser) VALUES (?, ?, ?, ?)
+                 ON DUPLICATE KEY UPDATE {ext_guarded}"
+            )
+            .into(),
             // Writes the extras only while the token row holds this very token, so its
             // affected-row count says whether the save won: 0 rows selected means a newer
             // token is stored (the driver counts matched rows, so an unchanged extras row
             // still counts 1).
-            save_ext: format!(
+            save_ext_if_current: format!(
                 "INSERT INTO `{t}_ext` (openid, create_at, unionid, is_snapshotuser)
                  SELECT s.openid, ?, ?, ? FROM `{t}` s WHERE s.openid = ? AND s.create_at = ?
                  ON DUPLICATE KEY UPDATE {ext_guarded}"
@@ -229,11 +235,17 @@ impl MySqlStore {
         &self.pool
     }
 
-    /// Two statements: the guarded upsert of the seed's row, then the extras, written only
-    /// if that row now holds this token (which also tells whether the save won).
+    /// The guarded upsert of the seed's row, then, only when needed, the extras.
+    ///
+    /// The driver reports matched rows (`CLIENT_FOUND_ROWS`), so the upsert's count is 2
+    /// when it replaced an older token, and 1 when it inserted the row *or* kept the stored
+    /// one (newer, or the same values). A replaced row needs no second look: the extras
+    /// are written if there are any, and an extras row of an older token is ignored on
+    /// read anyway (it carries that token's `create_at`). Otherwise the extras are written
+    /// only if the row now holds this token, which also says whether the save won.
     async fn try_save(&self, openid: &str, token: &AccessToken) -> Result<bool, sqlx::Error> {
         let create_at = token.create_at.to_string();
-        sqlx::query(AssertSqlSafe(self.sql.save.clone()))
+        let upserted = sqlx::query(AssertSqlSafe(self.sql.save.clone()))
             .bind(token.access_token.expose_secret())
             .bind(token.expires_in.to_string())
             .bind(token.refresh_token.expose_secret())
@@ -242,7 +254,19 @@ impl MySqlStore {
             .bind(&create_at)
             .execute(&self.pool)
             .await?;
-        let written = sqlx::query(AssertSqlSafe(self.sql.save_ext.clone()))
+        if upserted.rows_affected() == 2 {
+            if token.unionid.is_some() || token.is_snapshotuser {
+                sqlx::query(AssertSqlSafe(self.sql.save_ext.clone()))
+                    .bind(openid)
+                    .bind(token.create_at)
+                    .bind(token.unionid.as_deref())
+                    .bind(token.is_snapshotuser)
+                    .execute(&self.pool)
+                    .await?;
+            }
+            return Ok(true);
+        }
+        let written = sqlx::query(AssertSqlSafe(self.sql.save_ext_if_current.clone()))
             .bind(token.create_at)
             .bind(token.unionid.as_deref())
             .bind(token.is_snapshotuser)

@@ -50,6 +50,7 @@ pub async fn run<S: TokenStore + ?Sized>(store: &S) {
     missing_is_none(store, &ns).await;
     save_get_overwrite_delete(store, &ns).await;
     every_field_round_trips(store, &ns).await;
+    extras_follow_their_token(store, &ns).await;
     older_never_overwrites_newer(store, &ns).await;
     concurrent_saves_leave_the_newest_intact(store, &ns, 50).await;
     oversized_and_invalid_values_are_rejected(store, &ns).await;
@@ -125,6 +126,61 @@ pub async fn every_field_round_trips<S: TokenStore + ?Sized>(store: &S, ns: &str
         "empty and absent fields round-trip"
     );
     assert_eq!(back.and_then(|t| t.unionid), None, "no unionid stays None");
+}
+
+/// `unionid` and the snapshot flag belong to the token they were saved with: a newer token
+/// without them reads back without them, an older one cannot bring its own back, and an
+/// equally new one replaces them.
+pub async fn extras_follow_their_token<S: TokenStore + ?Sized>(store: &S, ns: &str) {
+    let openid = format!("{ns}-extras");
+    let with = |create_at: i64, unionid: &str| {
+        sample_token(&openid, create_at)
+            .with_unionid(unionid)
+            .with_snapshot_user(true)
+    };
+    let steps = [
+        (
+            "first, with extras",
+            with(1_700_000_000_000, "u-first"),
+            true,
+        ),
+        (
+            "newer, without",
+            sample_token(&openid, 1_700_000_001_000),
+            true,
+        ),
+        (
+            "newer, with others",
+            with(1_700_000_002_000, "u-third"),
+            true,
+        ),
+        (
+            "older, with its own",
+            with(1_700_000_001_500, "u-older"),
+            false,
+        ),
+        ("the same again", with(1_700_000_002_000, "u-third"), true),
+        (
+            "equally new, without",
+            sample_token(&openid, 1_700_000_002_000),
+            true,
+        ),
+        (
+            "newer, with extras",
+            with(1_700_000_003_000, "u-last"),
+            true,
+        ),
+    ];
+    let mut expected = None;
+    for (what, token, wins) in steps {
+        let saved = ok(store.save(&openid, &token).await, what);
+        assert_eq!(saved, wins, "save {what}: reported {saved}");
+        if wins {
+            expected = Some(token);
+        }
+        let back = ok(store.get(&openid).await, what);
+        assert_eq!(back, expected, "after saving {what}");
+    }
 }
 
 /// A save with an older `create_at` is refused and the newer token stays.
