@@ -21,8 +21,11 @@
 //!
 //! The client is cheap to clone and safe to share between tasks. Everything the seed set
 //! through `setOpts` is a builder option: [`timeout`](OAuthClientBuilder::timeout),
-//! [`connect_timeout`](OAuthClientBuilder::connect_timeout), your own
-//! [`http_client`](OAuthClientBuilder::http_client) (proxy, TLS roots), and the
+//! [`connect_timeout`](OAuthClientBuilder::connect_timeout),
+//! [`max_connections`](OAuthClientBuilder::max_connections) (a cap on connections to
+//! WeChat, 64 by default), your own [`http_client`](OAuthClientBuilder::http_client)
+//! (proxy, TLS roots; the built-in client is hyper over rustls, trusting the platform's
+//! certificates), and the
 //! [`api_base`](OAuthClientBuilder::api_base) / [`open_base`](OAuthClientBuilder::open_base)
 //! URLs, which point the client at the local WeChat sandbox in tests and demos:
 //!
