@@ -327,50 +327,42 @@ impl TransportError {
     }
 }
 
-impl From<reqwest::Error> for TransportError {
-    fn from(err: reqwest::Error) -> Self {
-        let kind = if err.is_timeout() {
+impl TransportError {
+    fn classified(
+        timeout: bool,
+        connect: bool,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        let kind = if timeout {
             TransportErrorKind::Timeout
-        } else if err.is_connect() {
+        } else if connect {
             TransportErrorKind::Connect
         } else {
             TransportErrorKind::Other
         };
         Self {
             kind,
-            source: Some(Box::new(err.without_url())),
+            source: Some(Box::new(source)),
         }
     }
 }
 
+impl From<reqwest::Error> for TransportError {
+    fn from(err: reqwest::Error) -> Self {
+        Self::classified(err.is_timeout(), err.is_connect(), err.without_url())
+    }
+}
+
+/// The built-in client's errors name no URL (at most the connector's host, never the query).
 impl From<hyper_util::client::legacy::Error> for TransportError {
     fn from(err: hyper_util::client::legacy::Error) -> Self {
-        let kind = if timed_out(&err) {
-            TransportErrorKind::Timeout
-        } else if err.is_connect() {
-            TransportErrorKind::Connect
-        } else {
-            TransportErrorKind::Other
-        };
-        // The client's errors name no URL (only the connector's host, never the query).
-        Self {
-            kind,
-            source: Some(Box::new(err)),
-        }
+        Self::classified(timed_out(&err), err.is_connect(), err)
     }
 }
 
 impl From<hyper::Error> for TransportError {
     fn from(err: hyper::Error) -> Self {
-        let kind = if err.is_timeout() || timed_out(&err) {
-            TransportErrorKind::Timeout
-        } else {
-            TransportErrorKind::Other
-        };
-        Self {
-            kind,
-            source: Some(Box::new(err)),
-        }
+        Self::classified(err.is_timeout() || timed_out(&err), false, err)
     }
 }
 
