@@ -17,7 +17,9 @@ pub const OPEN_BASE: &str = "https://open.weixin.qq.com/";
 /// client; there are no globals.
 ///
 /// Without a `client`, requests go through a built-in pooled keep-alive HTTP/1.1 client
-/// (hyper over rustls, the platform's certificate verifier).
+/// (hyper over rustls, the platform's certificate verifier). When the environment sets a
+/// proxy for the API base (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, lower case too, minus
+/// `NO_PROXY`), a `reqwest::Client`, which goes through that proxy, is built instead.
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
     /// Base URL of the JSON APIs (`sns/*`, `cgi-bin/*`, `wxa/*`).
@@ -103,6 +105,14 @@ impl HttpOptions {
                 self.max_body_bytes,
             )
             .with_retry(retry),
+            None if proxied_by_environment(&self.api_base) => Transport::with_reqwest(
+                self.proxy_client()?,
+                self.api_base.clone(),
+                self.max_connections,
+                self.max_body_bytes,
+            )
+            .with_retry(retry)
+            .with_total_timeout(self.timeout),
             None => Transport::new(
                 self.api_base.clone(),
                 self.connect_timeout,
@@ -113,6 +123,29 @@ impl HttpOptions {
             .with_total_timeout(self.timeout),
         })
     }
+
+    /// A reqwest client with these options, which honours the environment's proxy.
+    fn proxy_client(&self) -> Result<reqwest::Client, Error> {
+        reqwest::Client::builder()
+            .connect_timeout(self.connect_timeout)
+            // No `.timeout()`: the transport's total deadline is the one timer per request.
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(self.max_connections)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(crate::http::USER_AGENT)
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build HTTP client: {}", e.without_url())))
+    }
+}
+
+/// Whether the environment routes requests to `base` through a proxy (the rules reqwest
+/// and curl follow, `NO_PROXY` included).
+fn proxied_by_environment(base: &Url) -> bool {
+    base.as_str().parse::<http::Uri>().is_ok_and(|uri| {
+        hyper_util::client::proxy::matcher::Matcher::from_env()
+            .intercept(&uri)
+            .is_some()
+    })
 }
 
 /// Refuses a plain-http base URL off loopback unless explicitly allowed: every client sends

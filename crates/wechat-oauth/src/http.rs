@@ -26,7 +26,7 @@ use crate::error::{
 pub(crate) const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// The `User-Agent` of every request.
-const USER_AGENT: &str = concat!("wechat-oauth-rust/", env!("CARGO_PKG_VERSION"));
+pub(crate) const USER_AGENT: &str = concat!("wechat-oauth-rust/", env!("CARGO_PKG_VERSION"));
 
 /// The built-in client: hyper's pooled keep-alive HTTP/1.1 client over rustls.
 type Https = HyperClient<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;

@@ -7,6 +7,7 @@ mod authorize_url;
 mod decrypt;
 mod demo;
 mod errors;
+mod proxy;
 mod sandbox;
 mod tls;
 mod token;
