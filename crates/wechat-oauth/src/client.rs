@@ -129,56 +129,11 @@ impl OAuthClientBuilder {
         self
     }
 
-    /// Time allowed for a whole request, answer included (default 10 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.http.timeout = timeout;
-        self
-    }
-
-    /// Time allowed to connect (default 5 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.http.connect_timeout = timeout;
-        self
-    }
-
-    /// Use this HTTP client (a proxy, custom TLS roots, a shared pool). Its own timeouts
-    /// apply; [`timeout`](Self::timeout) and [`connect_timeout`](Self::connect_timeout)
-    /// are then ignored.
-    pub fn http_client(mut self, client: reqwest::Client) -> Self {
-        self.http.client = Some(client);
-        self
-    }
+    crate::config::http_option_setters!();
 
     /// Replaces all connection settings at once.
     pub fn http_options(mut self, options: HttpOptions) -> Self {
         self.http = options;
-        self
-    }
-
-    /// How many times an idempotent call (user info, token check, refresh) is retried on a
-    /// transport error or WeChat's -1 (default 2). Code exchanges are never retried.
-    pub fn max_retries(mut self, retries: u32) -> Self {
-        self.http.max_retries = retries;
-        self
-    }
-
-    /// First delay between retries; doubles each time, with jitter (default 100 ms).
-    pub fn retry_backoff(mut self, backoff: Duration) -> Self {
-        self.http.retry_backoff = backoff;
-        self
-    }
-
-    /// Largest response body accepted (default 1 MiB).
-    pub fn max_body_bytes(mut self, limit: usize) -> Self {
-        self.http.max_body_bytes = limit;
-        self
-    }
-
-    /// Most requests in flight to WeChat at once, and so most connections open (default
-    /// [`DEFAULT_MAX_CONNECTIONS`](crate::DEFAULT_MAX_CONNECTIONS)); further calls queue
-    /// for a free slot within [`timeout`](Self::timeout).
-    pub fn max_connections(mut self, limit: usize) -> Self {
-        self.http.max_connections = limit;
         self
     }
 

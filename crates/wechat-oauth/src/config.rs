@@ -44,6 +44,60 @@ pub struct HttpOptions {
     pub client: Option<reqwest::Client>,
 }
 
+/// The connection setters every client builder shares; each builder keeps its
+/// [`HttpOptions`] in a field named `http`.
+macro_rules! http_option_setters {
+    () => {
+        /// Time allowed for a whole request, answer included (default 10 s).
+        pub fn timeout(mut self, timeout: Duration) -> Self {
+            self.http.timeout = timeout;
+            self
+        }
+
+        /// Time allowed to connect (default 5 s).
+        pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+            self.http.connect_timeout = timeout;
+            self
+        }
+
+        /// Most requests in flight to WeChat at once, and so most connections open (default
+        /// [`DEFAULT_MAX_CONNECTIONS`](crate::DEFAULT_MAX_CONNECTIONS)); further calls
+        /// queue for a free slot within [`timeout`](Self::timeout).
+        pub fn max_connections(mut self, limit: usize) -> Self {
+            self.http.max_connections = limit;
+            self
+        }
+
+        /// Use this HTTP client (a proxy, custom TLS roots, a shared pool). Its own
+        /// timeouts apply; [`timeout`](Self::timeout) and
+        /// [`connect_timeout`](Self::connect_timeout) are then ignored.
+        pub fn http_client(mut self, client: reqwest::Client) -> Self {
+            self.http.client = Some(client);
+            self
+        }
+
+        /// How many times an idempotent call is retried on a transport error or WeChat's
+        /// -1 (default 2). Code exchanges are never retried.
+        pub fn max_retries(mut self, retries: u32) -> Self {
+            self.http.max_retries = retries;
+            self
+        }
+
+        /// First delay between retries; doubles each time, with jitter (default 100 ms).
+        pub fn retry_backoff(mut self, backoff: Duration) -> Self {
+            self.http.retry_backoff = backoff;
+            self
+        }
+
+        /// Largest response body accepted (default 1 MiB).
+        pub fn max_body_bytes(mut self, limit: usize) -> Self {
+            self.http.max_body_bytes = limit;
+            self
+        }
+    };
+}
+pub(crate) use http_option_setters;
+
 /// Default for [`HttpOptions::max_connections`].
 pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
 

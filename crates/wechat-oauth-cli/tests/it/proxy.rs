@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::support::{World, run};
+use crate::support::World;
 
 /// A forward proxy for plain http: relays each connection to the sandbox unchanged (the
 /// sandbox routes absolute-form request targets by path) and records each connection's
@@ -14,12 +14,7 @@ use crate::support::{World, run};
 async fn forward_proxy(world: &World) -> (String, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let target = world
-        .sandbox
-        .url()
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
+    let target = world.sandbox_addr();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let record = seen.clone();
     tokio::spawn(async move {
@@ -53,14 +48,13 @@ async fn forward_proxy(world: &World) -> (String, Arc<Mutex<Vec<String>>>) {
 async fn calls_go_through_the_proxy_the_environment_sets() {
     let world = World::new().await;
     let (proxy, seen) = forward_proxy(&world).await;
-    let code = world.code("alice", "snsapi_userinfo");
 
-    let mut command = world.command(&["exchange", "--code", &code]);
-    command
-        .env("HTTP_PROXY", &proxy)
-        .env_remove("NO_PROXY")
-        .env_remove("no_proxy");
-    let token = run(command).await.json();
+    let env = [
+        ("HTTP_PROXY", Some(proxy.as_str())),
+        ("NO_PROXY", None),
+        ("no_proxy", None),
+    ];
+    let token = world.exchange_with_env("alice", &env).await.0.json();
 
     assert_eq!(token["openid"], world.openid("alice"));
     let seen = seen.lock().unwrap().clone();
@@ -76,14 +70,13 @@ async fn calls_go_through_the_proxy_the_environment_sets() {
 async fn no_proxy_exempts_the_api_host() {
     let world = World::new().await;
     let (proxy, seen) = forward_proxy(&world).await;
-    let code = world.code("alice", "snsapi_userinfo");
 
-    let mut command = world.command(&["exchange", "--code", &code]);
-    command
-        .env("HTTP_PROXY", &proxy)
-        .env("NO_PROXY", "127.0.0.1")
-        .env_remove("no_proxy");
-    let token = run(command).await.json();
+    let env = [
+        ("HTTP_PROXY", Some(proxy.as_str())),
+        ("NO_PROXY", Some("127.0.0.1")),
+        ("no_proxy", None),
+    ];
+    let token = world.exchange_with_env("alice", &env).await.0.json();
 
     assert_eq!(token["openid"], world.openid("alice"));
     assert_eq!(seen.lock().unwrap().len(), 0, "the proxy was used");

@@ -131,6 +131,34 @@ impl World {
         run(self.command(args)).await
     }
 
+    /// `exchange` of a fresh `snsapi_userinfo` code for `user`, with each `(var, value)`
+    /// of `env` set (`None`: removed) on top of the usual configuration. Returns the run
+    /// and the code.
+    pub async fn exchange_with_env(
+        &self,
+        user: &str,
+        env: &[(&str, Option<&str>)],
+    ) -> (Run, String) {
+        let code = self.code(user, "snsapi_userinfo");
+        let mut command = self.command(&["exchange", "--code", &code]);
+        for (var, value) in env {
+            match value {
+                Some(value) => command.env(var, value),
+                None => command.env_remove(var),
+            };
+        }
+        (run(command).await, code)
+    }
+
+    /// The sandbox's `host:port`, for relays put in front of it.
+    pub fn sandbox_addr(&self) -> String {
+        self.sandbox
+            .url()
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
     /// A fresh code for `user` approving `scope` for the Official Account app.
     pub fn code(&self, user: &str, scope: &str) -> String {
         self.sandbox.mint_code(OFFICIAL_APPID, user, scope).unwrap()

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
-use crate::support::{World, run};
+use crate::support::World;
 
 /// A TLS relay to the sandbox on `https://localhost:PORT/`; returns the base URL and the
 /// certificate (PEM).
@@ -28,12 +28,7 @@ async fn tls_relay(world: &World) -> (String, String) {
     let acceptor = TlsAcceptor::from(Arc::new(config));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let target = world
-        .sandbox
-        .url()
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
+    let target = world.sandbox_addr();
     tokio::spawn(async move {
         while let Ok((inbound, _)) = listener.accept().await {
             let (acceptor, target) = (acceptor.clone(), target.clone());
@@ -57,14 +52,13 @@ async fn exchange_goes_through_https_when_the_certificate_is_trusted() {
     let (base, cert) = tls_relay(&world).await;
     let ca_file = world.dir.path().join("ca.pem");
     std::fs::write(&ca_file, cert).unwrap();
-    let code = world.code("alice", "snsapi_userinfo");
 
-    let mut command = world.command(&["exchange", "--code", &code]);
-    command
-        .env("WECHAT_API_BASE", &base)
-        .env("SSL_CERT_FILE", &ca_file)
-        .env_remove("SSL_CERT_DIR");
-    let token = run(command).await.json();
+    let env = [
+        ("WECHAT_API_BASE", Some(base.as_str())),
+        ("SSL_CERT_FILE", ca_file.to_str()),
+        ("SSL_CERT_DIR", None),
+    ];
+    let token = world.exchange_with_env("alice", &env).await.0.json();
 
     assert_eq!(token["openid"], world.openid("alice"));
     assert_eq!(world.hits("/sns/oauth2/access_token"), 1);
@@ -74,14 +68,13 @@ async fn exchange_goes_through_https_when_the_certificate_is_trusted() {
 async fn an_untrusted_certificate_is_refused_before_anything_is_sent() {
     let world = World::new().await;
     let (base, _cert) = tls_relay(&world).await;
-    let code = world.code("alice", "snsapi_userinfo");
 
-    let mut command = world.command(&["exchange", "--code", &code]);
-    command
-        .env("WECHAT_API_BASE", &base)
-        .env_remove("SSL_CERT_FILE")
-        .env_remove("SSL_CERT_DIR");
-    let failed = run(command).await;
+    let env = [
+        ("WECHAT_API_BASE", Some(base.as_str())),
+        ("SSL_CERT_FILE", None),
+        ("SSL_CERT_DIR", None),
+    ];
+    let (failed, code) = world.exchange_with_env("alice", &env).await;
 
     failed.assert_failed_with(5);
     assert!(failed.mentions("certificate"), "{failed:#?}");

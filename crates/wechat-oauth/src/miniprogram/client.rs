@@ -73,30 +73,7 @@ impl MiniProgramClientBuilder {
         self
     }
 
-    /// Total time allowed for each request (default 10 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.http.timeout = timeout;
-        self
-    }
-
-    /// Time allowed to connect (default 5 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.http.connect_timeout = timeout;
-        self
-    }
-
-    /// Most requests in flight to WeChat at once (default
-    /// [`DEFAULT_MAX_CONNECTIONS`](crate::DEFAULT_MAX_CONNECTIONS)); further calls queue.
-    pub fn max_connections(mut self, limit: usize) -> Self {
-        self.http.max_connections = limit;
-        self
-    }
-
-    /// Use this `reqwest::Client` (proxy, custom TLS, a shared pool); its own timeouts apply.
-    pub fn http_client(mut self, client: reqwest::Client) -> Self {
-        self.http.client = Some(client);
-        self
-    }
+    crate::config::http_option_setters!();
 
     /// All connection settings at once. A later [`api_base`](Self::api_base) still
     /// overrides `options.api_base`.
