@@ -144,6 +144,18 @@ impl SqlOptions {
     }
 }
 
+/// Opens a pool with `pool` options on `connect`, within `timeout`.
+async fn open_pool<DB: sqlx::Database>(
+    pool: sqlx::pool::PoolOptions<DB>,
+    connect: <DB::Connection as sqlx::Connection>::Options,
+    timeout: Duration,
+) -> Result<sqlx::Pool<DB>, StoreError> {
+    timed(timeout, async {
+        pool.connect_with(connect).await.map_err(store_error)
+    })
+    .await
+}
+
 /// Runs `op` under `timeout`, mapping sqlx errors to [`StoreError`].
 async fn timed<T>(
     timeout: Duration,

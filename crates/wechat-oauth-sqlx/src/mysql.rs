@@ -10,7 +10,7 @@ use sqlx::{AssertSqlSafe, Row};
 use wechat_oauth::store::{Lease, decode_stored, validate_for_save};
 use wechat_oauth::{AccessToken, StoreError, TokenStore, now_millis};
 
-use crate::{SqlOptions, check_lease_name, is_conflict, millis, store_error, timed};
+use crate::{SqlOptions, check_lease_name, is_conflict, millis, open_pool, store_error, timed};
 
 /// A token store in MySQL or MariaDB that shares the seed's `token` table with node
 /// `wechat-oauth` deployments.
@@ -203,13 +203,11 @@ impl MySqlStore {
     pub async fn connect_with(url: &str, options: SqlOptions) -> Result<Self, StoreError> {
         let connect = MySqlConnectOptions::from_str(url)
             .map_err(|_| StoreError::Rejected("not a MySQL URL".into()))?;
-        let pool = timed(options.timeout, async {
-            options
-                .pool_options::<sqlx::MySql>()
-                .connect_with(connect)
-                .await
-                .map_err(store_error)
-        })
+        let pool = open_pool(
+            options.pool_options::<sqlx::MySql>(),
+            connect,
+            options.timeout,
+        )
         .await?;
         Self::with_pool(pool, options).await
     }

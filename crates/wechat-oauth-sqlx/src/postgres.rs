@@ -11,7 +11,8 @@ use wechat_oauth::store::{Lease, decode_stored, validate_for_save};
 use wechat_oauth::{AccessToken, StoreError, TokenStore, now_millis};
 
 use crate::{
-    SqlOptions, check_lease_name, expires_in_column, is_conflict, millis, store_error, timed,
+    SqlOptions, check_lease_name, expires_in_column, is_conflict, millis, open_pool, store_error,
+    timed,
 };
 
 /// A token store in PostgreSQL, for many processes on many machines.
@@ -119,13 +120,11 @@ impl PostgresStore {
     pub async fn connect_with(url: &str, options: SqlOptions) -> Result<Self, StoreError> {
         let connect = PgConnectOptions::from_str(url)
             .map_err(|_| StoreError::Rejected("not a PostgreSQL URL".into()))?;
-        let pool = timed(options.timeout, async {
-            options
-                .pool_options::<sqlx::Postgres>()
-                .connect_with(connect)
-                .await
-                .map_err(store_error)
-        })
+        let pool = open_pool(
+            options.pool_options::<sqlx::Postgres>(),
+            connect,
+            options.timeout,
+        )
         .await?;
         Self::with_pool(pool, options).await
     }

@@ -11,7 +11,8 @@ use wechat_oauth::store::{Lease, decode_stored, validate_for_save};
 use wechat_oauth::{AccessToken, StoreError, TokenStore, now_millis};
 
 use crate::{
-    SqlOptions, check_lease_name, expires_in_column, is_conflict, millis, store_error, timed,
+    SqlOptions, check_lease_name, expires_in_column, is_conflict, millis, open_pool, store_error,
+    timed,
 };
 
 /// A token store in SQLite: the embedded default, safe across the processes of one machine
@@ -134,10 +135,7 @@ impl SqliteStore {
                 .idle_timeout(None)
                 .max_lifetime(None);
         }
-        let pool = timed(options.timeout, async {
-            pool.connect_with(connect).await.map_err(store_error)
-        })
-        .await?;
+        let pool = open_pool(pool, connect, options.timeout).await?;
         Self::with_pool(pool, options).await
     }
 

@@ -131,9 +131,11 @@ impl Transport {
         max_connections: usize,
         max_body_bytes: usize,
     ) -> Result<Self, Error> {
-        let max_connections = max_connections.clamp(1, Semaphore::MAX_PERMITS);
         Ok(Self::with_backend(
-            Backend::Hyper(Box::new(hyper_client(connect_timeout, max_connections)?)),
+            Backend::Hyper(Box::new(hyper_client(
+                connect_timeout,
+                max_connections.max(1),
+            )?)),
             api_base,
             max_connections,
             max_body_bytes,
@@ -147,7 +149,6 @@ impl Transport {
         max_connections: usize,
         max_body_bytes: usize,
     ) -> Self {
-        let max_connections = max_connections.clamp(1, Semaphore::MAX_PERMITS);
         Self::with_backend(
             Backend::Reqwest(client),
             api_base,
@@ -169,7 +170,9 @@ impl Transport {
             max_body_bytes,
             total_timeout: None,
             retry: RetryPolicy::NONE,
-            in_flight: Arc::new(Semaphore::new(max_connections)),
+            in_flight: Arc::new(Semaphore::new(
+                max_connections.clamp(1, Semaphore::MAX_PERMITS),
+            )),
         }
     }
 
