@@ -4,119 +4,24 @@
 //! wechat-sandbox --listen 127.0.0.1:PORT [--app APPID:SECRET[:KIND[:DOMAIN]]]... [--user ID[:snapshot]]...
 //! ```
 //!
-//! The first stdout line is `listening on http://HOST:PORT`; then the apps (appid and kind,
-//! never secrets) and users. Secrets, codes and tokens are never printed.
+//! The flags and what is printed are defined once, in `wechat_sandbox::cli`, and shared
+//! with `wechat-oauth sandbox`.
 
-use std::net::SocketAddr;
-
-use anyhow::{Context as _, bail};
 use clap::Parser;
-use wechat_sandbox::{AppKind, Sandbox};
+use wechat_sandbox::cli::SandboxArgs;
 
 /// A faithful local WeChat server (open.weixin.qq.com pages and api.weixin.qq.com APIs).
 #[derive(Debug, Parser)]
 #[command(name = "wechat-sandbox", version)]
 struct Cli {
-    /// Address to listen on; port 0 picks a free port (printed on the first line).
-    #[arg(long, default_value = "127.0.0.1:0")]
-    listen: SocketAddr,
-    /// An app, APPID:SECRET[:KIND[:DOMAIN]], KIND = official (default) | website | miniprogram.
-    /// DOMAIN is the authorized callback host (host or host:port); without it loopback hosts
-    /// on any port are accepted. Repeatable. Without any, the documented default apps exist.
-    #[arg(long = "app", value_name = "APPID:SECRET[:KIND[:DOMAIN]]")]
-    apps: Vec<String>,
-    /// A user, ID or ID:snapshot. Repeatable. Without any: alice, bob and snapshot user guest.
-    #[arg(long = "user", value_name = "ID[:snapshot]")]
-    users: Vec<String>,
-    /// Worker threads; 1 runs everything on one thread (pin it with `taskset` for benchmarks).
-    /// Default: one per core.
-    #[arg(long)]
-    threads: Option<usize>,
-    /// Requests kept in the journal (oldest dropped first); 0 disables it.
-    #[arg(long, default_value_t = wechat_sandbox::DEFAULT_JOURNAL_CAPACITY)]
-    journal_capacity: usize,
+    #[command(flatten)]
+    sandbox: SandboxArgs,
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let runtime = match cli.threads {
-        Some(0) => bail!("--threads must be at least 1"),
-        Some(1) => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?,
-        Some(n) => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(n)
-            .enable_all()
-            .build()?,
-        None => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?,
-    };
-    runtime.block_on(run(cli))
-}
-
-fn builder(cli: &Cli) -> anyhow::Result<wechat_sandbox::SandboxBuilder> {
-    let mut builder = Sandbox::builder()
-        .listen(cli.listen)
-        .journal_capacity(cli.journal_capacity);
-    for spec in &cli.apps {
-        // The domain may itself hold a `:port`, so it takes the rest of the string.
-        let mut parts = spec.splitn(4, ':');
-        let (Some(appid), Some(secret)) = (parts.next(), parts.next()) else {
-            bail!("--app wants APPID:SECRET[:KIND[:DOMAIN]]");
-        };
-        let kind = match parts.next() {
-            None | Some("") => AppKind::Official,
-            Some(kind) => kind.parse().with_context(|| format!("--app {appid}"))?,
-        };
-        builder = builder.app(appid, secret, kind);
-        if let Some(domain) = parts.next().filter(|d| !d.is_empty()) {
-            builder = builder.domain(domain);
-        }
-    }
-    for spec in &cli.users {
-        builder = match spec.split_once(':') {
-            None => builder.user(spec),
-            Some((id, "snapshot")) => builder.snapshot_user(id),
-            Some((id, other)) => bail!("--user {id}:{other}: the only flag is `snapshot`"),
-        };
-    }
-    Ok(builder)
-}
-
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    let sandbox = builder(&cli)?.start().await?;
-    println!("listening on {}", sandbox.url());
-    if !sandbox.addr().ip().is_loopback() {
-        eprintln!(
-            "warning: {} is not a loopback address; anyone who can reach it can drive the \
-             unauthenticated /__sandbox/ control plane and read its journal",
-            sandbox.addr()
-        );
-    }
-    for app in sandbox.apps() {
-        let domain = app.domain.as_deref().unwrap_or("any loopback host");
-        println!("app {} {} (callback domain: {domain})", app.appid, app.kind);
-    }
-    for user in sandbox.users() {
-        let snapshot = if user.snapshot { " (snapshot)" } else { "" };
-        println!("user {}{snapshot}", user.id);
-    }
-    shutdown_signal().await;
+    cli.sandbox
+        .runtime()?
+        .block_on(wechat_sandbox::cli::serve(&cli.sandbox))?;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(_) => {
-            let _ = ctrl_c.await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term.recv() => {}
-    }
 }
