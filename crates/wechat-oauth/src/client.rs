@@ -12,9 +12,9 @@ use url::Url;
 
 use crate::authorize::{AuthorizeUrl, Scope};
 use crate::config::{HttpOptions, normalize_base};
-use crate::http::Transport;
 use crate::lenient;
 use crate::refresh::Flight;
+use crate::transport::Transport;
 use crate::user::{Lang, TokenStatus, UserInfo, means_invalid_token};
 use crate::{AccessToken, Error, MemoryStore, Result, Secret, TokenStore, now_millis};
 

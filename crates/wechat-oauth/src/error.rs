@@ -318,12 +318,25 @@ impl TransportError {
         self.kind == TransportErrorKind::Connect
     }
 
-    /// A timeout that is not from reqwest (for instance a total deadline).
-    pub(crate) fn timeout() -> Self {
+    /// The request timed out (for an [`HttpClient`](crate::transport::HttpClient)
+    /// implementation: no answer came in time). Retried on idempotent calls.
+    pub fn timeout() -> Self {
         Self {
             kind: TransportErrorKind::Timeout,
             source: None,
         }
+    }
+
+    /// The connection could not be made (refused, DNS, TLS handshake). Retried on
+    /// idempotent calls.
+    pub fn connect(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::classified(false, true, source)
+    }
+
+    /// Any other failure to get an answer (reset, protocol error). Retried on idempotent
+    /// calls. `source` must not hold the request URL: it carries the app secret.
+    pub fn other(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::classified(false, false, source)
     }
 }
 
@@ -347,6 +360,7 @@ impl TransportError {
     }
 }
 
+#[cfg(feature = "reqwest")]
 impl From<reqwest::Error> for TransportError {
     fn from(err: reqwest::Error) -> Self {
         Self::classified(err.is_timeout(), err.is_connect(), err.without_url())

@@ -258,15 +258,17 @@ mod authorize;
 mod client;
 pub mod config;
 pub mod error;
-mod http;
+mod json_repair;
 mod lenient;
 pub mod miniprogram;
 mod refresh;
+mod response;
 mod secret;
 pub mod server_token;
 pub mod state;
 pub mod store;
 mod token;
+pub mod transport;
 mod user;
 
 pub use authorize::{AuthorizeUrl, Scope};

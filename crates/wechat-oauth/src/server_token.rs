@@ -23,7 +23,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use crate::http::Transport;
+use crate::transport::Transport;
 use crate::{Error, HttpOptions, Secret};
 
 /// Which WeChat endpoint issues the server token.

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use super::crypto::{self, Checks, DecryptError, DecryptReason};
 use super::payload::{Decrypted, PhoneInfo, UserInfo};
 use super::session::{Login, MemorySessionStore, Session, SessionStore};
-use crate::http::Transport;
 use crate::server_token::{DEFAULT_REFRESH_MARGIN, ServerTokenManager, TokenEndpoint};
+use crate::transport::Transport;
 use crate::{Error, HttpOptions, Secret};
 
 /// The server side of Mini Program login for one app (the seed's `isMiniProgram` mode).

@@ -9,6 +9,7 @@ mod flows;
 mod miniprogram;
 mod node;
 mod resilience;
+mod seam;
 mod secrets;
 mod transport;
 mod upstream;
