@@ -71,19 +71,33 @@ impl HyperClient {
             .await
             .map_err(TransportError::from)?;
         let (parts, mut body) = response.into_parts();
-        let mut bytes = Vec::new();
+        // WeChat's answers nearly always arrive as one frame: keep it as it is (no copy);
+        // only a body in several frames is gathered into a buffer.
+        let mut first: Option<Bytes> = None;
+        let mut gathered: Vec<u8> = Vec::new();
+        let cap = self.max_body_bytes.saturating_add(1);
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(TransportError::from)?;
-            if let Some(chunk) = frame.data_ref() {
-                let room = (self.max_body_bytes + 1).saturating_sub(bytes.len());
-                bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                if bytes.len() > self.max_body_bytes {
-                    // Too large already: the caller reports it; the rest is not read.
-                    break;
+            let Ok(chunk) = frame.map_err(TransportError::from)?.into_data() else {
+                continue; // trailers
+            };
+            match first.take() {
+                None if gathered.is_empty() => first = Some(chunk),
+                earlier => {
+                    if let Some(earlier) = earlier {
+                        gathered.extend_from_slice(&earlier);
+                    }
+                    let room = cap.saturating_sub(gathered.len());
+                    gathered.extend_from_slice(&chunk[..chunk.len().min(room)]);
                 }
             }
+            let read = first.as_ref().map_or(gathered.len(), Bytes::len);
+            if read > self.max_body_bytes {
+                // Too large already: the caller reports it; the rest is not read.
+                break;
+            }
         }
-        Ok(HttpResponse::from_parts(parts, Bytes::from(bytes)))
+        let body = first.unwrap_or_else(|| Bytes::from(gathered));
+        Ok(HttpResponse::from_parts(parts, body))
     }
 }
 
