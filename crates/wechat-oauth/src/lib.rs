@@ -254,6 +254,7 @@
 //! | Mini Program session keys stored with OAuth tokens | a separate client and session store ([`miniprogram`]) |
 #![forbid(unsafe_code)]
 
+mod app;
 mod authorize;
 mod client;
 pub mod config;
@@ -271,10 +272,9 @@ mod token;
 pub mod transport;
 mod user;
 
+pub use app::{AppBuilder, OAuthClientBuilder, WeChatApp, WeChatAppBuilder};
 pub use authorize::{AuthorizeUrl, Scope};
-pub use client::{
-    DEFAULT_REFRESH_LEASE_TTL, DEFAULT_REFRESH_SKEW, OAuthClient, OAuthClientBuilder,
-};
+pub use client::{DEFAULT_REFRESH_LEASE_TTL, DEFAULT_REFRESH_SKEW, OAuthClient};
 pub use config::{DEFAULT_MAX_CONNECTIONS, HttpOptions};
 pub use error::{Error, WeChatError, WeChatErrorKind};
 pub use secret::Secret;

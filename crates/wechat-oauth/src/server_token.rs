@@ -23,8 +23,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio::time::Instant;
 
+pub use crate::app::ServerTokenBuilder;
 use crate::transport::Transport;
-use crate::{Error, HttpOptions, Secret};
+use crate::{Error, Secret};
 
 /// Which WeChat endpoint issues the server token.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -92,100 +93,23 @@ impl fmt::Debug for ServerTokenManager {
     }
 }
 
-/// Builds a [`ServerTokenManager`]; see [`ServerTokenManager::builder`].
-#[derive(Debug)]
-#[must_use]
-pub struct ServerTokenBuilder {
-    appid: String,
-    secret: Secret,
-    api_base: Option<String>,
-    http: HttpOptions,
-    endpoint: TokenEndpoint,
-    refresh_margin: Duration,
-    allow_insecure_http: bool,
-}
-
-impl ServerTokenBuilder {
-    /// Base URL of WeChat's APIs (default `https://api.weixin.qq.com/`); point it at the sandbox in tests.
-    pub fn api_base(mut self, base: impl Into<String>) -> Self {
-        self.api_base = Some(base.into());
-        self
-    }
-
-    /// All connection settings at once (timeouts, body limit, custom `reqwest::Client`).
-    /// A later [`api_base`](Self::api_base) still overrides `options.api_base`.
-    pub fn http_options(mut self, options: HttpOptions) -> Self {
-        self.http = options;
-        self
-    }
-
-    /// Which endpoint issues the token (default [`TokenEndpoint::Stable`]).
-    pub fn endpoint(mut self, endpoint: TokenEndpoint) -> Self {
-        self.endpoint = endpoint;
-        self
-    }
-
-    /// How long before expiry to fetch a new token (default five minutes). Capped at half
-    /// the token's lifetime, so a short-lived token is still used for a while.
-    pub fn refresh_margin(mut self, margin: Duration) -> Self {
-        self.refresh_margin = margin;
-        self
-    }
-
-    /// Allow a plain `http://` base URL on a host other than loopback: the app secret
-    /// would travel unencrypted. Off by default.
-    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
-        self.allow_insecure_http = allow;
-        self
-    }
-
-    /// Builds the manager.
-    ///
-    /// # Errors
-    /// [`Error::Config`] for an empty appid or secret, an invalid or (off loopback)
-    /// plain-http base URL, or an HTTP client that cannot be built.
-    pub fn build(mut self) -> Result<ServerTokenManager, Error> {
-        if let Some(base) = &self.api_base {
-            self.http.api_base = crate::config::normalize_base(base)?;
-        }
-        crate::config::check_scheme(&self.http.api_base, self.allow_insecure_http)?;
-        let transport = self.http.transport()?;
-        ServerTokenManager::with_transport(
-            self.appid,
-            self.secret,
-            transport,
-            self.endpoint,
-            self.refresh_margin,
-        )
-    }
-}
-
 impl ServerTokenManager {
-    /// Starts building a manager for the app `appid` with its AppSecret.
+    /// Starts building a manager for the app `appid` with its AppSecret: the app's
+    /// builder ([`WeChatApp::builder`](crate::WeChatApp::builder)), returning its
+    /// server-token manager.
     pub fn builder(appid: impl Into<String>, secret: impl Into<Secret>) -> ServerTokenBuilder {
-        ServerTokenBuilder {
-            appid: appid.into(),
-            secret: secret.into(),
-            api_base: None,
-            http: HttpOptions::default(),
-            endpoint: TokenEndpoint::default(),
-            refresh_margin: DEFAULT_REFRESH_MARGIN,
-            allow_insecure_http: false,
-        }
+        ServerTokenBuilder::new(appid.into(), secret.into())
     }
 
-    /// A manager sharing an existing client's transport (the Mini Program client's).
-    pub(crate) fn with_transport(
+    /// The manager of an app (see [`crate::WeChatApp`]).
+    pub(crate) fn new(
         appid: String,
         secret: Secret,
         transport: Transport,
         endpoint: TokenEndpoint,
         refresh_margin: Duration,
-    ) -> Result<Self, Error> {
-        if appid.is_empty() || secret.is_empty() {
-            return Err(Error::Config("appid and secret must not be empty".into()));
-        }
-        Ok(Self {
+    ) -> Self {
+        Self {
             inner: Arc::new(Inner {
                 appid,
                 secret,
@@ -196,7 +120,13 @@ impl ServerTokenManager {
                 fetching: tokio::sync::Mutex::new(None),
                 fetches: AtomicU64::new(0),
             }),
-        })
+        }
+    }
+
+    /// Whether `other` is this very manager (a clone of it).
+    #[cfg(test)]
+    pub(crate) fn same_as(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// The appid whose token this manages.

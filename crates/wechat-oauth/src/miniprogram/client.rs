@@ -9,10 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use super::crypto::{self, Checks, DecryptError, DecryptReason};
 use super::payload::{Decrypted, PhoneInfo, UserInfo};
-use super::session::{Login, MemorySessionStore, Session, SessionStore};
-use crate::server_token::{DEFAULT_REFRESH_MARGIN, ServerTokenManager, TokenEndpoint};
+use super::session::{Login, Session, SessionStore};
+use crate::app::MiniProgramClientBuilder;
+use crate::server_token::ServerTokenManager;
 use crate::transport::Transport;
-use crate::{Error, HttpOptions, Secret};
+use crate::{Error, Secret};
 
 /// The server side of Mini Program login for one app (the seed's `isMiniProgram` mode).
 ///
@@ -37,129 +38,6 @@ impl fmt::Debug for MiniProgramClient {
             .field("appid", &self.inner.appid)
             .field("max_watermark_age", &self.inner.max_watermark_age)
             .finish_non_exhaustive()
-    }
-}
-
-/// Builds a [`MiniProgramClient`]; see [`MiniProgramClient::builder`].
-#[must_use]
-pub struct MiniProgramClientBuilder {
-    appid: String,
-    secret: Secret,
-    http: HttpOptions,
-    api_base: Option<String>,
-    sessions: Option<Arc<dyn SessionStore>>,
-    max_watermark_age: Option<Duration>,
-    token_endpoint: TokenEndpoint,
-    server_token: Option<ServerTokenManager>,
-    allow_insecure_http: bool,
-}
-
-impl fmt::Debug for MiniProgramClientBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MiniProgramClientBuilder")
-            .field("appid", &self.appid)
-            .field("api_base", &self.api_base)
-            .field("max_watermark_age", &self.max_watermark_age)
-            .field("token_endpoint", &self.token_endpoint)
-            .finish_non_exhaustive()
-    }
-}
-
-impl MiniProgramClientBuilder {
-    /// Base URL of WeChat's APIs (default `https://api.weixin.qq.com/`); point it at the
-    /// sandbox in tests. Validated in [`build`](Self::build).
-    pub fn api_base(mut self, base: impl Into<String>) -> Self {
-        self.api_base = Some(base.into());
-        self
-    }
-
-    crate::config::http_option_setters!();
-
-    /// All connection settings at once. A later [`api_base`](Self::api_base) still
-    /// overrides `options.api_base`.
-    pub fn http_options(mut self, options: HttpOptions) -> Self {
-        self.http = options;
-        self
-    }
-
-    /// Where sessions (and their session keys) are kept; default a [`MemorySessionStore`].
-    /// Any `S: SessionStore` works, including `Arc<dyn SessionStore>`.
-    pub fn session_store<S: SessionStore + 'static>(mut self, store: S) -> Self {
-        self.sessions = Some(Arc::new(store));
-        self
-    }
-
-    /// Refuse decrypted data whose `watermark.timestamp` is older than `age` (default: no
-    /// limit). Limits how long a captured `encryptedData` can be replayed.
-    pub fn max_watermark_age(mut self, age: Duration) -> Self {
-        self.max_watermark_age = Some(age);
-        self
-    }
-
-    /// Which endpoint issues the server access token (default [`TokenEndpoint::Stable`]).
-    /// Ignored when [`server_token`](Self::server_token) supplies a manager.
-    pub fn token_endpoint(mut self, endpoint: TokenEndpoint) -> Self {
-        self.token_endpoint = endpoint;
-        self
-    }
-
-    /// Share an existing server-token manager (for the same appid) instead of creating one,
-    /// so all of the app's server-side calls use one cached token.
-    pub fn server_token(mut self, manager: ServerTokenManager) -> Self {
-        self.server_token = Some(manager);
-        self
-    }
-
-    /// Allow a plain `http://` base URL on a host other than loopback (default: only
-    /// `https://`, or `http://` on loopback for the sandbox), as
-    /// [`OAuthClientBuilder::allow_insecure_http`](crate::OAuthClientBuilder::allow_insecure_http).
-    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
-        self.allow_insecure_http = allow;
-        self
-    }
-
-    /// Builds the client.
-    ///
-    /// # Errors
-    /// [`Error::Config`] for an empty appid or secret, an invalid or (off loopback) plain-http
-    /// base URL, an HTTP client that cannot be built, or a shared server-token manager for
-    /// another appid.
-    pub fn build(mut self) -> Result<MiniProgramClient, Error> {
-        if self.appid.is_empty() || self.secret.is_empty() {
-            return Err(Error::Config("appid and secret must not be empty".into()));
-        }
-        if let Some(base) = &self.api_base {
-            self.http.api_base = crate::config::normalize_base(base)?;
-        }
-        crate::config::check_scheme(&self.http.api_base, self.allow_insecure_http)?;
-        let transport = self.http.transport()?;
-        let server_token = match self.server_token {
-            Some(manager) if manager.appid() != self.appid => {
-                return Err(Error::Config(
-                    "the server-token manager belongs to another appid".into(),
-                ));
-            }
-            Some(manager) => manager,
-            None => ServerTokenManager::with_transport(
-                self.appid.clone(),
-                self.secret.clone(),
-                transport.clone(),
-                self.token_endpoint,
-                DEFAULT_REFRESH_MARGIN,
-            )?,
-        };
-        Ok(MiniProgramClient {
-            inner: Arc::new(Inner {
-                appid: self.appid,
-                secret: self.secret,
-                transport,
-                sessions: self
-                    .sessions
-                    .unwrap_or_else(|| Arc::new(MemorySessionStore::new())),
-                server_token,
-                max_watermark_age: self.max_watermark_age,
-            }),
-        })
     }
 }
 
@@ -202,7 +80,9 @@ struct PhoneResponse {
 }
 
 impl MiniProgramClient {
-    /// Starts building a client for the Mini Program `appid` with its AppSecret.
+    /// Starts building a client for the Mini Program `appid` with its AppSecret: the
+    /// app's builder ([`WeChatApp::builder`](crate::WeChatApp::builder)), returning its
+    /// Mini Program client.
     ///
     /// ```no_run
     /// use wechat_oauth::miniprogram::{MemorySessionStore, MiniProgramClient};
@@ -218,16 +98,27 @@ impl MiniProgramClient {
         appid: impl Into<String>,
         secret: impl Into<Secret>,
     ) -> MiniProgramClientBuilder {
-        MiniProgramClientBuilder {
-            appid: appid.into(),
-            secret: secret.into(),
-            http: HttpOptions::default(),
-            api_base: None,
-            sessions: None,
-            max_watermark_age: None,
-            token_endpoint: TokenEndpoint::default(),
-            server_token: None,
-            allow_insecure_http: false,
+        MiniProgramClientBuilder::new(appid.into(), secret.into())
+    }
+
+    /// The client of an app (see [`crate::WeChatApp`]).
+    pub(crate) fn new(
+        appid: String,
+        secret: Secret,
+        transport: Transport,
+        sessions: Arc<dyn SessionStore>,
+        server_token: ServerTokenManager,
+        max_watermark_age: Option<Duration>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                appid,
+                secret,
+                transport,
+                sessions,
+                server_token,
+                max_watermark_age,
+            }),
         }
     }
 
