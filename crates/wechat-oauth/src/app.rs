@@ -306,8 +306,8 @@ impl<T> AppBuilder<T> {
             self.appid.clone(),
             self.secret.clone(),
             transport.clone(),
-            self.settings.token_endpoint,
-            self.settings.server_token_margin,
+            &self.stores,
+            &self.settings,
         );
         let oauth = OAuthClient::new(
             self.appid.clone(),

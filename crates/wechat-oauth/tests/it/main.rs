@@ -11,5 +11,7 @@ mod node;
 mod resilience;
 mod seam;
 mod secrets;
+#[cfg(feature = "conformance")]
+mod server_token_shared;
 mod transport;
 mod upstream;
