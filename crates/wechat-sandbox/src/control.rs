@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::fault::Fault;
 use crate::reply::Reply;
 use crate::request::{Ctx, Req};
+use crate::shape::Shapes;
 use crate::state::Shared;
 
 #[derive(Deserialize)]
@@ -94,6 +95,51 @@ pub(crate) fn fault_name(fault: &Fault) -> serde_json::Value {
         } => serde_json::json!({
             "fault": "respond", "status": status, "content_type": content_type, "body": body,
         }),
+    }
+}
+
+/// `POST /__sandbox/shapes`: the fields to change; absent ones stay as they are.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShapesPatch {
+    /// Absent: unchanged; `null`: leave `language` out; a string: send it.
+    #[serde(default, deserialize_with = "present")]
+    language: Option<Option<String>>,
+    unionid: Option<bool>,
+    escape_slashes: Option<bool>,
+    errmsg: Option<String>,
+    sns_content_type: Option<String>,
+    refresh_scope_trailing_comma: Option<bool>,
+}
+
+/// A field that is present, `null` included, is `Some`.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+impl ShapesPatch {
+    fn apply(self, shapes: &mut Shapes) -> Result<(), crate::Error> {
+        if let Some(language) = self.language {
+            shapes.language = language;
+        }
+        if let Some(unionid) = self.unionid {
+            shapes.unionid = unionid;
+        }
+        if let Some(escape) = self.escape_slashes {
+            shapes.escape_slashes = escape;
+        }
+        if let Some(errmsg) = self.errmsg {
+            shapes.errmsg = errmsg.parse()?;
+        }
+        if let Some(content_type) = self.sns_content_type {
+            shapes.sns_content_type = content_type.parse()?;
+        }
+        if let Some(comma) = self.refresh_scope_trailing_comma {
+            shapes.refresh_scope_trailing_comma = comma;
+        }
+        Ok(())
     }
 }
 
@@ -195,6 +241,19 @@ fn run(shared: &Shared, route: &str, req: &Req<'_>) -> Result<Reply, Reply> {
             let code = crate::mint_code_in(&mut ctx, &mint.appid, &mint.user, &mint.scope)
                 .map_err(lib_error)?;
             ok(serde_json::json!({ "code": code }))
+        }
+        (&Method::GET, "shapes") => Ok(Reply::control(
+            StatusCode::OK,
+            &shared.lock().shapes.to_json(),
+        )),
+        (&Method::POST, "shapes") => {
+            let patch: ShapesPatch = json_body(req)?;
+            let mut st = shared.lock();
+            let mut shapes = Shapes::clone(&st.shapes);
+            patch.apply(&mut shapes).map_err(lib_error)?;
+            let answer = shapes.to_json();
+            st.shapes = std::sync::Arc::new(shapes);
+            ok(answer)
         }
         (&Method::POST, "reset") => {
             shared.reset();

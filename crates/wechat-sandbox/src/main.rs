@@ -2,6 +2,8 @@
 //!
 //! ```text
 //! wechat-sandbox --listen 127.0.0.1:PORT [--app APPID:SECRET[:KIND[:DOMAIN]]]... [--user ID[:snapshot]]...
+//!                [answer-shape flags: --language, --no-language, --no-unionid, --escape-slashes,
+//!                 --errmsg, --sns-content-type, --refresh-scope-trailing-comma]
 //! ```
 //!
 //! The first stdout line is `listening on http://HOST:PORT`; then the apps (appid and kind,
@@ -11,7 +13,7 @@ use std::net::SocketAddr;
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
-use wechat_sandbox::{AppKind, Sandbox};
+use wechat_sandbox::{AppKind, ErrmsgShape, Sandbox, Shapes, SnsContentType};
 
 /// A faithful local WeChat server (open.weixin.qq.com pages and api.weixin.qq.com APIs).
 #[derive(Debug, Parser)]
@@ -35,6 +37,45 @@ struct Cli {
     /// Requests kept in the journal (oldest dropped first); 0 disables it.
     #[arg(long, default_value_t = wechat_sandbox::DEFAULT_JOURNAL_CAPACITY)]
     journal_capacity: usize,
+    /// The `language` value of sns/userinfo answers (default "", as since 2021).
+    #[arg(long, value_name = "TEXT", conflicts_with = "no_language")]
+    language: Option<String>,
+    /// Leave `language` out of sns/userinfo answers.
+    #[arg(long)]
+    no_language: bool,
+    /// Answer as for apps bound to no Open Platform account: no `unionid` anywhere.
+    #[arg(long)]
+    no_unionid: bool,
+    /// Write `/` as `\/` in JSON strings, as real headimgurl values and errmsg URLs are.
+    #[arg(long)]
+    escape_slashes: bool,
+    /// The errmsg suffix: rid (`, rid: …`), rid-no-comma, hints (`, hints: [ req_id: … ]`),
+    /// hint (` hint: […]`), hint-rid (` hint: […] rid: …`) or bare.
+    #[arg(long, value_name = "SHAPE", default_value = "rid")]
+    errmsg: ErrmsgShape,
+    /// The Content-Type of /sns/* answers: text-plain or json (application/json; charset=utf-8).
+    #[arg(long, value_name = "TYPE", default_value = "text-plain")]
+    sns_content_type: SnsContentType,
+    /// Report a refreshed scope as real refreshes do: `snsapi_base,snsapi_userinfo,`.
+    #[arg(long)]
+    refresh_scope_trailing_comma: bool,
+}
+
+impl Cli {
+    fn shapes(&self) -> Shapes {
+        let mut shapes = Shapes::default();
+        if self.no_language {
+            shapes.language = None;
+        } else if let Some(language) = &self.language {
+            shapes.language = Some(language.clone());
+        }
+        shapes.unionid = !self.no_unionid;
+        shapes.escape_slashes = self.escape_slashes;
+        shapes.errmsg = self.errmsg;
+        shapes.sns_content_type = self.sns_content_type;
+        shapes.refresh_scope_trailing_comma = self.refresh_scope_trailing_comma;
+        shapes
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -58,7 +99,8 @@ fn main() -> anyhow::Result<()> {
 fn builder(cli: &Cli) -> anyhow::Result<wechat_sandbox::SandboxBuilder> {
     let mut builder = Sandbox::builder()
         .listen(cli.listen)
-        .journal_capacity(cli.journal_capacity);
+        .journal_capacity(cli.journal_capacity)
+        .shapes(cli.shapes());
     for spec in &cli.apps {
         // The domain may itself hold a `:port`, so it takes the rest of the string.
         let mut parts = spec.splitn(4, ':');

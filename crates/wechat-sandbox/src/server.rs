@@ -157,6 +157,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Outcome {
                 at_ms: now_ms,
             });
         }
+        let shapes = st.shapes.clone();
         match st.next_fault(req.path).map(|fault| fault.apply(req.path)) {
             None => {
                 let mut ctx = Ctx {
@@ -164,9 +165,14 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Outcome {
                     st: &mut st,
                     now_ms,
                 };
-                return Outcome::Reply(route(&mut ctx, &req));
+                let mut reply = route(&mut ctx, &req);
+                shapes.finish(req.path, &mut reply);
+                return Outcome::Reply(reply);
             }
-            Some(Applied::Reply(reply)) => return Outcome::Reply(reply),
+            Some(Applied::Reply(mut reply)) => {
+                shapes.finish(req.path, &mut reply);
+                return Outcome::Reply(reply);
+            }
             Some(Applied::Reset) => return Outcome::Reset,
             Some(Applied::Delay(delay)) => delay,
         }
@@ -178,12 +184,15 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Outcome {
         let req = parse(&parts, &body);
         let now_ms = shared.now_ms();
         let mut st = shared.lock();
+        let shapes = st.shapes.clone();
         let mut ctx = Ctx {
             dir: &shared.dir,
             st: &mut st,
             now_ms,
         };
-        route(&mut ctx, &req)
+        let mut reply = route(&mut ctx, &req);
+        shapes.finish(req.path, &mut reply);
+        reply
     });
     match task.await {
         Ok(reply) => Outcome::Reply(reply),

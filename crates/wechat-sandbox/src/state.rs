@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand::Rng as _;
@@ -12,6 +12,7 @@ use rand::distr::Alphanumeric;
 use crate::fault::Fault;
 use crate::journal::JournalEntry;
 use crate::model::{Directory, Scope};
+use crate::shape::Shapes;
 
 pub(crate) const MINUTE_MS: i64 = 60_000;
 /// Official Account code and Mini Program `js_code` / phone code lifetime (§1.6).
@@ -88,10 +89,12 @@ pub(crate) struct State {
     /// Current session_key per (app, user); `mp_login` rotates it (§4.1).
     pub session_keys: HashMap<(usize, usize), String>,
     pub server_tokens: Vec<ServerTokens>,
+    /// The answer shapes in force; shared so a request clones a pointer, not the struct.
+    pub shapes: Arc<Shapes>,
 }
 
 impl State {
-    pub(crate) fn new(apps: usize, journal_capacity: usize) -> State {
+    pub(crate) fn new(apps: usize, journal_capacity: usize, shapes: Arc<Shapes>) -> State {
         State {
             journal: VecDeque::new(),
             journal_capacity,
@@ -105,6 +108,7 @@ impl State {
             refresh_tokens: HashMap::new(),
             session_keys: HashMap::new(),
             server_tokens: (0..apps).map(|_| ServerTokens::default()).collect(),
+            shapes,
         }
     }
 
@@ -205,15 +209,19 @@ pub(crate) struct Shared {
     pub dir: Directory,
     state: Mutex<State>,
     clock_offset_ms: AtomicI64,
+    /// The shapes the sandbox was built with, restored by `reset`.
+    initial_shapes: Arc<Shapes>,
 }
 
 impl Shared {
-    pub(crate) fn new(dir: Directory, journal_capacity: usize) -> Shared {
+    pub(crate) fn new(dir: Directory, journal_capacity: usize, shapes: Shapes) -> Shared {
         let apps = dir.apps.len();
+        let shapes = Arc::new(shapes);
         Shared {
             dir,
-            state: Mutex::new(State::new(apps, journal_capacity)),
+            state: Mutex::new(State::new(apps, journal_capacity, shapes.clone())),
             clock_offset_ms: AtomicI64::new(0),
+            initial_shapes: shapes,
         }
     }
 
@@ -251,7 +259,7 @@ impl Shared {
     pub(crate) fn reset(&self) {
         let mut st = self.lock();
         let capacity = st.journal_capacity;
-        *st = State::new(self.dir.apps.len(), capacity);
+        *st = State::new(self.dir.apps.len(), capacity, self.initial_shapes.clone());
         self.clock_offset_ms.store(0, Ordering::Relaxed);
     }
 }

@@ -10,5 +10,6 @@ mod miniprogram;
 mod node;
 mod resilience;
 mod secrets;
+mod shapes;
 mod transport;
 mod upstream;

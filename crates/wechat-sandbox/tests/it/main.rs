@@ -9,5 +9,6 @@ mod miniprogram;
 mod node;
 mod robustness;
 mod server_token;
+mod shapes;
 mod sns;
 mod support;
