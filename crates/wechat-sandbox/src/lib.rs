@@ -116,13 +116,15 @@
 //!
 //! The same operations for other processes, under `/__sandbox/` (not journaled). It has no
 //! authentication: keep the sandbox on a loopback address. Bodies are
-//! JSON; errors are `{"error": "…"}` with status 400 (bad input) or 404 (unknown route).
+//! JSON, at most 256 KiB; errors are `{"error": "…"}` with status 400 (bad input), 404
+//! (unknown route) or 413 (body too large). Faults are bounded: `count` 1–1,000 per call,
+//! 10,000 queued in all, `delay` at most 600,000 ms, a `respond` body at most 64 KiB.
 //!
 //! | request | body | answer |
 //! |---|---|---|
 //! | `GET /__sandbox/journal` (or `/__sandbox/requests`) | | `[{"method","path","params":[["k","v"],…],"body":null\|"…","content_type":null\|"…","at_ms"}]` ([`JournalEntry`]) |
 //! | `DELETE /__sandbox/journal` (or `POST /__sandbox/journal/clear`) | | `{"cleared": n}`; also zeroes the request counts |
-//! | `GET /__sandbox/stats` | | `{"requests": {"/sns/userinfo": n, …}, "journal_len": n, "journal_dropped": n}`: counts per path since the last clear, never truncated ([`Sandbox::request_count`]) |
+//! | `GET /__sandbox/stats` | | `{"requests": {"/sns/userinfo": n, …}, "journal_len": n, "journal_dropped": n}`: counts per path since the last clear, never truncated ([`Sandbox::request_count`]); beyond 1,024 distinct paths, new ones count under `"(other paths)"` |
 //! | `GET /__sandbox/clock` | | `{"now_ms"}` |
 //! | `POST /__sandbox/clock/advance` | `{"seconds": 7200}` and/or `{"ms": 500}` | `{"now_ms", "offset_ms"}` |
 //! | `POST /__sandbox/faults` | `{"path": "/sns/userinfo", "fault": "errcode", "errcode": 45011, "count": 1}`; `fault` is `errcode`, `html502`, `empty_gbk`, `truncated_json`, `delay` (with `"ms"`), `reset` or `respond` (with `"body"`, optional `"status"` (200) and `"content_type"` (`text/plain`)) | `{"path", "queued": n}` |
@@ -166,11 +168,22 @@
 //! Canned fault bodies (`respond`, `html502`, `empty_gbk`) are sent as given; an `errcode`
 //! fault takes the errmsg shape.
 //!
+//! ## Connection limits
+//!
+//! [`ServerLimits`], set with [`SandboxBuilder::limits`] or the flags below. A connection
+//! must send each request head within `header_read_timeout` (10 s; from the connection's
+//! start, then from the first byte of each later request; trickling bytes does not extend
+//! it) and its body within the same time again (else 408); between requests it may idle
+//! `idle_timeout` (75 s, longer than the SDK's 60 s pool idle timeout). A connection over
+//! `max_connections` (4,096) is answered `503 Service Unavailable` and closed. A request
+//! being handled (a `delay` fault included) is never cut short.
+//!
 //! ## Command line
 //!
 //! ```text
 //! wechat-sandbox --listen 127.0.0.1:PORT [--app APPID:SECRET[:KIND[:DOMAIN]]]... [--user ID[:snapshot]]...
-//!                [--threads N] [--journal-capacity N]
+//!                [--threads N] [--journal-capacity N] [--max-connections N]
+//!                [--header-read-timeout-ms MS] [--idle-timeout-ms MS]
 //!                [--language TEXT | --no-language] [--no-unionid] [--escape-slashes]
 //!                [--errmsg rid|rid-no-comma|hints|hint|hint-rid|bare]
 //!                [--sns-content-type text-plain|json] [--refresh-scope-trailing-comma]
@@ -195,6 +208,7 @@ mod control;
 pub mod defaults;
 mod fault;
 mod journal;
+mod limits;
 mod miniprogram;
 mod model;
 mod reply;
@@ -215,6 +229,9 @@ use tokio::sync::watch;
 pub use connect::{ACTION_HEADER, AuthorizeUrlError, USER_HEADER};
 pub use fault::Fault;
 pub use journal::JournalEntry;
+pub use limits::{
+    DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, ServerLimits,
+};
 pub use miniprogram::MpUserInfo;
 pub use model::{AppInfo, AppKind, UserInfo};
 pub use shape::{ErrmsgShape, Shapes, SnsContentType};
@@ -285,6 +302,7 @@ pub struct SandboxBuilder {
     listen: SocketAddr,
     journal_capacity: usize,
     shapes: Shapes,
+    limits: ServerLimits,
     problems: Vec<String>,
 }
 
@@ -293,6 +311,12 @@ impl SandboxBuilder {
     /// [`Shapes::default`].
     pub fn shapes(mut self, shapes: Shapes) -> Self {
         self.shapes = shapes;
+        self
+    }
+
+    /// Connection limits: header-read and idle timeouts, connection cap ([`ServerLimits`]).
+    pub fn limits(mut self, limits: ServerLimits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -402,6 +426,8 @@ impl SandboxBuilder {
     /// when the last [`Sandbox`] handle is dropped.
     pub async fn start(mut self) -> Result<Sandbox> {
         let shapes = std::mem::take(&mut self.shapes);
+        let limits = std::mem::take(&mut self.limits);
+        self.problems.extend(limits.problems());
         let (dir, listen, journal_capacity) = self.directory()?;
         let listener = TcpListener::bind(listen)
             .await
@@ -415,7 +441,7 @@ impl SandboxBuilder {
         })?;
         let shared = Arc::new(Shared::new(dir, journal_capacity, shapes));
         let (stop, stopped) = watch::channel(false);
-        tokio::spawn(server::serve(listener, shared.clone(), stopped));
+        tokio::spawn(server::serve(listener, shared.clone(), limits, stopped));
         let url = match addr {
             SocketAddr::V4(v4) => format!("http://{v4}"),
             SocketAddr::V6(v6) => format!("http://[{}]:{}", v6.ip(), v6.port()),
@@ -484,6 +510,7 @@ impl Sandbox {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             journal_capacity: DEFAULT_JOURNAL_CAPACITY,
             shapes: Shapes::default(),
+            limits: ServerLimits::default(),
             problems: Vec::new(),
         }
     }

@@ -10,10 +10,11 @@
 //! never secrets) and users. Secrets, codes and tokens are never printed.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
-use wechat_sandbox::{AppKind, ErrmsgShape, Sandbox, Shapes, SnsContentType};
+use wechat_sandbox::{AppKind, ErrmsgShape, Sandbox, ServerLimits, Shapes, SnsContentType};
 
 /// A faithful local WeChat server (open.weixin.qq.com pages and api.weixin.qq.com APIs).
 #[derive(Debug, Parser)]
@@ -37,6 +38,15 @@ struct Cli {
     /// Requests kept in the journal (oldest dropped first); 0 disables it.
     #[arg(long, default_value_t = wechat_sandbox::DEFAULT_JOURNAL_CAPACITY)]
     journal_capacity: usize,
+    /// Connections open at once; one more gets a 503 and is closed.
+    #[arg(long, default_value_t = wechat_sandbox::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Milliseconds a client may take to send a request head (and again its body).
+    #[arg(long, value_name = "MS", default_value_t = millis(wechat_sandbox::DEFAULT_HEADER_READ_TIMEOUT))]
+    header_read_timeout_ms: u64,
+    /// Milliseconds a keep-alive connection may wait for its next request.
+    #[arg(long, value_name = "MS", default_value_t = millis(wechat_sandbox::DEFAULT_IDLE_TIMEOUT))]
+    idle_timeout_ms: u64,
     /// The `language` value of sns/userinfo answers (default "", as since 2021).
     #[arg(long, value_name = "TEXT", conflicts_with = "no_language")]
     language: Option<String>,
@@ -61,7 +71,19 @@ struct Cli {
     refresh_scope_trailing_comma: bool,
 }
 
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 impl Cli {
+    fn limits(&self) -> ServerLimits {
+        let mut limits = ServerLimits::default();
+        limits.max_connections = self.max_connections;
+        limits.header_read_timeout = Duration::from_millis(self.header_read_timeout_ms);
+        limits.idle_timeout = Duration::from_millis(self.idle_timeout_ms);
+        limits
+    }
+
     fn shapes(&self) -> Shapes {
         let mut shapes = Shapes::default();
         if self.no_language {
@@ -100,7 +122,8 @@ fn builder(cli: &Cli) -> anyhow::Result<wechat_sandbox::SandboxBuilder> {
     let mut builder = Sandbox::builder()
         .listen(cli.listen)
         .journal_capacity(cli.journal_capacity)
-        .shapes(cli.shapes());
+        .shapes(cli.shapes())
+        .limits(cli.limits());
     for spec in &cli.apps {
         // The domain may itself hold a `:port`, so it takes the rest of the string.
         let mut parts = spec.splitn(4, ':');

@@ -23,6 +23,10 @@ pub(crate) const WEBSITE_CODE_TTL_MS: i64 = 10 * MINUTE_MS;
 pub(crate) const ACCESS_TOKEN_TTL_S: i64 = 7200;
 /// Refresh token lifetime from the original authorization, never extended (§1.3).
 pub(crate) const REFRESH_TOKEN_TTL_MS: i64 = 30 * 24 * 60 * MINUTE_MS;
+/// Distinct paths counted one by one in the request counts (`/__sandbox/stats`).
+pub(crate) const MAX_COUNTED_PATHS: usize = 1024;
+/// The count every further path goes to.
+pub(crate) const OTHER_PATHS: &str = "(other paths)";
 /// How many codes of one kind may pile up before expired ones are swept.
 const SWEEP_THRESHOLD: usize = 4096;
 
@@ -112,13 +116,16 @@ impl State {
         }
     }
 
-    /// Counts a request to `path`; true if the journal wants an entry for it.
+    /// Counts a request to `path`; true if the journal wants an entry for it. Beyond
+    /// [`MAX_COUNTED_PATHS`] distinct paths, new ones are counted under [`OTHER_PATHS`], so
+    /// a client inventing paths cannot grow the table without bound.
     pub(crate) fn count(&mut self, path: &str) -> bool {
-        match self.counts.get_mut(path) {
-            Some(n) => *n += 1,
-            None => {
-                self.counts.insert(path.to_owned(), 1);
-            }
+        if let Some(n) = self.counts.get_mut(path) {
+            *n += 1;
+        } else if self.counts.len() < MAX_COUNTED_PATHS {
+            self.counts.insert(path.to_owned(), 1);
+        } else {
+            *self.counts.entry(OTHER_PATHS.to_owned()).or_default() += 1;
         }
         self.journal_capacity > 0
     }

@@ -5,6 +5,7 @@ mod authorize;
 mod cli;
 mod control;
 mod faults;
+mod limits;
 mod miniprogram;
 mod node;
 mod robustness;
