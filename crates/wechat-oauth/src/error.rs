@@ -157,13 +157,15 @@ pub struct WeChatError {
     pub errcode: i64,
     /// WeChat's message without the trailing `rid` (request id).
     pub errmsg: String,
-    /// The request id WeChat appended (`rid: 652d44d0-1d0af18b-5b069232`), for support tickets.
+    /// The request id WeChat appended (`rid: 652d44d0-1d0af18b-5b069232`, or the id in
+    /// `hints: [ req_id: … ]` / `hint: […]` when there is no `rid`), for support tickets.
     pub rid: Option<String>,
 }
 
 impl WeChatError {
-    /// Builds the error from WeChat's `errcode` and raw `errmsg`, splitting off the `rid`
-    /// (`", rid: …"`, `" rid: …"`) or the older `", hints: [ req_id: … ]"` suffix.
+    /// Builds the error from WeChat's `errcode` and raw `errmsg`, splitting off the request
+    /// id: `", rid: …"`, `" rid: …"`, the older `", hints: [ req_id: … ]"`, `" hint: […]"`
+    /// and `" hint: […] rid: …"` (the `rid` wins; without one the hint's id is the `rid`).
     pub fn new(errcode: i64, raw_errmsg: &str) -> Self {
         let (errmsg, rid) = split_rid(raw_errmsg);
         Self {
@@ -206,25 +208,48 @@ impl fmt::Display for WeChatError {
 
 impl std::error::Error for WeChatError {}
 
+/// Splits WeChat's request-id suffix off an errmsg. The shapes seen on real answers
+/// (`wechat-protocol.md` §0): `…, rid: X`, `… rid: X`, `…, hints: [ req_id: X ]`,
+/// `… hint: [X]` and `… hint: [H] rid: X`. The id is the `rid` when there is one, else the
+/// hint's; a `rid:` followed by more than one word is text, not a suffix.
 fn split_rid(raw: &str) -> (String, Option<String>) {
-    for marker in [", rid: ", " rid: ", ",rid:", " rid:"] {
-        if let Some(pos) = raw.rfind(marker) {
-            let rid = raw[pos + marker.len()..].trim();
-            return (
-                raw[..pos].trim_end().to_owned(),
-                (!rid.is_empty()).then(|| rid.to_owned()),
-            );
+    let mut msg = raw.trim_end();
+    let mut rid = None;
+    if let Some(pos) = msg.rfind("rid:")
+        && at_word_start(msg, pos)
+    {
+        let value = msg[pos + "rid:".len()..].trim();
+        if !value.contains(char::is_whitespace) {
+            rid = (!value.is_empty()).then(|| value.to_owned());
+            msg = trim_separator(&msg[..pos]);
         }
     }
-    if let Some(pos) = raw.find(", hints: [") {
-        let hint = raw[pos..]
-            .split("req_id:")
-            .nth(1)
-            .map(|s| s.trim().trim_end_matches(']').trim().to_owned())
-            .filter(|s| !s.is_empty());
-        return (raw[..pos].to_owned(), hint);
+    if let Some(body) = msg.strip_suffix(']') {
+        for marker in ["hints: [", "hint: ["] {
+            if let Some(pos) = body.rfind(marker)
+                && at_word_start(body, pos)
+            {
+                let hint = body[pos + marker.len()..].trim();
+                let hint = hint.strip_prefix("req_id:").map_or(hint, str::trim);
+                if rid.is_none() && !hint.is_empty() {
+                    rid = Some(hint.to_owned());
+                }
+                msg = trim_separator(&body[..pos]);
+                break;
+            }
+        }
     }
-    (raw.to_owned(), None)
+    (msg.to_owned(), rid)
+}
+
+/// Whether `pos` starts a word in `text`: at the start, or after a space or a comma.
+fn at_word_start(text: &str, pos: usize) -> bool {
+    text[..pos].ends_with([' ', ',']) || pos == 0
+}
+
+/// `text` without the `, ` or ` ` that separated it from a suffix.
+fn trim_separator(text: &str) -> &str {
+    text.trim_end().trim_end_matches(',').trim_end()
 }
 
 /// What a WeChat `errcode` means, for the codes an OAuth or login flow meets
@@ -511,6 +536,51 @@ mod tests {
         assert_eq!(e.rid.as_deref(), Some("KfIawqLnRa-8oQBOA"));
         let e = WeChatError::new(-1, "system error");
         assert_eq!((e.errmsg.as_str(), e.rid), ("system error", None));
+    }
+
+    #[test]
+    fn hint_suffixes_are_split_from_errmsg() {
+        let cases = [
+            (
+                "invalid code hint: [XfmcTVNre-vGNNia]",
+                "invalid code",
+                Some("XfmcTVNre-vGNNia"),
+            ),
+            (
+                "data format error hint: [XfmcTVNre-vGNNia] rid: 61a0c9d5-5a4b8e2f-1c3d5e7f",
+                "data format error",
+                Some("61a0c9d5-5a4b8e2f-1c3d5e7f"),
+            ),
+            (
+                "invalid code, hints: [ req_id: KfIawqLnRa-8oQBOA ] rid: 1-2-3",
+                "invalid code",
+                Some("1-2-3"),
+            ),
+            ("invalid code hint: []", "invalid code", None),
+            ("invalid code rid:", "invalid code", None),
+            ("invalid code,rid:1-2-3", "invalid code", Some("1-2-3")),
+            // Text that merely mentions the words stays text.
+            ("grid: [a]", "grid: [a]", None),
+            (
+                "invalid rid: not a suffix here",
+                "invalid rid: not a suffix here",
+                None,
+            ),
+            (
+                "the valid hint: [x] is gone",
+                "the valid hint: [x] is gone",
+                None,
+            ),
+            ("", "", None),
+        ];
+        for (raw, errmsg, rid) in cases {
+            let e = WeChatError::new(40029, raw);
+            assert_eq!(
+                (e.errmsg.as_str(), e.rid.as_deref()),
+                (errmsg, rid),
+                "{raw:?}"
+            );
+        }
     }
 
     #[test]
