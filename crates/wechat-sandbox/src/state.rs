@@ -88,6 +88,8 @@ pub(crate) struct State {
     /// Current session_key per (app, user); `mp_login` rotates it (§4.1).
     pub session_keys: HashMap<(usize, usize), String>,
     pub server_tokens: Vec<ServerTokens>,
+    /// Official Account server URLs, followers, QR codes, tickets and pushes.
+    pub oa: crate::official_account::OaState,
 }
 
 impl State {
@@ -105,6 +107,7 @@ impl State {
             refresh_tokens: HashMap::new(),
             session_keys: HashMap::new(),
             server_tokens: (0..apps).map(|_| ServerTokens::default()).collect(),
+            oa: Default::default(),
         }
     }
 
