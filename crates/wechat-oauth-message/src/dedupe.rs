@@ -7,14 +7,16 @@
 //! reaches the handler and the retries are answered `success`.
 //!
 //! [`MemoryDedupe`] serves one process. With several instances behind a load balancer
-//! the retry may reach another instance: implement [`Dedupe`] over a shared store (Redis
-//! `SET NX PX`, a unique-keyed table).
+//! the retry may reach another instance: every SDK store implementing
+//! [`LeaseStore`] is a [`Dedupe`] through its single-use claim, so pass the store the
+//! instances share.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use wechat_oauth::store::LeaseStore;
 
 /// A boxed error from a dedupe backend.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -27,10 +29,27 @@ pub trait Dedupe: Send + Sync {
     async fn first_delivery(&self, key: &str, ttl: Duration) -> Result<bool, BoxError>;
 }
 
+/// Every SDK store with leases dedupes: a delivery is first when its key's single-use
+/// claim ([`LeaseStore::claim_once`]) succeeds. Processes sharing the store (Redis, SQL,
+/// MongoDB, a file directory) then share the dedupe, so a retry that reaches another
+/// instance is still recognised.
+///
+/// ```
+/// use std::sync::Arc;
+/// use wechat_oauth::MemoryStore;
+/// use wechat_oauth_message::MessageServer;
+///
+/// let store = Arc::new(MemoryStore::new()); // or a shared backend
+/// let server = MessageServer::builder("token", "wx5a4d1e0f0a000001")
+///     .dedupe(store.clone())
+///     .build()?;
+/// # let _ = server;
+/// # Ok::<(), wechat_oauth_message::MessageError>(())
+/// ```
 #[async_trait]
-impl<D: Dedupe + ?Sized> Dedupe for std::sync::Arc<D> {
+impl<S: LeaseStore + ?Sized> Dedupe for S {
     async fn first_delivery(&self, key: &str, ttl: Duration) -> Result<bool, BoxError> {
-        (**self).first_delivery(key, ttl).await
+        self.claim_once(key, ttl).await.map_err(Into::into)
     }
 }
 

@@ -369,3 +369,37 @@ fn no_secret_reaches_debug_or_errors() {
     let reply = server.seal(&inbound, &Reply::text("private answer"));
     assert!(!format!("{reply:?}").contains("private answer"));
 }
+
+#[tokio::test]
+async fn two_instances_sharing_a_lease_store_handle_a_retry_once() {
+    let store = Arc::new(wechat_oauth::MemoryStore::new());
+    let instance = || {
+        support::server(Mode::Safe)
+            .dedupe(store.clone())
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let (a, b) = (instance(), instance());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counting = {
+        let calls = calls.clone();
+        move |_: Message| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { Reply::text("handled") }
+        }
+    };
+    let xml = text_xml("oAlice", "x", 16, &now());
+    let (query, body) = safe_push(&xml, &now());
+    let first = a
+        .handle(&PushQuery::parse(&query), body.as_bytes(), &counting)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (query, body) = safe_push(&xml, &now());
+    let retry = b
+        .handle(&PushQuery::parse(&query), body.as_bytes(), &counting)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(first.body.contains("<Encrypt>"));
+    assert_eq!(retry.body, "success");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}

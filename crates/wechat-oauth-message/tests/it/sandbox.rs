@@ -530,3 +530,119 @@ async fn follow_by_qr_then_scan_again() {
     assert_eq!(again.event.as_deref(), Some("SCAN"));
     assert_eq!(again.reply.field("Content"), Some("scan|login-42|true"));
 }
+
+/// Serves `app` on a free loopback port; returns its base URL.
+async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn a_retry_that_reaches_another_instance_is_answered_once() {
+    // Two instances share one lease store behind a round-robin balancer: instance 0 is
+    // slow, instance 1 fast. Requests alternate: the verification GET goes to 0, the first
+    // push to 1, the second push to 0 (too slow: the sandbox retries) and its retry to 1.
+    let store = Arc::new(wechat_oauth::MemoryStore::new());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut backends = Vec::new();
+    for delay_ms in [800u64, 0] {
+        let server = MessageServer::builder(TOKEN, OFFICIAL_APPID)
+            .mode(Mode::Safe)
+            .encoding_aes_key(KEY)
+            .dedupe(store.clone())
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let calls = calls.clone();
+        let handler = move |message: Message| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                describe(&message)
+            }
+        };
+        let base = serve(wechat_oauth_message::axum::router(
+            "/wechat", server, handler,
+        ))
+        .await;
+        backends.push(format!("{base}/wechat"));
+    }
+    let next = Arc::new(AtomicUsize::new(0));
+    let balancer = axum::Router::new().route(
+        "/wechat",
+        axum::routing::any(
+            move |method: axum::http::Method, query: axum::extract::RawQuery, body: String| {
+                let backend = backends[next.fetch_add(1, Ordering::SeqCst) % 2].clone();
+                async move {
+                    let url = format!("{backend}?{}", query.0.unwrap_or_default());
+                    let answer = reqwest::Client::new()
+                        .request(method, url)
+                        .body(body)
+                        .send()
+                        .await;
+                    match answer {
+                        Ok(r) => {
+                            let status = r.status();
+                            (status, r.text().await.unwrap_or_default())
+                        }
+                        Err(e) => (axum::http::StatusCode::BAD_GATEWAY, e.to_string()),
+                    }
+                }
+            },
+        ),
+    );
+    let url = format!("{}/wechat", serve(balancer).await);
+    let sandbox = Sandbox::builder()
+        .start()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    sandbox
+        .register_server(
+            OFFICIAL_APPID,
+            ServerConfig::new(url, TOKEN).encrypted(KEY, ServerMode::Safe),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let record = sandbox
+        .push(
+            OFFICIAL_APPID,
+            "alice",
+            "text",
+            &[("Content", "balanced")],
+            PushOptions::default()
+                .timeout(Duration::from_millis(200))
+                .tries(3),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let outcomes: Vec<&str> = record.attempts.iter().map(|a| a.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["answered"], "{:?}", record.attempts);
+    assert_eq!(record.reply.field("Content"), Some("text|balanced"));
+    // The slow instance takes this delivery and claims it; the retry, on the fast
+    // instance, finds the claim and answers `success` without handling it again.
+    let record = sandbox
+        .push(
+            OFFICIAL_APPID,
+            "bob",
+            "text",
+            &[("Content", "balanced again")],
+            PushOptions::default()
+                .timeout(Duration::from_millis(200))
+                .tries(3),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let outcomes: Vec<&str> = record.attempts.iter().map(|a| a.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["timeout", "answered"], "{:?}", record.attempts);
+    assert_eq!(record.reply.verdict, "success");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "each push was handled once"
+    );
+}
