@@ -211,6 +211,9 @@ mod journal;
 mod limits;
 mod miniprogram;
 mod model;
+mod official_account;
+mod push;
+mod qrcode;
 mod reply;
 mod request;
 mod server;
@@ -235,6 +238,11 @@ pub use limits::{
 pub use miniprogram::MpUserInfo;
 pub use model::{AppInfo, AppKind, UserInfo};
 pub use shape::{ErrmsgShape, Shapes, SnsContentType};
+pub use official_account::{
+    DEFAULT_PUSH_TIMEOUT, DEFAULT_PUSH_TRIES, PushOptions, PushRecord, ReplyCheck, ScanTarget,
+    ServerConfig, original_id,
+};
+pub use push::{PushAttempt, ServerMode};
 
 use model::{App, Directory, Scope};
 use request::Ctx;
@@ -277,6 +285,9 @@ pub enum Error {
         /// The scope given.
         scope: String,
     },
+    /// An Official Account server-side operation (server URL, push, scan) could not be done.
+    #[error("{0}")]
+    OfficialAccount(String),
     /// `mp_userinfo` before any `mp_login`: the user has no session_key yet.
     #[error("user `{user}` has no session with `{appid}` yet: call mp_login first")]
     NoSession {

@@ -224,6 +224,9 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, body_timeout: Durat
     };
     let delay = {
         let req = parse(&parts, &body);
+        if let Some(oa) = req.path.strip_prefix("/__sandbox/oa/") {
+            return Outcome::Reply(crate::official_account::control(&shared, oa, &req).await);
+        }
         if let Some(control) = req.path.strip_prefix("/__sandbox/") {
             return Outcome::Reply(crate::control::handle(&shared, control, &req));
         }
@@ -298,6 +301,11 @@ fn route(ctx: &mut Ctx<'_>, req: &Req<'_>) -> Reply {
         "/wxa/business/getuserphonenumber" => crate::miniprogram::getuserphonenumber(ctx, req),
         "/cgi-bin/token" => crate::server_token::token(ctx, req),
         "/cgi-bin/stable_token" => crate::server_token::stable_token(ctx, req),
+        "/cgi-bin/qrcode/create" => crate::qrcode::create(ctx, req),
+        "/cgi-bin/showqrcode" => crate::qrcode::show(ctx, req),
+        "/cgi-bin/ticket/getticket" => crate::official_account::getticket(ctx, req),
+        "/cgi-bin/user/info" => crate::official_account::user_info(ctx, req),
+        "/cgi-bin/user/info/batchget" => crate::official_account::user_info_batchget(ctx, req),
         "/connect/oauth2/authorize" => Ok(connect::authorize(ctx, Page::OAuth2, req)),
         "/connect/qrconnect" => Ok(connect::authorize(ctx, Page::QrConnect, req)),
         _ => Ok(Reply::new(

@@ -95,6 +95,8 @@ pub(crate) struct State {
     pub server_tokens: Vec<ServerTokens>,
     /// The answer shapes in force; shared so a request clones a pointer, not the struct.
     pub shapes: Arc<Shapes>,
+    /// Official Account server URLs, followers, QR codes, tickets and pushes.
+    pub oa: crate::official_account::OaState,
 }
 
 impl State {
@@ -113,6 +115,7 @@ impl State {
             session_keys: HashMap::new(),
             server_tokens: (0..apps).map(|_| ServerTokens::default()).collect(),
             shapes,
+            oa: Default::default(),
         }
     }
 
