@@ -64,7 +64,11 @@ impl Reply {
     /// WeChat's error envelope: HTTP 200, `{"errcode":N,"errmsg":"…, rid: …"}` (§0), in the
     /// default errmsg shape; the server reshapes it if another is set.
     pub(crate) fn errcode(path: &str, errcode: i64) -> Reply {
-        let text = errmsg(errcode);
+        Reply::errcode_with(path, errcode, errmsg(errcode))
+    }
+
+    /// The error envelope with a message of the endpoint's own (e.g. `invalid args`).
+    pub(crate) fn errcode_with(path: &str, errcode: i64, text: &str) -> Reply {
         let body =
             serde_json::json!({ "errcode": errcode, "errmsg": format!("{text}, rid: {}", rid()) });
         Reply::new(StatusCode::OK, api_content_type(path), body.to_string())
