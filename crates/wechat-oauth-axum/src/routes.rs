@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 use percent_encoding::percent_decode_str;
 use sha2::{Digest, Sha256};
-use wechat_oauth::Secret;
+use wechat_oauth::AuthCode;
 
 use crate::WeChatLogin;
 use crate::config::{BrowserBinding, Flow, SnapshotUsers};
@@ -315,7 +315,7 @@ impl WeChatLogin {
         let inner = &self.inner;
         let client = &inner.client;
         // Never retried: a code is single use (§8.2 S6); the SDK saves the token.
-        let token = match client.get_access_token(Secret::new(code)).await {
+        let token = match client.get_access_token(AuthCode::new(code)).await {
             Ok(token) => token,
             Err(error) if error.is_invalid_code() || error.is_code_used() => {
                 return Outcome::CodeRejected;

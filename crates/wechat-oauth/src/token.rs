@@ -5,8 +5,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::Secret;
 use crate::lenient;
+use crate::{AccessTokenValue, RefreshToken};
 
 /// A user's OAuth access token (网页授权 access_token), one per openid.
 ///
@@ -31,13 +31,13 @@ use crate::lenient;
 #[non_exhaustive]
 pub struct AccessToken {
     /// The access token for `sns/userinfo` and `sns/auth`.
-    pub access_token: Secret,
+    pub access_token: AccessTokenValue,
     /// Lifetime in seconds from `create_at` (WeChat says 7200).
     #[serde(deserialize_with = "lenient::u64")]
     pub expires_in: u64,
     /// The refresh token (30 days, not extendable). A bearer credential: refreshing needs no app secret.
     #[serde(default)]
-    pub refresh_token: Secret,
+    pub refresh_token: RefreshToken,
     /// The user's id within this app.
     pub openid: String,
     /// Granted scopes, comma-separated (`snsapi_base`, `snsapi_userinfo`, `snsapi_login`).
@@ -80,9 +80,9 @@ pub fn now_millis() -> i64 {
 impl AccessToken {
     /// A token from its parts; `create_at` in milliseconds since the epoch.
     pub fn new(
-        access_token: impl Into<Secret>,
+        access_token: impl Into<AccessTokenValue>,
         expires_in: u64,
-        refresh_token: impl Into<Secret>,
+        refresh_token: impl Into<RefreshToken>,
         openid: impl Into<String>,
         scope: impl Into<String>,
         create_at: i64,

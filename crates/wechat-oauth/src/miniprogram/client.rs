@@ -13,7 +13,7 @@ use super::session::{Login, Session, SessionStore};
 use crate::app::MiniProgramClientBuilder;
 use crate::server_token::ServerTokenManager;
 use crate::transport::Transport;
-use crate::{Error, Secret};
+use crate::{AppSecret, AuthCode, Error, SessionKey};
 
 /// The server side of Mini Program login for one app (the seed's `isMiniProgram` mode).
 ///
@@ -25,7 +25,7 @@ pub struct MiniProgramClient {
 
 struct Inner {
     appid: String,
-    secret: Secret,
+    secret: AppSecret,
     transport: Transport,
     sessions: Arc<dyn SessionStore>,
     server_token: ServerTokenManager,
@@ -69,7 +69,7 @@ pub enum SessionKeyStatus {
 #[derive(Deserialize)]
 struct Code2Session {
     openid: String,
-    session_key: Secret,
+    session_key: SessionKey,
     #[serde(default)]
     unionid: Option<String>,
 }
@@ -96,7 +96,7 @@ impl MiniProgramClient {
     /// ```
     pub fn builder(
         appid: impl Into<String>,
-        secret: impl Into<Secret>,
+        secret: impl Into<AppSecret>,
     ) -> MiniProgramClientBuilder {
         MiniProgramClientBuilder::new(appid.into(), secret.into())
     }
@@ -104,7 +104,7 @@ impl MiniProgramClient {
     /// The client of an app (see [`crate::WeChatApp`]).
     pub(crate) fn new(
         appid: String,
-        secret: Secret,
+        secret: AppSecret,
         transport: Transport,
         sessions: Arc<dyn SessionStore>,
         server_token: ServerTokenManager,
@@ -148,7 +148,7 @@ impl MiniProgramClient {
     /// [`Error::WeChat`] (40029 invalid code, 40163 code used, 40226 login blocked, 45011
     /// rate limited, -1 busy), [`Error::Transport`], [`Error::Response`],
     /// [`Error::Store`] if the session could not be saved, [`Error::Config`] for an empty code.
-    pub async fn code_to_session(&self, js_code: impl Into<Secret>) -> Result<Session, Error> {
+    pub async fn code_to_session(&self, js_code: impl Into<AuthCode>) -> Result<Session, Error> {
         let js_code = js_code.into();
         if js_code.is_empty() {
             return Err(Error::Config("empty js_code".into()));
@@ -187,7 +187,7 @@ impl MiniProgramClient {
     ///
     /// # Errors
     /// As [`code_to_session`](Self::code_to_session).
-    pub async fn login(&self, js_code: impl Into<Secret>) -> Result<Login, Error> {
+    pub async fn login(&self, js_code: impl Into<AuthCode>) -> Result<Login, Error> {
         self.code_to_session(js_code).await.map(|s| s.login())
     }
 
@@ -212,7 +212,7 @@ impl MiniProgramClient {
     /// [`DecryptError`]: -41001 bad key, -41002 bad iv, -41003 anything else (opaque).
     pub fn decrypt(
         &self,
-        session_key: &Secret,
+        session_key: &SessionKey,
         encrypted_data: &str,
         iv: &str,
     ) -> Result<Decrypted, DecryptError> {
@@ -300,7 +300,7 @@ impl MiniProgramClient {
     /// [`decrypt_user_info`](Self::decrypt_user_info).
     pub async fn get_user_by_code(
         &self,
-        js_code: impl Into<Secret>,
+        js_code: impl Into<AuthCode>,
         encrypted_data: &str,
         iv: &str,
     ) -> Result<MiniProgramUser, Error> {
@@ -315,7 +315,12 @@ impl MiniProgramClient {
 
     /// Checks the `signature` of `wx.getUserInfo`'s `rawData` against a session key:
     /// `hex(sha1(rawData + session_key))`, compared in constant time (`wechat-protocol.md` §4.3).
-    pub fn verify_signature(&self, raw_data: &str, signature: &str, session_key: &Secret) -> bool {
+    pub fn verify_signature(
+        &self,
+        raw_data: &str,
+        signature: &str,
+        session_key: &SessionKey,
+    ) -> bool {
         crypto::verify_signature(raw_data, signature, session_key.expose_secret())
     }
 
@@ -367,7 +372,7 @@ impl MiniProgramClient {
     /// # Errors
     /// [`Error::WeChat`] (40029 invalid or used code, 40001 stale token, 45011 rate
     /// limited), [`Error::Transport`], [`Error::Response`], [`Error::Config`] for an empty code.
-    pub async fn get_phone_number(&self, code: impl Into<Secret>) -> Result<PhoneInfo, Error> {
+    pub async fn get_phone_number(&self, code: impl Into<AuthCode>) -> Result<PhoneInfo, Error> {
         self.phone_number(code.into(), None).await
     }
 
@@ -381,7 +386,7 @@ impl MiniProgramClient {
     /// belongs to another user.
     pub async fn get_phone_number_for(
         &self,
-        code: impl Into<Secret>,
+        code: impl Into<AuthCode>,
         openid: &str,
     ) -> Result<PhoneInfo, Error> {
         if openid.is_empty() {
@@ -390,7 +395,7 @@ impl MiniProgramClient {
         self.phone_number(code.into(), Some(openid)).await
     }
 
-    async fn phone_number(&self, code: Secret, openid: Option<&str>) -> Result<PhoneInfo, Error> {
+    async fn phone_number(&self, code: AuthCode, openid: Option<&str>) -> Result<PhoneInfo, Error> {
         if code.is_empty() {
             return Err(Error::Config("empty phone code".into()));
         }
