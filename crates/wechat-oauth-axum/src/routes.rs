@@ -345,7 +345,7 @@ impl WeChatLogin {
         if inner.flow.fetches_profile() && may_read_profile {
             // The profile is a nicety: a failure here still logs the user in by openid,
             // and the app can fetch it later with `client.get_user(openid)`.
-            match client.user_info(&token, inner.lang).await {
+            match client.user_info(&token, inner.lang.clone()).await {
                 Ok(info) => {
                     user.nickname = Some(info.nickname).filter(|n| !n.is_empty());
                     user.headimgurl = Some(info.headimgurl).filter(|h| !h.is_empty());

@@ -105,6 +105,11 @@ pub async fn verify(config: &Config, openid: &str) -> Result<(), Failure> {
                 anyhow::Error::new(error).context("the stored access token is not valid"),
             ))
         }
+        // `TokenStatus` is non-exhaustive: a status this build does not know says nothing.
+        _ => Err(Failure::new(
+            Status::Network,
+            anyhow::anyhow!("WeChat's answer says nothing about the token"),
+        )),
     }
 }
 

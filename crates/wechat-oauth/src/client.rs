@@ -91,6 +91,9 @@ struct TokenResponse {
     unionid: Option<String>,
     #[serde(default, deserialize_with = "lenient::flag")]
     is_snapshotuser: bool,
+    /// Fields WeChat adds later.
+    #[serde(flatten)]
+    extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl TokenResponse {
@@ -104,6 +107,7 @@ impl TokenResponse {
             unionid: self.unionid.filter(|u| !u.is_empty()),
             is_snapshotuser: self.is_snapshotuser,
             create_at,
+            extra: self.extra,
         }
     }
 }
@@ -133,7 +137,7 @@ impl OAuthClient {
                 open_base,
                 store,
                 connect_redirect: settings.connect_redirect,
-                default_lang: settings.default_lang,
+                default_lang: settings.default_lang.clone(),
                 refresh_skew: settings.refresh_skew,
                 lease_ttl: settings.lease_ttl,
                 flights: Mutex::new(HashMap::new()),
@@ -260,7 +264,7 @@ impl OAuthClient {
     /// (the stored token is then deleted), [`Error::is_scope_insufficient`] for a
     /// `snsapi_base` token (48001), transport, response and store errors.
     pub async fn get_user(&self, openid: impl AsRef<str>) -> Result<UserInfo> {
-        self.get_user_with_lang(openid, self.inner.default_lang)
+        self.user_with_lang(openid.as_ref(), &self.inner.default_lang)
             .await
     }
 
@@ -273,9 +277,12 @@ impl OAuthClient {
         openid: impl AsRef<str>,
         lang: Lang,
     ) -> Result<UserInfo> {
-        let openid = openid.as_ref();
+        self.user_with_lang(openid.as_ref(), &lang).await
+    }
+
+    async fn user_with_lang(&self, openid: &str, lang: &Lang) -> Result<UserInfo> {
         let token = self.get_latest_access_token(openid).await?;
-        match self.user_info(&token, lang).await {
+        match self.user_info_in(&token, lang).await {
             Err(err) if err.is_token_invalid() => {
                 // WeChat dropped the token before its time (`wechat-protocol.md` §6.13).
                 tracing::debug!(
@@ -286,7 +293,7 @@ impl OAuthClient {
                 // should not size every call's future.
                 Box::pin(async {
                     let fresh = self.inner.refresh_for(openid, &token).await?;
-                    self.user_info(&fresh, lang).await
+                    self.user_info_in(&fresh, lang).await
                 })
                 .await
             }
@@ -325,6 +332,10 @@ impl OAuthClient {
     /// [`Error::WeChat`] ([`Error::is_token_invalid`], [`Error::is_scope_insufficient`]),
     /// transport and response errors.
     pub async fn user_info(&self, token: &AccessToken, lang: Lang) -> Result<UserInfo> {
+        self.user_info_in(token, &lang).await
+    }
+
+    async fn user_info_in(&self, token: &AccessToken, lang: &Lang) -> Result<UserInfo> {
         self.inner
             .transport
             .get_idempotent(
@@ -376,8 +387,8 @@ impl OAuthClient {
     /// # Errors
     /// As [`get_access_token`](Self::get_access_token) and [`user_info`](Self::user_info).
     pub async fn get_user_by_code(&self, code: impl Into<AuthCode>) -> Result<UserInfo> {
-        self.get_user_by_code_with_lang(code, self.inner.default_lang)
-            .await
+        let token = self.get_access_token(code).await?;
+        self.user_info_in(&token, &self.inner.default_lang).await
     }
 
     /// [`get_user_by_code`](Self::get_user_by_code) with an explicit `lang`.
@@ -390,7 +401,7 @@ impl OAuthClient {
         lang: Lang,
     ) -> Result<UserInfo> {
         let token = self.get_access_token(code).await?;
-        self.user_info(&token, lang).await
+        self.user_info_in(&token, &lang).await
     }
 }
 

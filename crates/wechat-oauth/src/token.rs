@@ -58,6 +58,20 @@ pub struct AccessToken {
     /// request is sent, as the seed does, so network latency shortens rather than extends it).
     #[serde(deserialize_with = "lenient::i64")]
     pub create_at: i64,
+    /// Any other field WeChat sent with the token (it adds fields over time), kept as is
+    /// and stored with the token by stores that keep its JSON. Names starting with `_`
+    /// (a store's own metadata, such as MongoDB's `_id` and `__v`) are left out on reading.
+    #[serde(flatten, deserialize_with = "wechat_fields")]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The unknown fields of a token, without store metadata (`_`-prefixed names).
+fn wechat_fields<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<serde_json::Map<String, serde_json::Value>, D::Error> {
+    let mut fields = serde_json::Map::deserialize(deserializer)?;
+    fields.retain(|name, _| !name.starts_with('_'));
+    Ok(fields)
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)]
@@ -96,6 +110,7 @@ impl AccessToken {
             unionid: None,
             is_snapshotuser: false,
             create_at,
+            extra: serde_json::Map::new(),
         }
     }
 
@@ -148,6 +163,8 @@ impl fmt::Debug for AccessToken {
             .field("unionid", &self.unionid)
             .field("is_snapshotuser", &self.is_snapshotuser)
             .field("create_at", &self.create_at)
+            // Names only: an unknown field's value could be anything.
+            .field("extra", &self.extra.keys().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -190,6 +207,18 @@ mod tests {
         );
         assert!(t.refresh_token.is_empty());
         assert!(t.unionid.is_none());
+        assert!(t.extra.is_empty(), "{:?}", t.extra);
+    }
+
+    #[test]
+    fn fields_wechat_adds_are_kept_and_written_back() {
+        let t = parse(
+            r#"{"access_token":"A","expires_in":7200,"openid":"o","create_at":1,"new_flag":2}"#,
+        );
+        assert_eq!(t.extra.get("new_flag"), Some(&serde_json::json!(2)));
+        let json = serde_json::to_string(&t).unwrap_or_default();
+        assert!(json.contains(r#""new_flag":2"#), "{json}");
+        assert_eq!(parse(&json), t);
     }
 
     #[test]

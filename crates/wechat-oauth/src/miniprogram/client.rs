@@ -147,11 +147,11 @@ impl MiniProgramClient {
     /// # Errors
     /// [`Error::WeChat`] (40029 invalid code, 40163 code used, 40226 login blocked, 45011
     /// rate limited, -1 busy), [`Error::Transport`], [`Error::Response`],
-    /// [`Error::Store`] if the session could not be saved, [`Error::Config`] for an empty code.
+    /// [`Error::Store`] if the session could not be saved, [`Error::InvalidArgument`] for an empty code.
     pub async fn code_to_session(&self, js_code: impl Into<AuthCode>) -> Result<Session, Error> {
         let js_code = js_code.into();
         if js_code.is_empty() {
-            return Err(Error::Config("empty js_code".into()));
+            return Err(Error::InvalidArgument("empty js_code".into()));
         }
         let inner = &self.inner;
         let created_at = crate::now_millis();
@@ -200,7 +200,7 @@ impl MiniProgramClient {
     }
 
     async fn require_session(&self, openid: &str) -> Result<Session, Error> {
-        self.session(openid).await?.ok_or_else(|| Error::NoToken {
+        self.session(openid).await?.ok_or_else(|| Error::NoSession {
             openid: openid.to_owned(),
         })
     }
@@ -231,7 +231,7 @@ impl MiniProgramClient {
     /// requires it.
     ///
     /// # Errors
-    /// [`Error::NoToken`] if no session is stored for `openid`, [`Error::Store`],
+    /// [`Error::NoSession`] if no session is stored for `openid`, [`Error::Store`],
     /// [`Error::Decrypt`].
     pub async fn decrypt_for(
         &self,
@@ -252,7 +252,7 @@ impl MiniProgramClient {
     /// [`decrypt_user_info`](Self::decrypt_user_info) with the session stored for `openid`.
     ///
     /// # Errors
-    /// [`Error::NoToken`] if no session is stored for `openid`, [`Error::Store`],
+    /// [`Error::NoSession`] if no session is stored for `openid`, [`Error::Store`],
     /// [`Error::Decrypt`].
     pub async fn decrypt_user_info_for(
         &self,
@@ -329,7 +329,7 @@ impl MiniProgramClient {
     /// refreshed and retried once if WeChat rejects it.
     ///
     /// # Errors
-    /// [`Error::NoToken`] if no session is stored for `openid`; the server token's errors;
+    /// [`Error::NoSession`] if no session is stored for `openid`; the server token's errors;
     /// [`Error::WeChat`] for anything but 0 and 87009.
     pub async fn check_session_key(&self, openid: &str) -> Result<SessionKeyStatus, Error> {
         let session = self.require_session(openid).await?;
@@ -371,7 +371,7 @@ impl MiniProgramClient {
     ///
     /// # Errors
     /// [`Error::WeChat`] (40029 invalid or used code, 40001 stale token, 45011 rate
-    /// limited), [`Error::Transport`], [`Error::Response`], [`Error::Config`] for an empty code.
+    /// limited), [`Error::Transport`], [`Error::Response`], [`Error::InvalidArgument`] for an empty code.
     pub async fn get_phone_number(&self, code: impl Into<AuthCode>) -> Result<PhoneInfo, Error> {
         self.phone_number(code.into(), None).await
     }
@@ -390,14 +390,14 @@ impl MiniProgramClient {
         openid: &str,
     ) -> Result<PhoneInfo, Error> {
         if openid.is_empty() {
-            return Err(Error::Config("empty openid".into()));
+            return Err(Error::InvalidArgument("empty openid".into()));
         }
         self.phone_number(code.into(), Some(openid)).await
     }
 
     async fn phone_number(&self, code: AuthCode, openid: Option<&str>) -> Result<PhoneInfo, Error> {
         if code.is_empty() {
-            return Err(Error::Config("empty phone code".into()));
+            return Err(Error::InvalidArgument("empty phone code".into()));
         }
         let mut body = serde_json::json!({ "code": code.expose_secret() });
         if let Some(openid) = openid {

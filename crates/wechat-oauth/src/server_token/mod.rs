@@ -207,10 +207,10 @@ impl ServerTokenManager {
         if self.inner.fetches.load(Ordering::Acquire) != seen
             && let Some(err) = last_failure.as_ref()
         {
-            return Err(err.duplicate());
+            return Err(err.clone());
         }
         let result = self.shared(rejected).await;
-        *last_failure = result.as_ref().err().map(Error::duplicate);
+        *last_failure = result.as_ref().err().cloned();
         self.inner.fetches.fetch_add(1, Ordering::AcqRel);
         result
     }
@@ -320,7 +320,7 @@ impl ServerTokenManager {
     pub async fn refresh(&self, force: bool) -> Result<AccessTokenValue, Error> {
         let mut last_failure = self.inner.fetching.lock().await;
         let result = self.fetch(force).await;
-        *last_failure = result.as_ref().err().map(Error::duplicate);
+        *last_failure = result.as_ref().err().cloned();
         self.inner.fetches.fetch_add(1, Ordering::AcqRel);
         result
     }
