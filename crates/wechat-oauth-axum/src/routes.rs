@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 use percent_encoding::percent_decode_str;
 use sha2::{Digest, Sha256};
-use wechat_oauth::Secret;
+use wechat_oauth::AuthCode;
 
 use crate::WeChatLogin;
 use crate::config::{BrowserBinding, Flow, SnapshotUsers};
@@ -315,7 +315,7 @@ impl WeChatLogin {
         let inner = &self.inner;
         let client = &inner.client;
         // Never retried: a code is single use (§8.2 S6); the SDK saves the token.
-        let token = match client.get_access_token(Secret::new(code)).await {
+        let token = match client.get_access_token(AuthCode::new(code)).await {
             Ok(token) => token,
             Err(error) if error.is_invalid_code() || error.is_code_used() => {
                 return Outcome::CodeRejected;
@@ -345,7 +345,7 @@ impl WeChatLogin {
         if inner.flow.fetches_profile() && may_read_profile {
             // The profile is a nicety: a failure here still logs the user in by openid,
             // and the app can fetch it later with `client.get_user(openid)`.
-            match client.user_info(&token, inner.lang).await {
+            match client.user_info(&token, inner.lang.clone()).await {
                 Ok(info) => {
                     user.nickname = Some(info.nickname).filter(|n| !n.is_empty());
                     user.headimgurl = Some(info.headimgurl).filter(|h| !h.is_empty());

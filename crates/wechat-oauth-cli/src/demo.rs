@@ -180,8 +180,8 @@ impl Backend {
     }
 
     fn client(&self, store: Arc<dyn TokenStore>) -> anyhow::Result<OAuthClient> {
-        let mut builder =
-            OAuthClient::builder(self.appid.clone(), self.secret.clone()).token_store(store);
+        let mut builder = OAuthClient::builder(self.appid.clone(), self.secret.expose_secret())
+            .token_store(store);
         if let Some(base) = &self.api_base {
             builder = builder.api_base(base.clone());
         }

@@ -14,7 +14,7 @@ use crate::config::{HttpOptions, check_scheme, normalize_base};
 use crate::miniprogram::{MiniProgramClient, SessionStore};
 use crate::server_token::{DEFAULT_REFRESH_MARGIN, ServerTokenManager, TokenEndpoint};
 use crate::store::Stores;
-use crate::{Error, Lang, OAuthClient, Result, Secret, TokenStore};
+use crate::{AppSecret, Error, Lang, OAuthClient, Result, TokenStore};
 
 /// One WeChat app (an Official Account, a website app or a Mini Program): its appid and
 /// AppSecret, how to reach WeChat, and where its state is kept.
@@ -62,7 +62,7 @@ impl fmt::Debug for WeChatApp {
 
 impl WeChatApp {
     /// Starts configuring the app `appid` with its AppSecret.
-    pub fn builder(appid: impl Into<String>, secret: impl Into<Secret>) -> WeChatAppBuilder {
+    pub fn builder(appid: impl Into<String>, secret: impl Into<AppSecret>) -> WeChatAppBuilder {
         AppBuilder::new(appid.into(), secret.into())
     }
 
@@ -131,7 +131,7 @@ impl Default for ClientSettings {
 #[must_use = "call .build() to get the app or client"]
 pub struct AppBuilder<T = WeChatApp> {
     appid: String,
-    secret: Secret,
+    secret: AppSecret,
     api_base: Option<String>,
     open_base: Option<String>,
     http: HttpOptions,
@@ -164,7 +164,7 @@ impl<T> fmt::Debug for AppBuilder<T> {
 }
 
 impl<T> AppBuilder<T> {
-    pub(crate) fn new(appid: String, secret: Secret) -> Self {
+    pub(crate) fn new(appid: String, secret: AppSecret) -> Self {
         Self {
             appid,
             secret,
@@ -287,7 +287,7 @@ impl<T> AppBuilder<T> {
         if self.appid.trim().is_empty() {
             return Err(Error::Config("appid is empty".into()));
         }
-        if self.secret.expose_secret().trim().is_empty() {
+        if self.secret.is_blank() {
             return Err(Error::Config("app secret is empty".into()));
         }
         let mut http = self.http;

@@ -16,7 +16,10 @@ use crate::lenient;
 use crate::refresh::Flight;
 use crate::transport::Transport;
 use crate::user::{Lang, TokenStatus, UserInfo, means_invalid_token};
-use crate::{AccessToken, Error, Result, Secret, TokenStore, now_millis};
+use crate::{
+    AccessToken, AccessTokenValue, AppSecret, AuthCode, Error, RefreshToken, Result, TokenStore,
+    now_millis,
+};
 
 /// Default for [`AppBuilder::refresh_skew`](crate::AppBuilder::refresh_skew).
 pub const DEFAULT_REFRESH_SKEW: Duration = Duration::from_secs(60);
@@ -45,7 +48,7 @@ pub struct OAuthClient {
 
 pub(crate) struct Inner {
     pub(crate) appid: String,
-    pub(crate) secret: Secret,
+    pub(crate) secret: AppSecret,
     pub(crate) transport: Transport,
     pub(crate) open_base: Url,
     pub(crate) store: Arc<dyn TokenStore>,
@@ -76,11 +79,11 @@ impl fmt::Debug for OAuthClient {
 /// WeChat's answer to a code exchange or a refresh (`wechat-protocol.md` §1.2, §1.3).
 #[derive(Deserialize)]
 struct TokenResponse {
-    access_token: Secret,
+    access_token: AccessTokenValue,
     #[serde(deserialize_with = "lenient::u64")]
     expires_in: u64,
     #[serde(default)]
-    refresh_token: Secret,
+    refresh_token: RefreshToken,
     openid: String,
     #[serde(default)]
     scope: String,
@@ -88,6 +91,9 @@ struct TokenResponse {
     unionid: Option<String>,
     #[serde(default, deserialize_with = "lenient::flag")]
     is_snapshotuser: bool,
+    /// Fields WeChat adds later.
+    #[serde(flatten)]
+    extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl TokenResponse {
@@ -101,6 +107,7 @@ impl TokenResponse {
             unionid: self.unionid.filter(|u| !u.is_empty()),
             is_snapshotuser: self.is_snapshotuser,
             create_at,
+            extra: self.extra,
         }
     }
 }
@@ -109,14 +116,14 @@ impl OAuthClient {
     /// Starts configuring a client for the app `appid` with its app secret: the app's
     /// builder ([`WeChatApp::builder`](crate::WeChatApp::builder)), returning its OAuth
     /// client.
-    pub fn builder(appid: impl Into<String>, secret: impl Into<Secret>) -> OAuthClientBuilder {
+    pub fn builder(appid: impl Into<String>, secret: impl Into<AppSecret>) -> OAuthClientBuilder {
         OAuthClientBuilder::new(appid.into(), secret.into())
     }
 
     /// The client of an app (see [`crate::WeChatApp`]).
     pub(crate) fn new(
         appid: String,
-        secret: Secret,
+        secret: AppSecret,
         transport: Transport,
         open_base: Url,
         store: Arc<dyn TokenStore>,
@@ -130,7 +137,7 @@ impl OAuthClient {
                 open_base,
                 store,
                 connect_redirect: settings.connect_redirect,
-                default_lang: settings.default_lang,
+                default_lang: settings.default_lang.clone(),
                 refresh_skew: settings.refresh_skew,
                 lease_ttl: settings.lease_ttl,
                 flights: Mutex::new(HashMap::new()),
@@ -203,7 +210,7 @@ impl OAuthClient {
     /// # Errors
     /// [`Error::WeChat`] (check [`Error::is_invalid_code`], [`Error::is_code_used`]),
     /// transport and response errors, and [`Error::Store`] if saving fails.
-    pub async fn get_access_token(&self, code: impl Into<Secret>) -> Result<AccessToken> {
+    pub async fn get_access_token(&self, code: impl Into<AuthCode>) -> Result<AccessToken> {
         let code = code.into();
         let inner = &self.inner;
         let create_at = now_millis();
@@ -238,7 +245,7 @@ impl OAuthClient {
     /// errors.
     pub async fn refresh_access_token(
         &self,
-        refresh_token: impl Into<Secret>,
+        refresh_token: impl Into<RefreshToken>,
     ) -> Result<AccessToken> {
         self.inner.refresh(&refresh_token.into()).await
     }
@@ -257,7 +264,7 @@ impl OAuthClient {
     /// (the stored token is then deleted), [`Error::is_scope_insufficient`] for a
     /// `snsapi_base` token (48001), transport, response and store errors.
     pub async fn get_user(&self, openid: impl AsRef<str>) -> Result<UserInfo> {
-        self.get_user_with_lang(openid, self.inner.default_lang)
+        self.user_with_lang(openid.as_ref(), &self.inner.default_lang)
             .await
     }
 
@@ -270,9 +277,12 @@ impl OAuthClient {
         openid: impl AsRef<str>,
         lang: Lang,
     ) -> Result<UserInfo> {
-        let openid = openid.as_ref();
+        self.user_with_lang(openid.as_ref(), &lang).await
+    }
+
+    async fn user_with_lang(&self, openid: &str, lang: &Lang) -> Result<UserInfo> {
         let token = self.get_latest_access_token(openid).await?;
-        match self.user_info(&token, lang).await {
+        match self.user_info_in(&token, lang).await {
             Err(err) if err.is_token_invalid() => {
                 // WeChat dropped the token before its time (`wechat-protocol.md` §6.13).
                 tracing::debug!(
@@ -283,7 +293,7 @@ impl OAuthClient {
                 // should not size every call's future.
                 Box::pin(async {
                     let fresh = self.inner.refresh_for(openid, &token).await?;
-                    self.user_info(&fresh, lang).await
+                    self.user_info_in(&fresh, lang).await
                 })
                 .await
             }
@@ -322,6 +332,10 @@ impl OAuthClient {
     /// [`Error::WeChat`] ([`Error::is_token_invalid`], [`Error::is_scope_insufficient`]),
     /// transport and response errors.
     pub async fn user_info(&self, token: &AccessToken, lang: Lang) -> Result<UserInfo> {
+        self.user_info_in(token, &lang).await
+    }
+
+    async fn user_info_in(&self, token: &AccessToken, lang: &Lang) -> Result<UserInfo> {
         self.inner
             .transport
             .get_idempotent(
@@ -346,9 +360,8 @@ impl OAuthClient {
     pub async fn verify_token(
         &self,
         openid: impl AsRef<str>,
-        access_token: impl Into<Secret>,
+        access_token: &AccessTokenValue,
     ) -> Result<TokenStatus> {
-        let access_token = access_token.into();
         let answer = self
             .inner
             .transport
@@ -373,9 +386,9 @@ impl OAuthClient {
     ///
     /// # Errors
     /// As [`get_access_token`](Self::get_access_token) and [`user_info`](Self::user_info).
-    pub async fn get_user_by_code(&self, code: impl Into<Secret>) -> Result<UserInfo> {
-        self.get_user_by_code_with_lang(code, self.inner.default_lang)
-            .await
+    pub async fn get_user_by_code(&self, code: impl Into<AuthCode>) -> Result<UserInfo> {
+        let token = self.get_access_token(code).await?;
+        self.user_info_in(&token, &self.inner.default_lang).await
     }
 
     /// [`get_user_by_code`](Self::get_user_by_code) with an explicit `lang`.
@@ -384,17 +397,17 @@ impl OAuthClient {
     /// As [`get_user_by_code`](Self::get_user_by_code).
     pub async fn get_user_by_code_with_lang(
         &self,
-        code: impl Into<Secret>,
+        code: impl Into<AuthCode>,
         lang: Lang,
     ) -> Result<UserInfo> {
         let token = self.get_access_token(code).await?;
-        self.user_info(&token, lang).await
+        self.user_info_in(&token, &lang).await
     }
 }
 
 impl Inner {
     /// `GET sns/oauth2/refresh_token` and save the result under the returned openid.
-    pub(crate) async fn refresh(&self, refresh_token: &Secret) -> Result<AccessToken> {
+    pub(crate) async fn refresh(&self, refresh_token: &RefreshToken) -> Result<AccessToken> {
         let create_at = now_millis();
         let response: TokenResponse = self
             .transport
@@ -437,7 +450,7 @@ mod tests {
         };
         assert_send(&client.get_user("o"));
         assert_send(&client.get_access_token("c"));
-        assert_send(&client.verify_token("o", "t"));
+        assert_send(&client.verify_token("o", &AccessTokenValue::new("t")));
         assert_send(&client.get_user_by_code("c"));
         assert_send(&client.refresh_access_token("r"));
     }

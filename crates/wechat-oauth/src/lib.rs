@@ -277,7 +277,7 @@ pub use authorize::{AuthorizeUrl, Scope};
 pub use client::{DEFAULT_REFRESH_LEASE_TTL, DEFAULT_REFRESH_SKEW, OAuthClient};
 pub use config::{DEFAULT_MAX_CONNECTIONS, HttpOptions};
 pub use error::{Error, WeChatError, WeChatErrorKind};
-pub use secret::Secret;
+pub use secret::{AccessTokenValue, AppSecret, AuthCode, RefreshToken, Secret, SessionKey, State};
 pub use state::{is_valid_state, new_state, states_match};
 pub use store::{
     Credential, CredentialStore, Lease, LeaseStore, MemoryStore, StoreError, Stores, TokenStore,

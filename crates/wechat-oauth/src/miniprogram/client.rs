@@ -13,7 +13,7 @@ use super::session::{Login, Session, SessionStore};
 use crate::app::MiniProgramClientBuilder;
 use crate::server_token::ServerTokenManager;
 use crate::transport::Transport;
-use crate::{Error, Secret};
+use crate::{AppSecret, AuthCode, Error, SessionKey};
 
 /// The server side of Mini Program login for one app (the seed's `isMiniProgram` mode).
 ///
@@ -25,7 +25,7 @@ pub struct MiniProgramClient {
 
 struct Inner {
     appid: String,
-    secret: Secret,
+    secret: AppSecret,
     transport: Transport,
     sessions: Arc<dyn SessionStore>,
     server_token: ServerTokenManager,
@@ -69,7 +69,7 @@ pub enum SessionKeyStatus {
 #[derive(Deserialize)]
 struct Code2Session {
     openid: String,
-    session_key: Secret,
+    session_key: SessionKey,
     #[serde(default)]
     unionid: Option<String>,
 }
@@ -96,7 +96,7 @@ impl MiniProgramClient {
     /// ```
     pub fn builder(
         appid: impl Into<String>,
-        secret: impl Into<Secret>,
+        secret: impl Into<AppSecret>,
     ) -> MiniProgramClientBuilder {
         MiniProgramClientBuilder::new(appid.into(), secret.into())
     }
@@ -104,7 +104,7 @@ impl MiniProgramClient {
     /// The client of an app (see [`crate::WeChatApp`]).
     pub(crate) fn new(
         appid: String,
-        secret: Secret,
+        secret: AppSecret,
         transport: Transport,
         sessions: Arc<dyn SessionStore>,
         server_token: ServerTokenManager,
@@ -147,11 +147,11 @@ impl MiniProgramClient {
     /// # Errors
     /// [`Error::WeChat`] (40029 invalid code, 40163 code used, 40226 login blocked, 45011
     /// rate limited, -1 busy), [`Error::Transport`], [`Error::Response`],
-    /// [`Error::Store`] if the session could not be saved, [`Error::Config`] for an empty code.
-    pub async fn code_to_session(&self, js_code: impl Into<Secret>) -> Result<Session, Error> {
+    /// [`Error::Store`] if the session could not be saved, [`Error::InvalidArgument`] for an empty code.
+    pub async fn code_to_session(&self, js_code: impl Into<AuthCode>) -> Result<Session, Error> {
         let js_code = js_code.into();
         if js_code.is_empty() {
-            return Err(Error::Config("empty js_code".into()));
+            return Err(Error::InvalidArgument("empty js_code".into()));
         }
         let inner = &self.inner;
         let created_at = crate::now_millis();
@@ -187,7 +187,7 @@ impl MiniProgramClient {
     ///
     /// # Errors
     /// As [`code_to_session`](Self::code_to_session).
-    pub async fn login(&self, js_code: impl Into<Secret>) -> Result<Login, Error> {
+    pub async fn login(&self, js_code: impl Into<AuthCode>) -> Result<Login, Error> {
         self.code_to_session(js_code).await.map(|s| s.login())
     }
 
@@ -200,7 +200,7 @@ impl MiniProgramClient {
     }
 
     async fn require_session(&self, openid: &str) -> Result<Session, Error> {
-        self.session(openid).await?.ok_or_else(|| Error::NoToken {
+        self.session(openid).await?.ok_or_else(|| Error::NoSession {
             openid: openid.to_owned(),
         })
     }
@@ -212,7 +212,7 @@ impl MiniProgramClient {
     /// [`DecryptError`]: -41001 bad key, -41002 bad iv, -41003 anything else (opaque).
     pub fn decrypt(
         &self,
-        session_key: &Secret,
+        session_key: &SessionKey,
         encrypted_data: &str,
         iv: &str,
     ) -> Result<Decrypted, DecryptError> {
@@ -231,7 +231,7 @@ impl MiniProgramClient {
     /// requires it.
     ///
     /// # Errors
-    /// [`Error::NoToken`] if no session is stored for `openid`, [`Error::Store`],
+    /// [`Error::NoSession`] if no session is stored for `openid`, [`Error::Store`],
     /// [`Error::Decrypt`].
     pub async fn decrypt_for(
         &self,
@@ -252,7 +252,7 @@ impl MiniProgramClient {
     /// [`decrypt_user_info`](Self::decrypt_user_info) with the session stored for `openid`.
     ///
     /// # Errors
-    /// [`Error::NoToken`] if no session is stored for `openid`, [`Error::Store`],
+    /// [`Error::NoSession`] if no session is stored for `openid`, [`Error::Store`],
     /// [`Error::Decrypt`].
     pub async fn decrypt_user_info_for(
         &self,
@@ -300,7 +300,7 @@ impl MiniProgramClient {
     /// [`decrypt_user_info`](Self::decrypt_user_info).
     pub async fn get_user_by_code(
         &self,
-        js_code: impl Into<Secret>,
+        js_code: impl Into<AuthCode>,
         encrypted_data: &str,
         iv: &str,
     ) -> Result<MiniProgramUser, Error> {
@@ -315,7 +315,12 @@ impl MiniProgramClient {
 
     /// Checks the `signature` of `wx.getUserInfo`'s `rawData` against a session key:
     /// `hex(sha1(rawData + session_key))`, compared in constant time (`wechat-protocol.md` §4.3).
-    pub fn verify_signature(&self, raw_data: &str, signature: &str, session_key: &Secret) -> bool {
+    pub fn verify_signature(
+        &self,
+        raw_data: &str,
+        signature: &str,
+        session_key: &SessionKey,
+    ) -> bool {
         crypto::verify_signature(raw_data, signature, session_key.expose_secret())
     }
 
@@ -324,7 +329,7 @@ impl MiniProgramClient {
     /// refreshed and retried once if WeChat rejects it.
     ///
     /// # Errors
-    /// [`Error::NoToken`] if no session is stored for `openid`; the server token's errors;
+    /// [`Error::NoSession`] if no session is stored for `openid`; the server token's errors;
     /// [`Error::WeChat`] for anything but 0 and 87009.
     pub async fn check_session_key(&self, openid: &str) -> Result<SessionKeyStatus, Error> {
         let session = self.require_session(openid).await?;
@@ -366,8 +371,8 @@ impl MiniProgramClient {
     ///
     /// # Errors
     /// [`Error::WeChat`] (40029 invalid or used code, 40001 stale token, 45011 rate
-    /// limited), [`Error::Transport`], [`Error::Response`], [`Error::Config`] for an empty code.
-    pub async fn get_phone_number(&self, code: impl Into<Secret>) -> Result<PhoneInfo, Error> {
+    /// limited), [`Error::Transport`], [`Error::Response`], [`Error::InvalidArgument`] for an empty code.
+    pub async fn get_phone_number(&self, code: impl Into<AuthCode>) -> Result<PhoneInfo, Error> {
         self.phone_number(code.into(), None).await
     }
 
@@ -381,18 +386,18 @@ impl MiniProgramClient {
     /// belongs to another user.
     pub async fn get_phone_number_for(
         &self,
-        code: impl Into<Secret>,
+        code: impl Into<AuthCode>,
         openid: &str,
     ) -> Result<PhoneInfo, Error> {
         if openid.is_empty() {
-            return Err(Error::Config("empty openid".into()));
+            return Err(Error::InvalidArgument("empty openid".into()));
         }
         self.phone_number(code.into(), Some(openid)).await
     }
 
-    async fn phone_number(&self, code: Secret, openid: Option<&str>) -> Result<PhoneInfo, Error> {
+    async fn phone_number(&self, code: AuthCode, openid: Option<&str>) -> Result<PhoneInfo, Error> {
         if code.is_empty() {
-            return Err(Error::Config("empty phone code".into()));
+            return Err(Error::InvalidArgument("empty phone code".into()));
         }
         let mut body = serde_json::json!({ "code": code.expose_secret() });
         if let Some(openid) = openid {

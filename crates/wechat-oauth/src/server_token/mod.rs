@@ -33,7 +33,7 @@ use tokio::time::Instant;
 pub use crate::app::ServerTokenBuilder;
 use crate::store::{Credential, CredentialStore, Lease, LeaseStore, StoreError, Stores};
 use crate::transport::Transport;
-use crate::{Error, Secret};
+use crate::{AccessTokenValue, AppSecret, Error};
 
 #[cfg(feature = "conformance")]
 pub mod two_process;
@@ -91,7 +91,7 @@ pub struct ServerTokenManager {
 
 struct Inner {
     appid: String,
-    secret: Secret,
+    secret: AppSecret,
     transport: Transport,
     endpoint: TokenEndpoint,
     refresh_margin: Duration,
@@ -103,7 +103,7 @@ struct Inner {
     cached: RwLock<Option<Cached>>,
     /// The last token WeChat rejected: not to be taken from the store again, even while
     /// the store says it has not expired.
-    rejected: RwLock<Option<Secret>>,
+    rejected: RwLock<Option<AccessTokenValue>>,
     /// Held while fetching: callers that find the cache stale queue here, so a cold cache
     /// under 50 concurrent callers costs one request. Holds the last fetch's failure.
     fetching: tokio::sync::Mutex<Option<Error>>,
@@ -114,7 +114,7 @@ struct Inner {
 
 #[derive(Clone)]
 struct Cached {
-    token: Secret,
+    token: AccessTokenValue,
     /// When to stop using it: `expires_in` minus the refresh margin.
     refresh_at: Instant,
 }
@@ -133,14 +133,14 @@ impl ServerTokenManager {
     /// Starts building a manager for the app `appid` with its AppSecret: the app's
     /// builder ([`WeChatApp::builder`](crate::WeChatApp::builder)), returning its
     /// server-token manager.
-    pub fn builder(appid: impl Into<String>, secret: impl Into<Secret>) -> ServerTokenBuilder {
+    pub fn builder(appid: impl Into<String>, secret: impl Into<AppSecret>) -> ServerTokenBuilder {
         ServerTokenBuilder::new(appid.into(), secret.into())
     }
 
     /// The manager of an app (see [`crate::WeChatApp`]).
     pub(crate) fn new(
         appid: String,
-        secret: Secret,
+        secret: AppSecret,
         transport: Transport,
         stores: &Stores,
         settings: &crate::app::ClientSettings,
@@ -186,7 +186,7 @@ impl ServerTokenManager {
     /// not allow-listed, …), [`Error::Transport`] or [`Error::Response`]; [`Error::Store`]
     /// if the shared store fails, or if another process held the fetch lease for twice
     /// its time-to-live without storing a token.
-    pub async fn access_token(&self) -> Result<Secret, Error> {
+    pub async fn access_token(&self) -> Result<AccessTokenValue, Error> {
         if let Some(token) = self.fresh() {
             return Ok(token);
         }
@@ -195,7 +195,7 @@ impl ServerTokenManager {
 
     /// Under the in-process lock: this process's copy if another caller just renewed it,
     /// the failure it just met, or [`shared`](Self::shared).
-    async fn obtain(&self, rejected: Option<&Secret>) -> Result<Secret, Error> {
+    async fn obtain(&self, rejected: Option<&AccessTokenValue>) -> Result<AccessTokenValue, Error> {
         let remembered = self.inner.rejected.read().ok().and_then(|r| r.clone());
         let rejected = rejected.or(remembered.as_ref());
         let seen = self.inner.fetches.load(Ordering::Acquire);
@@ -207,10 +207,10 @@ impl ServerTokenManager {
         if self.inner.fetches.load(Ordering::Acquire) != seen
             && let Some(err) = last_failure.as_ref()
         {
-            return Err(err.duplicate());
+            return Err(err.clone());
         }
         let result = self.shared(rejected).await;
-        *last_failure = result.as_ref().err().map(Error::duplicate);
+        *last_failure = result.as_ref().err().cloned();
         self.inner.fetches.fetch_add(1, Ordering::AcqRel);
         result
     }
@@ -218,7 +218,7 @@ impl ServerTokenManager {
     /// The store's token if it is usable; else, under the store lease, a fetch from WeChat
     /// (unless the store got a usable token meanwhile); else, while another process holds
     /// the lease, the token it stores.
-    async fn shared(&self, rejected: Option<&Secret>) -> Result<Secret, Error> {
+    async fn shared(&self, rejected: Option<&AccessTokenValue>) -> Result<AccessTokenValue, Error> {
         let inner = &self.inner;
         let deadline = Instant::now() + inner.lease_ttl.saturating_mul(2);
         loop {
@@ -262,20 +262,24 @@ impl ServerTokenManager {
 
     /// The stored token, if it is not `rejected` and not yet at its refresh point; kept in
     /// this process's memory too.
-    async fn usable_in_store(&self, rejected: Option<&Secret>) -> Result<Option<Secret>, Error> {
+    async fn usable_in_store(
+        &self,
+        rejected: Option<&AccessTokenValue>,
+    ) -> Result<Option<AccessTokenValue>, Error> {
         let inner = &self.inner;
         let Some(credential) = inner.credentials.get_credential(&inner.key).await? else {
             return Ok(None);
         };
-        if rejected == Some(&credential.value) {
+        let value = AccessTokenValue::new(credential.value.expose_secret());
+        if rejected == Some(&value) {
             return Ok(None);
         }
         let refresh_at = self.refresh_point(&credential);
         if clock_ms() >= refresh_at {
             return Ok(None);
         }
-        self.remember(&credential.value, refresh_at);
-        Ok(Some(credential.value))
+        self.remember(&value, refresh_at);
+        Ok(Some(value))
     }
 
     /// When to stop using `credential`: its expiry minus the refresh margin (capped at half
@@ -289,7 +293,7 @@ impl ServerTokenManager {
     }
 
     /// Keeps `token` in this process until `refresh_at` (on [`clock_ms`]'s clock).
-    fn remember(&self, token: &Secret, refresh_at: i64) {
+    fn remember(&self, token: &AccessTokenValue, refresh_at: i64) {
         if let Ok(mut rejected) = self.inner.rejected.write()
             && rejected.as_ref().is_some_and(|r| r != token)
         {
@@ -313,10 +317,10 @@ impl ServerTokenManager {
     ///
     /// # Errors
     /// As [`access_token`](Self::access_token).
-    pub async fn refresh(&self, force: bool) -> Result<Secret, Error> {
+    pub async fn refresh(&self, force: bool) -> Result<AccessTokenValue, Error> {
         let mut last_failure = self.inner.fetching.lock().await;
         let result = self.fetch(force).await;
-        *last_failure = result.as_ref().err().map(Error::duplicate);
+        *last_failure = result.as_ref().err().cloned();
         self.inner.fetches.fetch_add(1, Ordering::AcqRel);
         result
     }
@@ -325,7 +329,7 @@ impl ServerTokenManager {
     /// does not use it, neither from this process's memory nor from the store, and takes
     /// the store's newer token or fetches one (once, however many callers). A token already
     /// replaced is left alone, so concurrent invalidations cost one fetch, not one each.
-    pub fn invalidate(&self, token: &Secret) {
+    pub fn invalidate(&self, token: &AccessTokenValue) {
         if let Ok(mut cached) = self.inner.cached.write()
             && cached.as_ref().is_some_and(|c| c.token == *token)
         {
@@ -347,7 +351,7 @@ impl ServerTokenManager {
     /// The token fetch's error, or `call`'s.
     pub async fn call_with_token<T, F, Fut>(&self, mut call: F) -> Result<T, Error>
     where
-        F: FnMut(Secret) -> Fut,
+        F: FnMut(AccessTokenValue) -> Fut,
         Fut: Future<Output = Result<T, Error>>,
     {
         let token = self.access_token().await?;
@@ -366,7 +370,7 @@ impl ServerTokenManager {
         }
     }
 
-    fn fresh(&self) -> Option<Secret> {
+    fn fresh(&self) -> Option<AccessTokenValue> {
         let cached = self.inner.cached.read().ok()?;
         cached
             .as_ref()
@@ -376,7 +380,7 @@ impl ServerTokenManager {
 
     /// One request to WeChat for a token, stored for every process; the caller holds
     /// `fetching` (and, unless forced, the store lease).
-    async fn fetch(&self, force: bool) -> Result<Secret, Error> {
+    async fn fetch(&self, force: bool) -> Result<AccessTokenValue, Error> {
         let inner = &self.inner;
         let requested_at = clock_ms();
         let response: TokenResponse = match inner.endpoint {
@@ -409,7 +413,7 @@ impl ServerTokenManager {
         // Counted from when the request left, so latency shortens the lifetime.
         let lifetime = i64::try_from(response.expires_in.saturating_mul(1000)).unwrap_or(i64::MAX);
         let credential = Credential::new(
-            response.access_token.clone(),
+            response.access_token.expose_secret(),
             requested_at,
             requested_at.saturating_add(lifetime),
         );
@@ -425,7 +429,7 @@ impl ServerTokenManager {
                 "could not store the server access token"
             );
         }
-        self.remember(&credential.value, self.refresh_point(&credential));
+        self.remember(&response.access_token, self.refresh_point(&credential));
         tracing::debug!(
             target: "wechat_oauth::server_token",
             expires_in = response.expires_in,
@@ -437,7 +441,7 @@ impl ServerTokenManager {
 
 #[derive(Deserialize)]
 struct TokenResponse {
-    access_token: Secret,
+    access_token: AccessTokenValue,
     #[serde(deserialize_with = "crate::lenient::u64")]
     expires_in: u64,
 }

@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::store::{Credential, Stores};
-use crate::{Secret, WeChatApp};
+use crate::{AppSecret, WeChatApp};
 
 /// The variable that carries the job to a worker process (JSON).
 pub const WORKER_ENV: &str = "WECHAT_OAUTH_SERVER_TOKEN_WORKER";
@@ -49,7 +49,7 @@ pub struct Job {
     /// The Mini Program whose server token the processes share.
     pub appid: String,
     /// Its secret (a sandbox default; never printed by `Debug`).
-    pub secret: Secret,
+    pub secret: AppSecret,
     /// How a worker opens the shared store (a URL, a path, a table name: the caller's
     /// choice, passed to the `open` function of [`run_worker`]).
     pub store: String,
@@ -85,8 +85,8 @@ fn app(job: &Job, stores: Stores) -> WeChatApp {
 }
 
 /// A fingerprint of a token, so processes can compare tokens without printing them.
-fn fingerprint(token: &Secret) -> String {
-    hex::encode(Sha256::digest(token.expose_secret().as_bytes()))
+fn fingerprint(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// The worker's side: when [`WORKER_ENV`] is set, opens the stores with `open(job.store)`,
@@ -114,7 +114,7 @@ where
         .enumerate()
     {
         match result {
-            Ok(token) => seen.insert(fingerprint(&token)),
+            Ok(token) => seen.insert(fingerprint(token.expose_secret())),
             Err(e) => panic!("access_token #{i} failed: {e}"),
         };
     }
@@ -337,7 +337,10 @@ pub async fn assert_one_fetch_per_expiry(
         );
         assert_eq!(
             fingerprints,
-            [fingerprint(&now.value), fingerprint(&now.value)],
+            [
+                fingerprint(now.value.expose_secret()),
+                fingerprint(now.value.expose_secret())
+            ],
             "round {round}: both processes used the stored token"
         );
         // WeChat accepts it: a phone-number exchange with a fresh app (so the token comes

@@ -195,7 +195,7 @@ impl Transport {
         json: Option<Bytes>,
     ) -> Result<HttpRequest, Error> {
         let uri = http::Uri::try_from(url)
-            .map_err(|_| Error::Config("request URL is not a valid URI".into()))?;
+            .map_err(|_| Error::InvalidArgument("request URL is not a valid URI".into()))?;
         let mut request = http::Request::builder()
             .method(method)
             .uri(uri)
@@ -208,7 +208,7 @@ impl Transport {
         }
         request
             .body(json.unwrap_or_default())
-            .map_err(|_| Error::Config("request is not valid HTTP".into()))
+            .map_err(|_| Error::InvalidArgument("request is not valid HTTP".into()))
     }
 
     /// Waits for a free slot, sends, checks the body's size and decodes.
@@ -218,11 +218,10 @@ impl Transport {
         url: String,
         json: Option<Bytes>,
     ) -> Result<T, Error> {
-        let _permit = self
-            .in_flight
-            .acquire()
-            .await
-            .map_err(|_| Error::Config("HTTP transport closed".into()))?;
+        let _permit =
+            self.in_flight.acquire().await.map_err(|_| {
+                TransportError::other(std::io::Error::other("HTTP transport closed"))
+            })?;
         let request = self.request(method, url, json)?;
         tracing::debug!(target: "wechat_oauth::http", "request");
         let response = match &self.client {
