@@ -7,6 +7,7 @@ mod control;
 mod faults;
 mod miniprogram;
 mod node;
+mod official_account;
 mod robustness;
 mod server_token;
 mod sns;
