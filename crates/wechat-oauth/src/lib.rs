@@ -258,9 +258,12 @@ mod authorize;
 mod client;
 pub mod config;
 pub mod error;
+pub mod follower;
 mod http;
+pub mod jssdk;
 mod lenient;
 pub mod miniprogram;
+mod official_account;
 mod refresh;
 mod secret;
 pub mod server_token;
@@ -275,6 +278,7 @@ pub use client::{
 };
 pub use config::{DEFAULT_MAX_CONNECTIONS, HttpOptions};
 pub use error::{Error, WeChatError, WeChatErrorKind};
+pub use official_account::{OfficialAccountClient, OfficialAccountClientBuilder};
 pub use secret::Secret;
 pub use state::{is_valid_state, new_state, states_match};
 pub use store::{
