@@ -4,7 +4,7 @@
 //! the URL once, then a `POST` for every message a user sends and every event (a follow, a
 //! QR-code scan, a menu click). The server answers each within five seconds, with a
 //! passive reply or `success`. This crate is that server's core, independent of any web
-//! framework, plus an [`axum`](crate::axum) integration (default feature `axum`).
+//! framework, plus an [`axum`] integration (default feature `axum`).
 //!
 //! | concern | where |
 //! |---|---|

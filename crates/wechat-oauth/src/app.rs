@@ -14,7 +14,7 @@ use crate::config::{HttpOptions, check_scheme, normalize_base};
 use crate::miniprogram::{MiniProgramClient, SessionStore};
 use crate::server_token::{DEFAULT_REFRESH_MARGIN, ServerTokenManager, TokenEndpoint};
 use crate::store::Stores;
-use crate::{AppSecret, Error, Lang, OAuthClient, Result, TokenStore};
+use crate::{AppSecret, Error, Lang, OAuthClient, OfficialAccountClient, Result, TokenStore};
 
 /// One WeChat app (an Official Account, a website app or a Mini Program): its appid and
 /// AppSecret, how to reach WeChat, and where its state is kept.
@@ -49,6 +49,7 @@ struct AppInner {
     oauth: OAuthClient,
     mini_program: MiniProgramClient,
     server_tokens: ServerTokenManager,
+    official_account: OfficialAccountClient,
 }
 
 impl fmt::Debug for WeChatApp {
@@ -90,6 +91,12 @@ impl WeChatApp {
     /// [`Stores::credentials`] and [`Stores::leases`]).
     pub fn server_tokens(&self) -> ServerTokenManager {
         self.inner.server_tokens.clone()
+    }
+
+    /// The Official Account client: follower info and the JS-SDK (`jsapi_ticket`,
+    /// `wx.config` signatures), on the app's server access token.
+    pub fn official_account(&self) -> OfficialAccountClient {
+        self.inner.official_account.clone()
     }
 }
 
@@ -149,6 +156,9 @@ pub type OAuthClientBuilder = AppBuilder<OAuthClient>;
 pub type MiniProgramClientBuilder = AppBuilder<MiniProgramClient>;
 /// Builds a [`ServerTokenManager`] (an app's builder that returns its server-token manager).
 pub type ServerTokenBuilder = AppBuilder<ServerTokenManager>;
+/// Builds an [`OfficialAccountClient`] (an app's builder that returns its Official Account
+/// client).
+pub type OfficialAccountClientBuilder = AppBuilder<OfficialAccountClient>;
 
 impl<T> fmt::Debug for AppBuilder<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -317,6 +327,12 @@ impl<T> AppBuilder<T> {
             Arc::clone(&self.stores.tokens),
             &self.settings,
         );
+        let official_account = OfficialAccountClient::new(
+            self.appid.clone(),
+            transport.clone(),
+            server_tokens.clone(),
+            self.settings.server_token_margin,
+        );
         let mini_program = MiniProgramClient::new(
             self.appid.clone(),
             self.secret,
@@ -332,6 +348,7 @@ impl<T> AppBuilder<T> {
                 oauth,
                 mini_program,
                 server_tokens,
+                official_account,
             }),
         })
     }
@@ -367,6 +384,16 @@ impl AppBuilder<MiniProgramClient> {
     /// As [`WeChatAppBuilder::build`](AppBuilder::<WeChatApp>::build).
     pub fn build(self) -> Result<MiniProgramClient> {
         Ok(self.build_app()?.mini_program())
+    }
+}
+
+impl AppBuilder<OfficialAccountClient> {
+    /// Checks the configuration and builds the app's Official Account client.
+    ///
+    /// # Errors
+    /// As [`WeChatAppBuilder::build`](AppBuilder::<WeChatApp>::build).
+    pub fn build(self) -> Result<OfficialAccountClient> {
+        Ok(self.build_app()?.official_account())
     }
 }
 

@@ -259,9 +259,12 @@ mod authorize;
 mod client;
 pub mod config;
 pub mod error;
+pub mod follower;
 mod json_repair;
+pub mod jssdk;
 mod lenient;
 pub mod miniprogram;
+mod official_account;
 mod refresh;
 mod response;
 mod secret;
@@ -272,11 +275,14 @@ mod token;
 pub mod transport;
 mod user;
 
-pub use app::{AppBuilder, OAuthClientBuilder, WeChatApp, WeChatAppBuilder};
+pub use app::{
+    AppBuilder, OAuthClientBuilder, OfficialAccountClientBuilder, WeChatApp, WeChatAppBuilder,
+};
 pub use authorize::{AuthorizeUrl, Scope};
 pub use client::{DEFAULT_REFRESH_LEASE_TTL, DEFAULT_REFRESH_SKEW, OAuthClient};
 pub use config::{DEFAULT_MAX_CONNECTIONS, HttpOptions};
 pub use error::{Error, WeChatError, WeChatErrorKind};
+pub use official_account::OfficialAccountClient;
 pub use secret::{AccessTokenValue, AppSecret, AuthCode, RefreshToken, Secret, SessionKey, State};
 pub use state::{is_valid_state, new_state, states_match};
 pub use store::{

@@ -79,6 +79,11 @@
 //! | `GET /cgi-bin/token` `grant_type=client_credential, appid, secret` | `{access_token, expires_in: 7200}`; every call rotates, the previous token answers 40001 | 40002 41002 40013 41004 40125 |
 //! | `POST /cgi-bin/stable_token` JSON `{grant_type, appid, secret, force_refresh?}` | same token on repeat (`expires_in` counts down); a new one 5 min before expiry with the old one still valid; `force_refresh` replaces it at once (≤ 20/day, ≥ 30 s apart) | 43002 47001 40002 41002 40013 41004 40125 45009 45011 |
 //! | `POST /wxa/business/getuserphonenumber?access_token` JSON `{code, openid?}` | `{errcode 0, errmsg "ok", phone_info {phoneNumber, purePhoneNumber, countryCode 86, watermark {timestamp, appid}}}` | 43002 41001 40001 42001 47001 (body not JSON) 40029 40003 40163 |
+//! | `POST /cgi-bin/qrcode/create?access_token` JSON `{expire_seconds?, action_name, action_info {scene {scene_id \| scene_str}}}` | `QR_SCENE`/`QR_STR_SCENE` (temporary: `expire_seconds` default 60, at most 2592000) and `QR_LIMIT_SCENE`/`QR_LIMIT_STR_SCENE` (permanent, `scene_id` 1..=100000); `{ticket, expire_seconds, url}` | 43002 41001 40001 42001 48001 (not an Official Account) 47001 40053 |
+//! | `GET /cgi-bin/showqrcode?ticket` | the QR code of `url` as a PNG; unknown or expired tickets are a 404 (sandbox choice) | |
+//! | `GET /cgi-bin/ticket/getticket?access_token&type=jsapi\|wx_card` | `{errcode 0, errmsg "ok", ticket, expires_in}`: the same ticket until it expires (7200 s) | 41001 40001 42001 48001 40097 |
+//! | `GET /cgi-bin/user/info?access_token&openid&lang?` | follower: `subscribe 1, openid, language, subscribe_time, unionid, remark, groupid, tagid_list, subscribe_scene, qr_scene, qr_scene_str` (no nickname, avatar, gender or region since 2021); not following: `{subscribe 0, openid, unionid}` | 41001 40001 42001 48001 41009 40035 40003 |
+//! | `POST /cgi-bin/user/info/batchget?access_token` JSON `{user_list: [{openid, lang?}]}` | `{user_info_list: […]}` as above, 1..=100 entries | 43002 47001 40035 40003 |
 //!
 //! Lifetimes (sandbox clock): Official Account codes, `js_code`s and phone codes 5 minutes,
 //! website codes 10 minutes, all single use (second use 40163; unknown, expired or another
@@ -140,6 +145,28 @@
 //! | `GET /__sandbox/config` | | `{"apps": [{"appid", "kind", "domain"}], "users": [{"id", "snapshot", "unionid", "openids": {"<appid>": "<openid>"}}]}` (no secrets) |
 //! | `GET /__sandbox/check-authorize-url?url=<percent-encoded URL>` | | `{"ok": true}` or `{"ok": false, "errcode": 10005\|null, "message", "detail"}` ([`Sandbox::check_authorize_url`]) |
 //! | `GET /__sandbox/consent?page&user&action&query` | | what the consent page's links call |
+//! | `POST /__sandbox/oa/server` | `{"appid", "url", "token", "encoding_aes_key"?, "mode"?: "plain"\|"compatible"\|"safe"}` | verifies the URL as WeChat does (GET with `signature, timestamp, nonce, echostr`; the answer must be exactly the echostr) and registers it: `{"verified": true, "attempt"}` ([`PushAttempt`]); 400 naming what came back otherwise |
+//! | `POST /__sandbox/oa/push` | `{"appid", "user", "msg_type", "fields"?: {"Content": "hi"} or [["Content", "hi"]], "timeout_ms"?, "tries"?, "mode"?}` | `user` sends a message or triggers an event; every delivery and the judged reply ([`PushRecord`]) |
+//! | `POST /__sandbox/oa/scan` | `{"appid", "user", "ticket" or "scene", …}` | `subscribe` + `EventKey qrscene_S` if `user` does not follow yet, `SCAN` + `EventKey S` if they do ([`PushRecord`]) |
+//! | `POST /__sandbox/oa/follow`, `/__sandbox/oa/unfollow` | `{"appid", "user", …}` | changes the follow state; `{"push": PushRecord\|null}` (pushed when a server is registered) |
+//! | `GET /__sandbox/oa/pushes`, `DELETE /__sandbox/oa/pushes` | | every [`PushRecord`] (newest 1000) / `{"cleared": n}` |
+//!
+//! ## The Official Account's server URL
+//!
+//! Like WeChat, the sandbox calls the account's server: [`Sandbox::register_server`]
+//! verifies it, [`Sandbox::push`], [`Sandbox::scan`] and [`Sandbox::set_following`] push
+//! to it (`ToUserName` = [`original_id`], `FromUserName` = the user's openid, `CreateTime`
+//! and `timestamp` from the sandbox clock, a random `MsgId` for messages). Query:
+//! `signature, timestamp, nonce, openid`, plus `encrypt_type=aes, msg_signature` in the
+//! compatible and safe modes (AES-256-CBC, IV = key[..16], PKCS#7 over 32-byte blocks,
+//! `random(16) ‖ len ‖ msg ‖ appid`). A delivery not answered within the timeout (default
+//! [`DEFAULT_PUSH_TIMEOUT`], 5 s) is dropped and the same request is sent again, up to
+//! [`DEFAULT_PUSH_TRIES`] deliveries in all. The last answer is judged as WeChat would
+//! ([`ReplyCheck`]): `success` or an empty body, or a reply whose addresses are swapped,
+//! whose type and fields are a passive reply's, and which (safe mode) is encrypted for
+//! this appid with a valid `MsgSignature` and a `TimeStamp` in seconds. Retries resend the
+//! same request (whether WeChat re-signs them is unverified); a non-200 answer is judged
+//! invalid and not retried (unverified on WeChat).
 //!
 //! ## Faults
 //!
@@ -237,12 +264,12 @@ pub use limits::{
 };
 pub use miniprogram::MpUserInfo;
 pub use model::{AppInfo, AppKind, UserInfo};
-pub use shape::{ErrmsgShape, Shapes, SnsContentType};
 pub use official_account::{
     DEFAULT_PUSH_TIMEOUT, DEFAULT_PUSH_TRIES, PushOptions, PushRecord, ReplyCheck, ScanTarget,
     ServerConfig, original_id,
 };
 pub use push::{PushAttempt, ServerMode};
+pub use shape::{ErrmsgShape, Shapes, SnsContentType};
 
 use model::{App, Directory, Scope};
 use request::Ctx;

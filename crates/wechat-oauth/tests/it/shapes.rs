@@ -116,12 +116,15 @@ async fn official_flows(name: &str, shapes: &Shapes, sandbox: &Sandbox, client: 
 
     // Verify: a good token, then a bad one whose error is split cleanly.
     let status = client
-        .verify_token(&token.openid, refreshed.access_token.clone())
+        .verify_token(&token.openid, &refreshed.access_token)
         .await
         .unwrap();
     assert_eq!(status, TokenStatus::Valid, "{name}");
     match client
-        .verify_token(&token.openid, "not-a-token")
+        .verify_token(
+            &token.openid,
+            &wechat_oauth::AccessTokenValue::new("not-a-token"),
+        )
         .await
         .unwrap()
     {

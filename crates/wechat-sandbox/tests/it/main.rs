@@ -8,6 +8,7 @@ mod faults;
 mod limits;
 mod miniprogram;
 mod node;
+mod official_account;
 mod robustness;
 mod server_token;
 mod shapes;
