@@ -56,26 +56,6 @@ impl Flow {
     }
 }
 
-/// When a callback may be accepted without the pending-login cookie set by the login route.
-///
-/// The cookie binds a login to the browser that started it (RFC 6749 §10.12). The WeChat
-/// in-app browser sometimes loses cookies between the login redirect and the callback
-/// (overtrue/socialite#97); the signed, single-use state still protects those callbacks
-/// against forgery and replay, but not against login CSRF, so the default accepts a
-/// cookie-less callback only from the WeChat browser (`MicroMessenger` in `User-Agent`,
-/// which a cross-site attacker cannot set on the victim's browser).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum BrowserBinding {
-    /// Every callback must carry the pending-login cookie.
-    Required,
-    /// Cookie required, except in the WeChat in-app browser (the default).
-    #[default]
-    ExemptWeChatBrowser,
-    /// A valid signed state is enough, in any browser.
-    Optional,
-}
-
 /// What happens when WeChat answers with a snapshot-mode user (`is_snapshotuser`, 快照页).
 ///
 /// Since 2022 WeChat opens a `snsapi_userinfo` page in "snapshot mode" when it judges the
@@ -160,7 +140,6 @@ pub(crate) struct Inner {
     pub session_ttl: Duration,
     pub state_ttl: Duration,
     pub lang: Lang,
-    pub binding: BrowserBinding,
     pub snapshot: SnapshotUsers,
     pub failure_page: FailurePage,
     pub outcomes: OutcomeCache,
@@ -191,7 +170,6 @@ impl WeChatLogin {
             session_ttl: Duration::from_secs(7 * 24 * 3600),
             state_ttl: Duration::from_secs(600),
             lang: Lang::default(),
-            binding: BrowserBinding::default(),
             snapshot: SnapshotUsers::default(),
             allow_http: false,
             failure_page: None,
@@ -291,7 +269,6 @@ impl fmt::Debug for WeChatLogin {
             .field("logout_path", &inner.logout_path)
             .field("after_login", &inner.after_login)
             .field("session_cookie", &inner.session_cookie)
-            .field("binding", &inner.binding)
             .field("snapshot", &inner.snapshot)
             .finish_non_exhaustive()
     }
@@ -311,7 +288,6 @@ pub struct WeChatLoginBuilder {
     session_ttl: Duration,
     state_ttl: Duration,
     lang: Lang,
-    binding: BrowserBinding,
     snapshot: SnapshotUsers,
     allow_http: bool,
     failure_page: Option<FailurePage>,
@@ -375,12 +351,6 @@ impl WeChatLoginBuilder {
     /// Language of the profile's place names (default `zh_CN`).
     pub fn lang(mut self, lang: Lang) -> Self {
         self.lang = lang;
-        self
-    }
-
-    /// When a callback without the pending-login cookie is accepted (see [`BrowserBinding`]).
-    pub fn browser_binding(mut self, binding: BrowserBinding) -> Self {
-        self.binding = binding;
         self
     }
 
@@ -451,7 +421,6 @@ impl WeChatLoginBuilder {
                 session_ttl: self.session_ttl,
                 state_ttl: self.state_ttl,
                 lang: self.lang,
-                binding: self.binding,
                 snapshot: self.snapshot,
                 failure_page: self
                     .failure_page

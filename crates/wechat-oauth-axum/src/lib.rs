@@ -46,10 +46,9 @@
 //!   [`Key`]. It is single use: the callback takes the lease `state:<nonce>` in the client's
 //!   token store, so a replay is refused even on another process sharing the store, and no
 //!   code is exchanged for it.
-//! - **Login CSRF.** A signed pending-login cookie ties the state to the browser that
-//!   started it. WeChat's in-app browser sometimes drops cookies (overtrue/socialite#97), so
-//!   by default a callback without that cookie is still accepted from the WeChat browser
-//!   only; see [`BrowserBinding`].
+//! - **Login CSRF and session hijack from a leaked callback URL.** A signed pending-login
+//!   cookie ties each state to the browser that started it, and a callback is accepted only
+//!   from that browser; see [Browser binding](#browser-binding).
 //! - **Open redirects.** `return_to` must be a same-site path ([`safe_return_path`]);
 //!   `//evil.com`, `https://evil.com`, `/\evil.com`, `%2F%2Fevil.com`, `javascript:` … all
 //!   fall back to the after-login default. The callback never reads a return path from
@@ -68,6 +67,38 @@
 //!
 //! A denied authorization shows a refusal page; every failure page can be replaced with
 //! [`WeChatLoginBuilder::failure_page`].
+//!
+//! # Browser binding
+//!
+//! A callback URL carries everything WeChat hands out: the `code` and the `state`. It can
+//! leak (a proxy or access log, a `Referer`, a shared screenshot, a browser extension) and
+//! it can be planted (an attacker approves a login as themselves and gets the victim to open
+//! the resulting URL). Neither the code nor the signed state says *which browser* may use
+//! it, so the login route also sets a pending-login cookie holding a hash of the state's
+//! nonce, and the callback completes a login only in a browser that sends that cookie back
+//! (RFC 6749 §10.12, RFC 9700 §4.7).
+//!
+//! There is no exception for any browser. An earlier version let a callback without the
+//! cookie through when the `User-Agent` said `MicroMessenger`, because WeChat's in-app
+//! browser was reported to drop cookies between the login redirect and the callback
+//! (overtrue/socialite#97). But a user agent is a claim, not a proof: anyone replaying a
+//! leaked callback URL can send `MicroMessenger`, and the first to do so was signed in as
+//! the victim; a planted URL opened inside WeChat signed the victim in as the attacker.
+//!
+//! What happens instead when the cookie is missing:
+//!
+//! 1. The callback is not accepted and its code is not exchanged (so it stays usable by the
+//!    browser that owns it). The browser is sent to a **fresh login of its own**: a new
+//!    state, a new pending-login cookie, the same return path, marked as a restart.
+//! 2. If that browser comes back without the cookie again, the restart is not repeated (no
+//!    loop): a page ([`LoginFailure::CookieMissing`]) explains that cookies must be allowed
+//!    for the site, or the page opened in the phone's own browser.
+//!
+//! WeChat's in-app browser keeps the site's cookies across the OAuth redirect in the normal
+//! case, so logins inside WeChat complete at the first callback; a browser that lost the
+//! cookie once gets it again with the restart. For an attacker the restart is useless: it
+//! logs the attacker's own browser in as whoever approves on WeChat's page, which is the
+//! attacker, and a victim who opens a planted URL is sent to log in as themselves.
 #![forbid(unsafe_code)]
 
 mod config;
@@ -81,9 +112,7 @@ mod routes;
 mod session;
 mod state;
 
-pub use config::{
-    BrowserBinding, ConfigError, FailurePage, Flow, SnapshotUsers, WeChatLogin, WeChatLoginBuilder,
-};
+pub use config::{ConfigError, FailurePage, Flow, SnapshotUsers, WeChatLogin, WeChatLoginBuilder};
 pub use extract::WeChatUserRejection;
 pub use key::{Key, KeyTooShort};
 pub use pages::LoginFailure;

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use wechat_oauth::Secret;
 
 use crate::WeChatLogin;
-use crate::config::{BrowserBinding, Flow, SnapshotUsers};
+use crate::config::{Flow, SnapshotUsers};
 use crate::outcome::{Claim, Outcome, wait};
 use crate::pages::LoginFailure;
 use crate::return_path::safe_return_path;
@@ -220,15 +220,20 @@ impl WeChatLogin {
         {
             return see_other(&return_to);
         }
-        let same_browser = started_here.is_some();
-        if !same_browser && !self.accepts_without_cookie(headers) {
-            return self.fail(LoginFailure::WrongBrowser, &return_to);
-        }
         let Some(code) = params.code else {
-            // Refusal comes back as `?state=…` without `code` (§1.1, callback). The pending
-            // entry stays, so reloading this page shows the same answer.
+            // Refusal comes back as `?state=…` without `code` (§1.1, callback). Nothing is
+            // accepted, so no proof of the browser is needed to say so; the pending entry
+            // stays, so reloading this page shows the same answer.
             return self.fail(LoginFailure::Denied, &return_to);
         };
+        if started_here.is_none() {
+            // No proof that this browser started the login: the callback URL may have leaked
+            // (session hijack) or been planted (login CSRF). Never accept it as is, whatever
+            // the browser says about itself; start a fresh login bound to this browser
+            // instead, once. The code is left unused for the browser that owns it.
+            tracing::info!("WeChat callback without this browser's pending-login cookie");
+            return self.restart_or_fail(&claims, &return_to, LoginFailure::CookieMissing, pending);
+        }
         if claims.is_expired(self.now_secs()) {
             return self.restart_or_fail(&claims, &return_to, LoginFailure::Expired, pending);
         }
@@ -255,15 +260,7 @@ impl WeChatLogin {
                 if !same_code {
                     return self.fail(LoginFailure::Replayed, &return_to);
                 }
-                if !same_browser {
-                    // The outcome belongs to the browser that started the login only (S6).
-                    return self.restart_or_fail(
-                        &claims,
-                        &return_to,
-                        LoginFailure::Replayed,
-                        pending,
-                    );
-                }
+                // The same browser (checked above) sent WeChat's duplicate callback.
                 wait(outcome).await.unwrap_or(Outcome::AlreadyUsed)
             }
         };
@@ -279,17 +276,6 @@ impl WeChatLogin {
                 self.fail_and_forget(failure, &return_to, pending, &claims.nonce)
             }
             Outcome::Failed(failure) => self.fail(failure, &return_to),
-        }
-    }
-
-    fn accepts_without_cookie(&self, headers: &HeaderMap) -> bool {
-        match self.inner.binding {
-            BrowserBinding::Required => false,
-            BrowserBinding::Optional => true,
-            BrowserBinding::ExemptWeChatBrowser => headers
-                .get(header::USER_AGENT)
-                .and_then(|ua| ua.to_str().ok())
-                .is_some_and(|ua| ua.contains("MicroMessenger")),
         }
     }
 

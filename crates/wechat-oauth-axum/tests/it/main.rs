@@ -1,6 +1,7 @@
 //! Router tests: the whole login, driven with `tower::ServiceExt::oneshot` (no sockets for
 //! the site) against a real sandbox over loopback for the code exchanges.
 
+mod attacks;
 mod config;
 mod duplicate;
 mod redirect;

@@ -1,0 +1,116 @@
+//! Attacks on the login, each test named after what it defends. Every attacker here is an
+//! outside party with a browser (or curl) of their own; none can read the victim's cookies.
+
+use axum::http::StatusCode;
+use wechat_sandbox::defaults;
+
+use crate::{Browser, Site, body_text, callback_uri, location, set_cookies, state_in};
+
+fn no_session_cookie(response: &axum::http::Response<axum::body::Body>) -> bool {
+    set_cookies(response)
+        .iter()
+        .all(|c| !c.starts_with("wechat_session="))
+}
+
+async fn openid_signed_in(site: &Site, browser: &mut Browser) -> Option<String> {
+    let response = browser.get(&site.app, "/profile").await;
+    if response.status() != StatusCode::OK {
+        return None;
+    }
+    let user: serde_json::Value = serde_json::from_str(&body_text(response).await).unwrap();
+    user["openid"].as_str().map(str::to_owned)
+}
+
+#[tokio::test]
+async fn session_hijack_from_a_leaked_callback_url_is_refused_even_with_wechats_user_agent() {
+    let site = Site::new().await;
+    let mut victim = Browser::wechat();
+    let state = victim.start_login(&site, "/profile").await;
+    // The victim approves on WeChat; the callback URL leaks before the victim's browser
+    // follows it (a proxy log, a Referer, a screenshot).
+    let leaked = callback_uri(&site.code_for("alice"), &state);
+
+    // The attacker sends it first, claiming to be WeChat's in-app browser, with no cookies.
+    let mut attacker = Browser::wechat();
+    let response = attacker.get(&site.app, &leaked).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::FOUND,
+        "a fresh login, not a session"
+    );
+    assert!(location(&response).starts_with(site.sandbox.url()));
+    assert!(no_session_cookie(&response));
+    assert_eq!(openid_signed_in(&site, &mut attacker).await, None);
+    // The victim's code was not spent on the attacker's request.
+    assert_eq!(site.exchanges(), 0);
+
+    // The victim's own browser then completes its login with the same code.
+    let response = victim.get(&site.app, &leaked).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/profile");
+    assert_eq!(
+        openid_signed_in(&site, &mut victim).await.as_deref(),
+        Some(
+            site.sandbox
+                .openid(defaults::OFFICIAL_APPID, "alice")
+                .as_str()
+        )
+    );
+    // And the attacker replaying it afterwards gets nothing either.
+    let response = attacker.get(&site.app, &leaked).await;
+    assert!(no_session_cookie(&response));
+    assert_eq!(openid_signed_in(&site, &mut attacker).await, None);
+    assert_eq!(site.exchanges(), 1);
+}
+
+#[tokio::test]
+async fn login_csrf_in_wechats_browser_does_not_sign_the_victim_in_as_the_attacker() {
+    let site = Site::new().await;
+    // The attacker starts a login and approves it as themselves, but does not follow the
+    // callback: they send its URL to the victim instead.
+    let mut attacker = Browser::default();
+    let attackers_state = attacker.start_login(&site, "/profile").await;
+    let planted = callback_uri(&site.code_for("bob"), &attackers_state);
+
+    // The victim opens it inside WeChat (with or without a login of their own in flight).
+    for mut victim in [Browser::wechat(), {
+        let mut b = Browser::wechat();
+        b.start_login(&site, "/").await;
+        b
+    }] {
+        let response = victim.get(&site.app, &planted).await;
+        assert_eq!(response.status(), StatusCode::FOUND);
+        assert!(no_session_cookie(&response));
+        assert_eq!(openid_signed_in(&site, &mut victim).await, None);
+
+        // The restart is the victim's own login: approving it signs in the victim.
+        let restarted = state_in(&location(&response));
+        let response = victim
+            .get(
+                &site.app,
+                &callback_uri(&site.code_for("alice"), &restarted),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert_eq!(
+            openid_signed_in(&site, &mut victim).await.as_deref(),
+            Some(
+                site.sandbox
+                    .openid(defaults::OFFICIAL_APPID, "alice")
+                    .as_str()
+            )
+        );
+    }
+    // The attacker's code was never exchanged.
+    let bob = site.sandbox.openid(defaults::OFFICIAL_APPID, "bob");
+    assert!(
+        site.login
+            .client()
+            .token_store()
+            .get(&bob)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(site.exchanges(), 2);
+}
