@@ -53,6 +53,11 @@
 //!   `//evil.com`, `https://evil.com`, `/\evil.com`, `%2F%2Fevil.com`, `javascript:` … all
 //!   fall back to the after-login default. The callback never reads a return path from
 //!   its own query.
+//! - **Pending-login cookie overflow.** The pending-login cookie has a fixed small size
+//!   whatever the input (under 1 KiB): the three most recent logins, and the return paths
+//!   too long for the state within 400 bytes (newest first; a longer path lands on the
+//!   after-login page). The newest login always completes. Nothing is kept on the server
+//!   for a login that has not come back, so the login route cannot be used to fill the store.
 //! - **Duplicate callbacks.** WeChat sometimes calls the callback twice with the same code
 //!   and state. In the same browser the second call completes the same login without a
 //!   second code exchange; elsewhere it is refused. When WeChat rejects the code (40029,
@@ -107,6 +112,7 @@ mod extract;
 mod key;
 mod outcome;
 mod pages;
+mod pending;
 mod return_path;
 mod routes;
 mod session;

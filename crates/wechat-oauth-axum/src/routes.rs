@@ -15,8 +15,9 @@ use crate::WeChatLogin;
 use crate::config::{Flow, SnapshotUsers};
 use crate::outcome::{Claim, Outcome, wait};
 use crate::pages::LoginFailure;
+use crate::pending::{PendingLogin, PendingLogins, RETURN_PATH_BUDGET};
 use crate::return_path::safe_return_path;
-use crate::session::{PendingLogin, PendingLogins, Session, WeChatUser, nonce_hash};
+use crate::session::{Session, WeChatUser};
 use crate::state::{NONCE_LEN, ReturnRef, StateClaims, fits_inline};
 
 /// Longest `code` or `state` value looked at; WeChat's are well under 128 bytes.
@@ -141,8 +142,13 @@ impl WeChatLogin {
             (ReturnRef::Default, None)
         } else if fits_inline(return_to) {
             (ReturnRef::Inline(return_to.to_owned()), None)
-        } else {
+        } else if return_to.len() <= RETURN_PATH_BUDGET {
             (ReturnRef::InCookie, Some(return_to.to_owned()))
+        } else {
+            // Too long for the bounded pending-login cookie: the login still completes,
+            // on the after-login page.
+            tracing::debug!(len = return_to.len(), "return path too long to keep");
+            (ReturnRef::Default, None)
         };
         let state = self.state_context().mint(&StateClaims {
             flow: inner.flow.tag(),
@@ -151,14 +157,7 @@ impl WeChatLogin {
             nonce: nonce.clone(),
             return_ref,
         });
-        pending.push(
-            PendingLogin {
-                nonce_hash: nonce_hash(&nonce),
-                expires_at,
-                return_to: cookie_return,
-            },
-            now,
-        );
+        pending.push(PendingLogin::new(&nonce, expires_at, cookie_return), now);
         let url = match inner.flow {
             Flow::WebsiteQrLogin => inner
                 .client
@@ -406,7 +405,7 @@ impl WeChatLogin {
 
     fn set_pending(&self, response: &mut Response, pending: &PendingLogins) {
         let inner = &self.inner;
-        let cookie = if pending.logins.is_empty() {
+        let cookie = if pending.is_empty() {
             inner.cookies.remove(&inner.pending_cookie)
         } else {
             inner.cookies.set(

@@ -4,15 +4,13 @@
 use axum::http::HeaderMap;
 use axum_extra::extract::cookie::CookieJar;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::WeChatLogin;
 use crate::cookie::{open, seal};
+use crate::pending::PendingLogins;
 
 const SESSION_PURPOSE: &str = "wechat-oauth-axum/session/v1";
-const PENDING_PURPOSE: &str = "wechat-oauth-axum/pending/v1";
-/// Logins a browser may have in flight at once (one per tab, roughly); older ones drop out.
-const MAX_PENDING: usize = 4;
+const PENDING_PURPOSE: &str = "wechat-oauth-axum/pending/v2";
 
 /// The logged-in WeChat user, read from the session cookie.
 ///
@@ -51,51 +49,6 @@ pub(crate) struct Session {
     pub expires_at: u64,
 }
 
-/// One login this browser started.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct PendingLogin {
-    /// Hash of the state's nonce (the nonce itself travels in URLs; the cookie need not repeat it).
-    pub nonce_hash: String,
-    /// Unix seconds.
-    pub expires_at: u64,
-    /// The return path, when it was too long for the state.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub return_to: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub(crate) struct PendingLogins {
-    pub logins: Vec<PendingLogin>,
-}
-
-pub(crate) fn nonce_hash(nonce: &str) -> String {
-    Sha256::digest(nonce.as_bytes())[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-impl PendingLogins {
-    pub(crate) fn find(&self, nonce: &str) -> Option<&PendingLogin> {
-        let hash = nonce_hash(nonce);
-        self.logins
-            .iter()
-            .find(|p| crate::key::ct_eq(&p.nonce_hash, &hash))
-    }
-
-    pub(crate) fn remove(&mut self, nonce: &str) {
-        let hash = nonce_hash(nonce);
-        self.logins.retain(|p| p.nonce_hash != hash);
-    }
-
-    pub(crate) fn push(&mut self, login: PendingLogin, now_secs: u64) {
-        self.logins.retain(|p| p.expires_at > now_secs);
-        self.logins.push(login);
-        let excess = self.logins.len().saturating_sub(MAX_PENDING);
-        self.logins.drain(..excess);
-    }
-}
-
 impl WeChatLogin {
     /// The user logged in on the browser that sent `headers`, if any.
     ///
@@ -132,12 +85,13 @@ impl WeChatLogin {
     pub(crate) fn pending(&self, jar: &CookieJar) -> Option<PendingLogins> {
         let inner = &self.inner;
         let cookie = jar.get(&inner.pending_cookie)?;
-        open(
+        let encoded: String = open(
             &inner.key,
             PENDING_PURPOSE,
             inner.client.appid(),
             cookie.value(),
-        )
+        )?;
+        PendingLogins::decode(&encoded)
     }
 
     pub(crate) fn seal_pending(&self, pending: &PendingLogins) -> String {
@@ -145,7 +99,7 @@ impl WeChatLogin {
             &self.inner.key,
             PENDING_PURPOSE,
             self.inner.client.appid(),
-            pending,
+            &pending.encode(),
         )
     }
 }

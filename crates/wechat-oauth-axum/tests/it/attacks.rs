@@ -114,3 +114,45 @@ async fn login_csrf_in_wechats_browser_does_not_sign_the_victim_in_as_the_attack
     );
     assert_eq!(site.exchanges(), 2);
 }
+
+#[tokio::test]
+async fn pending_login_cookie_overflow_never_stops_the_newest_login() {
+    let site = Site::new().await;
+    // Return paths of 2,000 characters (beyond what is kept) and of 390 (kept in the cookie).
+    for (long, lands_on) in [
+        (format!("/search?q={}", "a".repeat(1990)), None),
+        (format!("/search?q={}", "b".repeat(380)), Some(())),
+    ] {
+        let mut browser = Browser::default();
+        let mut states = Vec::new();
+        for _ in 0..3 {
+            let uri = format!(
+                "/auth/wechat/login?return_to={}",
+                percent_encoding::utf8_percent_encode(&long, percent_encoding::NON_ALPHANUMERIC)
+            );
+            let response = browser.get(&site.app, &uri).await;
+            assert_eq!(response.status(), StatusCode::FOUND);
+            for cookie in set_cookies(&response) {
+                assert!(cookie.len() < 1024, "{} bytes: {cookie}", cookie.len());
+            }
+            states.push(state_in(&location(&response)));
+        }
+        let cookie_header = browser.request("GET", "/").headers()["cookie"].len();
+        assert!(
+            cookie_header < 1024,
+            "Cookie header of {cookie_header} bytes"
+        );
+        let newest = states.last().unwrap();
+        let response = browser
+            .get(&site.app, &callback_uri(&site.code_for("alice"), newest))
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let expected = if lands_on.is_some() {
+            long.as_str()
+        } else {
+            "/"
+        };
+        assert_eq!(location(&response), expected);
+        assert!(openid_signed_in(&site, &mut browser).await.is_some());
+    }
+}
