@@ -8,9 +8,10 @@ use axum::Router;
 use axum::http::Uri;
 use axum::response::Response;
 use axum::routing::{get, post};
+use wechat_oauth::store::Stores;
 use wechat_oauth::{Lang, OAuthClient, Scope};
 
-use crate::cookie::{CookieAttrs, is_valid_cookie_name};
+use crate::cookie::{Cookies, is_valid_cookie_name};
 use crate::key::Key;
 use crate::outcome::OutcomeCache;
 use crate::pages::{LoginFailure, default_failure_page};
@@ -107,6 +108,9 @@ pub enum ConfigError {
     /// A state lifetime of zero or longer than ten minutes.
     #[error("the state lifetime must be between 1 second and 10 minutes")]
     StateTtl,
+    /// A session lifetime (absolute or idle) of zero.
+    #[error("session lifetimes must be at least 1 second")]
+    SessionTtl,
 }
 
 /// Renders the page shown when a callback fails; see
@@ -133,11 +137,14 @@ pub(crate) struct Inner {
     pub login_path: String,
     pub logout_path: String,
     pub after_login: String,
+    pub logout_everywhere_path: String,
     pub key: Key,
-    pub cookies: CookieAttrs,
-    pub session_cookie: String,
-    pub pending_cookie: String,
+    pub cookies: Cookies,
+    /// `scheme://host[:port]` of the callback URL: where this site's own pages come from.
+    pub site_origin: String,
+    pub stores: Stores,
     pub session_ttl: Duration,
+    pub session_idle_ttl: Duration,
     pub state_ttl: Duration,
     pub lang: Lang,
     pub snapshot: SnapshotUsers,
@@ -165,9 +172,12 @@ impl WeChatLogin {
             flow: Flow::default(),
             login_path: "/auth/wechat/login".into(),
             logout_path: "/auth/wechat/logout".into(),
+            logout_everywhere_path: "/auth/wechat/logout-everywhere".into(),
             after_login: "/".into(),
             session_cookie: "wechat_session".into(),
+            stores: None,
             session_ttl: Duration::from_secs(7 * 24 * 3600),
+            session_idle_ttl: Duration::from_secs(24 * 3600),
             state_ttl: Duration::from_secs(600),
             lang: Lang::default(),
             snapshot: SnapshotUsers::default(),
@@ -187,6 +197,10 @@ impl WeChatLogin {
             .route(&inner.login_path, get(crate::routes::login))
             .route(&inner.callback_path, get(crate::routes::callback))
             .route(&inner.logout_path, post(crate::routes::logout))
+            .route(
+                &inner.logout_everywhere_path,
+                post(crate::routes::logout_everywhere),
+            )
             .with_state(self.clone())
     }
 
@@ -239,6 +253,27 @@ impl WeChatLogin {
             .fetch_add(by.as_secs(), std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// The path of the "sign out everywhere" route (`POST`).
+    pub fn logout_everywhere_path(&self) -> &str {
+        &self.inner.logout_everywhere_path
+    }
+
+    /// The store set holding this login's web sessions and used states.
+    pub fn stores(&self) -> &Stores {
+        &self.inner.stores
+    }
+
+    pub(crate) fn now_millis(&self) -> i64 {
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let skew = self
+            .inner
+            .clock_skew
+            .load(std::sync::atomic::Ordering::Relaxed);
+        wall.saturating_add(i64::try_from(skew).unwrap_or(0).saturating_mul(1000))
+    }
+
     pub(crate) fn now_secs(&self) -> u64 {
         let wall = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -268,7 +303,7 @@ impl fmt::Debug for WeChatLogin {
             .field("login_path", &inner.login_path)
             .field("logout_path", &inner.logout_path)
             .field("after_login", &inner.after_login)
-            .field("session_cookie", &inner.session_cookie)
+            .field("session_cookie", &inner.cookies.session_name)
             .field("snapshot", &inner.snapshot)
             .finish_non_exhaustive()
     }
@@ -283,9 +318,12 @@ pub struct WeChatLoginBuilder {
     flow: Flow,
     login_path: String,
     logout_path: String,
+    logout_everywhere_path: String,
     after_login: String,
     session_cookie: String,
+    stores: Option<Stores>,
     session_ttl: Duration,
+    session_idle_ttl: Duration,
     state_ttl: Duration,
     lang: Lang,
     snapshot: SnapshotUsers,
@@ -321,6 +359,22 @@ impl WeChatLoginBuilder {
         self
     }
 
+    /// Path of the "sign out everywhere" route (default `/auth/wechat/logout-everywhere`,
+    /// `POST`): ends every session of the signed-in user, in every browser.
+    pub fn logout_everywhere_path(mut self, path: impl Into<String>) -> Self {
+        self.logout_everywhere_path = path.into();
+        self
+    }
+
+    /// Where the web sessions and the single-use `state` nonces live (default: this
+    /// process's memory). A site served by more than one process passes the same shared
+    /// set to each (for example from `wechat_oauth_stores::open(url)`), or sessions started
+    /// on one process are unknown on the others and a state could be used once per process.
+    pub fn stores(mut self, stores: Stores) -> Self {
+        self.stores = Some(stores);
+        self
+    }
+
     /// Where to go after login when no valid `return_to` was given, and after logout
     /// (default `/`).
     pub fn after_login(mut self, path: impl Into<String>) -> Self {
@@ -328,16 +382,24 @@ impl WeChatLoginBuilder {
         self
     }
 
-    /// Name of the session cookie (default `wechat_session`); the pending-login cookie is
-    /// this name plus `_pending`.
+    /// Name of the session cookie (default `wechat_session`; it holds a random session id
+    /// only); the pending-login cookie is this name plus `_pending`.
     pub fn session_cookie(mut self, name: impl Into<String>) -> Self {
         self.session_cookie = name.into();
         self
     }
 
-    /// How long a session lasts (default 7 days).
+    /// How long a session lasts at most, however active (default 7 days): its absolute
+    /// lifetime.
     pub fn session_ttl(mut self, ttl: Duration) -> Self {
         self.session_ttl = ttl;
+        self
+    }
+
+    /// How long a session lasts without a request (default 24 hours): its idle lifetime,
+    /// never beyond the absolute one.
+    pub fn session_idle_ttl(mut self, ttl: Duration) -> Self {
+        self.session_idle_ttl = ttl;
         self
     }
 
@@ -386,16 +448,20 @@ impl WeChatLoginBuilder {
         let (callback_path, secure) = check_callback_url(&self.callback_url, self.allow_http)?;
         check_path("login", &self.login_path)?;
         check_path("logout", &self.logout_path)?;
+        check_path("logout-everywhere", &self.logout_everywhere_path)?;
         if safe_return_path(&self.after_login).is_none() {
             return Err(ConfigError::Path {
                 which: "after-login",
                 path: self.after_login,
             });
         }
-        if self.login_path == self.logout_path
-            || self.login_path == callback_path
-            || self.logout_path == callback_path
-        {
+        let paths = [
+            &self.login_path,
+            &self.logout_path,
+            &self.logout_everywhere_path,
+            &callback_path,
+        ];
+        if (1..paths.len()).any(|i| paths[..i].contains(&paths[i])) {
             return Err(ConfigError::PathConflict);
         }
         if !is_valid_cookie_name(&self.session_cookie) {
@@ -404,7 +470,16 @@ impl WeChatLoginBuilder {
         if self.state_ttl.is_zero() || self.state_ttl > Duration::from_secs(600) {
             return Err(ConfigError::StateTtl);
         }
-        let pending_cookie = format!("{}_pending", self.session_cookie);
+        if self.session_ttl.as_secs() == 0 || self.session_idle_ttl.as_secs() == 0 {
+            return Err(ConfigError::SessionTtl);
+        }
+        let site_origin = crate::origin::origin_of(
+            &self
+                .callback_url
+                .parse()
+                .map_err(|_| ConfigError::CallbackUrl(self.callback_url.clone()))?,
+        );
+        let cookies = Cookies::new(&self.key, self.client.appid(), &self.session_cookie, secure);
         Ok(WeChatLogin {
             inner: Arc::new(Inner {
                 client: self.client,
@@ -413,12 +488,14 @@ impl WeChatLoginBuilder {
                 callback_path,
                 login_path: self.login_path,
                 logout_path: self.logout_path,
+                logout_everywhere_path: self.logout_everywhere_path,
                 after_login: self.after_login,
                 key: self.key,
-                cookies: CookieAttrs { secure },
-                session_cookie: self.session_cookie,
-                pending_cookie,
+                cookies,
+                site_origin,
+                stores: self.stores.unwrap_or_default(),
                 session_ttl: self.session_ttl,
+                session_idle_ttl: self.session_idle_ttl.min(self.session_ttl),
                 state_ttl: self.state_ttl,
                 lang: self.lang,
                 snapshot: self.snapshot,

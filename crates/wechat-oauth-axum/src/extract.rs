@@ -19,6 +19,9 @@ pub enum WeChatUserRejection {
     },
     /// The app forgot `.layer(login.layer())`: answers 500 and logs why.
     MissingLayer,
+    /// The web-session store could not be read: answers 503 (not a redirect to login,
+    /// which would loop while the store is down).
+    StoreUnavailable,
 }
 
 impl IntoResponse for WeChatUserRejection {
@@ -36,6 +39,7 @@ impl IntoResponse for WeChatUserRejection {
                 );
                 StatusCode::INTERNAL_SERVER_ERROR.into_response()
             }
+            Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE.into_response(),
         }
     }
 }
@@ -47,12 +51,22 @@ fn login_of(parts: &Parts) -> Result<&WeChatLogin, WeChatUserRejection> {
         .ok_or(WeChatUserRejection::MissingLayer)
 }
 
+async fn current_user(
+    login: &WeChatLogin,
+    parts: &Parts,
+) -> Result<Option<WeChatUser>, WeChatUserRejection> {
+    login.current_user(&parts.headers).await.map_err(|error| {
+        tracing::warn!(%error, "web-session store unavailable");
+        WeChatUserRejection::StoreUnavailable
+    })
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for WeChatUser {
     type Rejection = WeChatUserRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let login = login_of(parts)?;
-        if let Some(user) = login.current_user(&parts.headers) {
+        if let Some(user) = current_user(login, parts).await? {
             return Ok(user);
         }
         // Inside `Router::nest` the URI is stripped of the prefix; the original is the path
@@ -75,6 +89,6 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for WeChatUser {
         parts: &mut Parts,
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        Ok(login_of(parts)?.current_user(&parts.headers))
+        current_user(login_of(parts)?, parts).await
     }
 }

@@ -7,9 +7,11 @@
 //! - **callback** (`GET` at the path of your callback URL) checks the state, exchanges the
 //!   code through the SDK's [`OAuthClient`](wechat_oauth::OAuthClient) (which saves the
 //!   token in its store), fetches the profile for `snsapi_userinfo` / `snsapi_login`, starts a
-//!   signed session cookie, and answers `303 See Other` to the clean return path so `code`
-//!   and `state` leave the address bar and history;
-//! - **logout** (`POST /auth/wechat/logout`) ends the session;
+//!   server-side session (the cookie holds only its random id), and answers `303 See Other`
+//!   to the clean return path so `code` and `state` leave the address bar and history;
+//! - **logout** (`POST /auth/wechat/logout`) deletes the session on the server, and
+//!   **logout everywhere** (`POST /auth/wechat/logout-everywhere`) every session of that
+//!   user ([`WeChatLogin::sign_out_everywhere`] does the same from code);
 //! - [`WeChatUser`] as a handler argument gives the logged-in user, or redirects to login
 //!   and back to the current page; `Option<WeChatUser>` never redirects.
 //!
@@ -40,12 +42,23 @@
 //!
 //! # What it guards against
 //!
+//! - **Stolen or leftover session cookies.** Sessions live in [`Stores::web_sessions`]
+//!   (give the builder the same [`Stores`] on every process: [`WeChatLoginBuilder::stores`]);
+//!   the cookie carries only a random 190-bit id from a CSPRNG, signed. Logging out deletes
+//!   the session, so a copy of the cookie taken before is refused after it. A session ends
+//!   after its idle lifetime without requests (default 24 hours) and after its absolute
+//!   lifetime in any case (default 7 days); both are configurable. Every login gets a fresh
+//!   id and ends the browser's previous session (no session fixation). A profile of any size
+//!   fits, since it is not in the cookie.
+//! - **Cross-site logout.** The logout routes refuse, with a 403 page, a request that the
+//!   browser marks as coming from another site (`Sec-Fetch-Site`, `Origin`), headers a page
+//!   cannot forge.
 //! - **Forged, replayed and expired states** (RFC 6749 §10.12, RFC 9700 §2.1). The `state`
 //!   is `[A-Za-z0-9]`, at most 128 characters as WeChat requires, and carries a nonce, an
 //!   expiry (10 minutes at most), the flow and the return path under an HMAC with your
-//!   [`Key`]. It is single use: the callback takes the lease `state:<nonce>` in the client's
-//!   token store, so a replay is refused even on another process sharing the store, and no
-//!   code is exchanged for it.
+//!   [`Key`]. It is single use: the callback claims `state:<nonce>` once
+//!   ([`LeaseStore::claim_once`]) in [`Stores::leases`], so a replay is refused even on
+//!   another process sharing the store, and no code is exchanged for it.
 //! - **Login CSRF and session hijack from a leaked callback URL.** A signed pending-login
 //!   cookie ties each state to the browser that started it, and a callback is accepted only
 //!   from that browser; see [Browser binding](#browser-binding).
@@ -104,12 +117,18 @@
 //! cookie once gets it again with the restart. For an attacker the restart is useless: it
 //! logs the attacker's own browser in as whoever approves on WeChat's page, which is the
 //! attacker, and a victim who opens a planted URL is sent to log in as themselves.
+//!
+//! [`Stores`]: wechat_oauth::store::Stores
+//! [`Stores::web_sessions`]: wechat_oauth::store::Stores::web_sessions
+//! [`Stores::leases`]: wechat_oauth::store::Stores::leases
+//! [`LeaseStore::claim_once`]: wechat_oauth::store::LeaseStore::claim_once
 #![forbid(unsafe_code)]
 
 mod config;
 mod cookie;
 mod extract;
 mod key;
+mod origin;
 mod outcome;
 mod pages;
 mod pending;

@@ -104,12 +104,22 @@ pub(crate) fn default_failure_page(failure: &LoginFailure, retry_url: &str) -> R
             escape_html(retry_url)
         )
     };
+    page(
+        failure.status(),
+        failure.title(),
+        failure.explanation(),
+        &link,
+    )
+}
+
+/// A small page: a title, a sentence, and optional trusted HTML (already escaped).
+pub(crate) fn page(status: StatusCode, title: &str, text: &str, extra_html: &str) -> Response {
     let body = format!(
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>{title}</title><style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;line-height:1.5}}a{{color:#07c160}}</style></head><body><h1>{title}</h1><p>{text}</p>{link}</body></html>"#,
-        title = escape_html(failure.title()),
-        text = escape_html(failure.explanation()),
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>{title}</title><style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;line-height:1.5}}a{{color:#07c160}}</style></head><body><h1>{title}</h1><p>{text}</p>{extra_html}</body></html>"#,
+        title = escape_html(title),
+        text = escape_html(text),
     );
-    let mut response = (failure.status(), Html(body)).into_response();
+    let mut response = (status, Html(body)).into_response();
     response.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),

@@ -156,3 +156,102 @@ async fn pending_login_cookie_overflow_never_stops_the_newest_login() {
         assert!(openid_signed_in(&site, &mut browser).await.is_some());
     }
 }
+
+#[tokio::test]
+async fn a_stolen_session_cookie_is_refused_after_logout() {
+    let site = Site::new().await;
+    let mut victim = Browser::default();
+    victim.log_in(&site, "alice").await;
+    // A copy of the cookie taken before logout (malware, a shared computer, a proxy).
+    let mut thief = Browser {
+        cookies: victim.cookies.clone(),
+        user_agent: None,
+    };
+    assert!(openid_signed_in(&site, &mut thief).await.is_some());
+
+    let response = victim.visit(&site.app, "POST", "/auth/wechat/logout").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(openid_signed_in(&site, &mut victim).await, None);
+    assert_eq!(openid_signed_in(&site, &mut thief).await, None);
+}
+
+#[tokio::test]
+async fn cross_site_logout_is_refused_with_a_clear_403() {
+    let site = Site::new().await;
+    let mut victim = Browser::default();
+    victim.log_in(&site, "alice").await;
+    // What a browser sends for a form another site's page submits to ours.
+    for path in ["/auth/wechat/logout", "/auth/wechat/logout-everywhere"] {
+        for (name, value) in [
+            ("origin", "https://evil.example"),
+            ("origin", "null"),
+            ("sec-fetch-site", "cross-site"),
+            ("sec-fetch-site", "same-site"),
+        ] {
+            let mut request = victim.request("POST", path);
+            request.headers_mut().insert(name, value.parse().unwrap());
+            let response = tower::ServiceExt::oneshot(site.app.clone(), request)
+                .await
+                .unwrap();
+            assert_eq!(
+                response.status(),
+                StatusCode::FORBIDDEN,
+                "{path} {name}: {value}"
+            );
+            assert!(no_session_cookie(&response));
+            let page = body_text(response).await;
+            assert!(page.contains("came from another site"), "{page}");
+            assert!(openid_signed_in(&site, &mut victim).await.is_some());
+        }
+    }
+    // The site's own logout button (same origin) still works.
+    let mut request = victim.request("POST", "/auth/wechat/logout");
+    request
+        .headers_mut()
+        .insert("origin", "http://127.0.0.1".parse().unwrap());
+    request
+        .headers_mut()
+        .insert("sec-fetch-site", "same-origin".parse().unwrap());
+    let response = tower::ServiceExt::oneshot(site.app.clone(), request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    victim.store(&response);
+    assert_eq!(openid_signed_in(&site, &mut victim).await, None);
+}
+
+#[tokio::test]
+async fn session_fixation_a_planted_session_id_never_becomes_a_signed_in_session() {
+    let site = Site::new().await;
+    // The attacker's own, genuinely signed session cookie, and a made-up one.
+    let mut attacker = Browser::default();
+    attacker.log_in(&site, "bob").await;
+    let planted = attacker.cookies["wechat_session"].clone();
+    let bob = site.sandbox.openid(defaults::OFFICIAL_APPID, "bob");
+    let alice = site.sandbox.openid(defaults::OFFICIAL_APPID, "alice");
+
+    for cookie in [planted.clone(), "made-up-session-id".to_owned()] {
+        let mut victim = Browser::default();
+        victim
+            .cookies
+            .insert("wechat_session".into(), cookie.clone());
+        victim.log_in(&site, "alice").await;
+        assert_ne!(
+            victim.cookies["wechat_session"], cookie,
+            "a fresh id at login"
+        );
+        assert_eq!(
+            openid_signed_in(&site, &mut victim).await.as_deref(),
+            Some(alice.as_str())
+        );
+    }
+    // The planted cookie is not the victim's session: at most still the attacker's own
+    // (here it ended, as the previous session of the browser that logged in).
+    let mut replay = Browser::default();
+    replay.cookies.insert("wechat_session".into(), planted);
+    let who = openid_signed_in(&site, &mut replay).await;
+    assert!(
+        who.is_none() || who.as_deref() == Some(bob.as_str()),
+        "{who:?}"
+    );
+}

@@ -104,10 +104,9 @@ async fn a_tampered_session_cookie_is_no_session() {
     let mut browser = Browser::default();
     browser.log_in(&site, "alice").await;
     let cookie = browser.cookies.get_mut("wechat_session").unwrap();
-    let (body, mac) = cookie.split_once('.').unwrap();
-    let mut body = body.to_owned();
-    body.replace_range(10..11, if &body[10..11] == "A" { "B" } else { "A" });
-    *cookie = format!("{body}.{mac}");
+    // Flip one character of the session id after the signature.
+    let last = cookie.pop().unwrap();
+    cookie.push(if last == 'A' { 'B' } else { 'A' });
     assert_eq!(
         browser.get(&site.app, "/profile").await.status(),
         StatusCode::SEE_OTHER
@@ -136,7 +135,9 @@ async fn logout_ends_the_session() {
     assert!(
         set_cookies(&response)
             .iter()
-            .any(|c| c.starts_with("wechat_session=;") && c.contains("Max-Age=0"))
+            .any(|c| c.starts_with("wechat_session=;") && c.contains("Max-Age=0")),
+        "{:?}",
+        set_cookies(&response)
     );
     assert_eq!(
         browser.get(&site.app, "/profile").await.status(),
