@@ -108,6 +108,15 @@ pub enum ConfigError {
     /// A state lifetime of zero or longer than ten minutes.
     #[error("the state lifetime must be between 1 second and 10 minutes")]
     StateTtl,
+    /// A route path outside the prefix given to
+    /// [`nested_under`](WeChatLoginBuilder::nested_under).
+    #[error("the {which} path {path:?} is not under the prefix the routes are nested under")]
+    OutsidePrefix {
+        /// Which path (`login`, `logout`, `logout-everywhere`, `callback`).
+        which: &'static str,
+        /// The offending value.
+        path: String,
+    },
     /// A session lifetime (absolute or idle) of zero.
     #[error("session lifetimes must be at least 1 second")]
     SessionTtl,
@@ -118,8 +127,8 @@ pub enum ConfigError {
 pub type FailurePage = Arc<dyn Fn(&LoginFailure, &str) -> Response + Send + Sync>;
 
 /// WeChat login for an axum app: the login, callback and logout routes
-/// ([`routes`](Self::routes)) and the configuration the [`WeChatUser`] extractor reads
-/// ([`layer`](Self::layer)). Cheap to clone.
+/// ([`routes`](Self::routes)) and the configuration the [`WeChatUser`] extractor reads from
+/// the router's state (through [`FromRef`](axum::extract::FromRef)). Cheap to clone.
 ///
 /// See the [crate documentation](crate) for an example.
 ///
@@ -138,6 +147,8 @@ pub(crate) struct Inner {
     pub logout_path: String,
     pub after_login: String,
     pub logout_everywhere_path: String,
+    /// The prefix the routes are nested under (empty: merged at the root).
+    pub prefix: String,
     pub key: Key,
     pub cookies: Cookies,
     /// `scheme://host[:port]` of the callback URL: where this site's own pages come from.
@@ -176,6 +187,7 @@ impl WeChatLogin {
             after_login: "/".into(),
             session_cookie: "wechat_session".into(),
             stores: None,
+            prefix: String::new(),
             session_ttl: Duration::from_secs(7 * 24 * 3600),
             session_idle_ttl: Duration::from_secs(24 * 3600),
             state_ttl: Duration::from_secs(600),
@@ -186,28 +198,28 @@ impl WeChatLogin {
         }
     }
 
-    /// The login (`GET`), callback (`GET`) and logout (`POST`) routes, to
-    /// [`merge`](Router::merge) into the app's router.
+    /// The login (`GET`), callback (`GET`), logout and logout-everywhere (`POST`) routes, to
+    /// [`merge`](Router::merge) into the app's router, or to [`nest`](Router::nest) under the
+    /// prefix given to [`WeChatLoginBuilder::nested_under`].
+    ///
+    /// The router's state must provide this login through [`FromRef`](axum::extract::FromRef)
+    /// (the login itself, or an app state with `impl FromRef<AppState> for WeChatLogin`), so
+    /// a router without it does not compile.
     pub fn routes<S>(&self) -> Router<S>
     where
+        WeChatLogin: axum::extract::FromRef<S>,
         S: Clone + Send + Sync + 'static,
     {
         let inner = &self.inner;
+        let local = |path: &str| path[inner.prefix.len()..].to_owned();
         Router::new()
-            .route(&inner.login_path, get(crate::routes::login))
-            .route(&inner.callback_path, get(crate::routes::callback))
-            .route(&inner.logout_path, post(crate::routes::logout))
+            .route(&local(&inner.login_path), get(crate::routes::login))
+            .route(&local(&inner.callback_path), get(crate::routes::callback))
+            .route(&local(&inner.logout_path), post(crate::routes::logout))
             .route(
-                &inner.logout_everywhere_path,
+                &local(&inner.logout_everywhere_path),
                 post(crate::routes::logout_everywhere),
             )
-            .with_state(self.clone())
-    }
-
-    /// A layer that lets the [`WeChatUser`](crate::WeChatUser) extractor find this
-    /// configuration; apply it to the whole app with [`Router::layer`].
-    pub fn layer(&self) -> axum::Extension<WeChatLogin> {
-        axum::Extension(self.clone())
     }
 
     /// The local URL that starts a login and comes back to `return_to` (a same-site path;
@@ -322,6 +334,7 @@ pub struct WeChatLoginBuilder {
     after_login: String,
     session_cookie: String,
     stores: Option<Stores>,
+    prefix: String,
     session_ttl: Duration,
     session_idle_ttl: Duration,
     state_ttl: Duration,
@@ -363,6 +376,27 @@ impl WeChatLoginBuilder {
     /// `POST`): ends every session of the signed-in user, in every browser.
     pub fn logout_everywhere_path(mut self, path: impl Into<String>) -> Self {
         self.logout_everywhere_path = path.into();
+        self
+    }
+
+    /// Says that [`routes`](WeChatLogin::routes) will be mounted with
+    /// `Router::nest(prefix, login.routes())`. The route paths (login, logout, callback)
+    /// stay the full paths the browser sees and must all start with `prefix`.
+    ///
+    /// ```
+    /// # use wechat_oauth_axum::{Key, WeChatLogin};
+    /// # let client = wechat_oauth::OAuthClient::builder("wx1", "secret").build().unwrap();
+    /// let login = WeChatLogin::builder(client, "https://example.com/auth/wechat/callback", Key::generate())
+    ///     .nested_under("/auth")
+    ///     .build()
+    ///     .unwrap();
+    /// let app: axum::Router = axum::Router::new()
+    ///     .nest("/auth", login.routes())
+    ///     .with_state(login);
+    /// # let _ = app;
+    /// ```
+    pub fn nested_under(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
         self
     }
 
@@ -470,6 +504,31 @@ impl WeChatLoginBuilder {
         if self.state_ttl.is_zero() || self.state_ttl > Duration::from_secs(600) {
             return Err(ConfigError::StateTtl);
         }
+        if !self.prefix.is_empty() {
+            check_path("prefix", &self.prefix)?;
+            if self.prefix.ends_with('/') {
+                return Err(ConfigError::Path {
+                    which: "prefix",
+                    path: self.prefix,
+                });
+            }
+            for (which, path) in [
+                ("login", &self.login_path),
+                ("logout", &self.logout_path),
+                ("logout-everywhere", &self.logout_everywhere_path),
+                ("callback", &callback_path),
+            ] {
+                let inside = path
+                    .strip_prefix(&self.prefix)
+                    .is_some_and(|rest| rest.starts_with('/'));
+                if !inside {
+                    return Err(ConfigError::OutsidePrefix {
+                        which,
+                        path: path.clone(),
+                    });
+                }
+            }
+        }
         if self.session_ttl.as_secs() == 0 || self.session_idle_ttl.as_secs() == 0 {
             return Err(ConfigError::SessionTtl);
         }
@@ -489,6 +548,7 @@ impl WeChatLoginBuilder {
                 login_path: self.login_path,
                 logout_path: self.logout_path,
                 logout_everywhere_path: self.logout_everywhere_path,
+                prefix: self.prefix,
                 after_login: self.after_login,
                 key: self.key,
                 cookies,

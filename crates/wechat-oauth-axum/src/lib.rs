@@ -13,7 +13,11 @@
 //!   **logout everywhere** (`POST /auth/wechat/logout-everywhere`) every session of that
 //!   user ([`WeChatLogin::sign_out_everywhere`] does the same from code);
 //! - [`WeChatUser`] as a handler argument gives the logged-in user, or redirects to login
-//!   and back to the current page; `Option<WeChatUser>` never redirects.
+//!   and back to the current page; `Option<WeChatUser>` never redirects. It reads the
+//!   [`WeChatLogin`] from the router's state through [`FromRef`](axum::extract::FromRef):
+//!   the state is the login itself, or your app state with
+//!   `impl FromRef<AppState> for WeChatLogin`. The routes can be merged at the root or
+//!   nested under a prefix ([`WeChatLoginBuilder::nested_under`]).
 //!
 //! ```no_run
 //! use axum::{Router, routing::get};
@@ -30,14 +34,30 @@
 //!     .flow(Flow::OfficialAccountUserInfo)
 //!     .build()?;
 //!
-//! let app = Router::new()
+//! // The router's state provides the login: forgetting it is a compile error, not a 500.
+//! let app: Router = Router::new()
 //!     .route("/profile", get(profile))
 //!     .merge(login.routes())
-//!     .layer(login.layer());
+//!     .with_state(login);
 //!
 //! let listener = tokio::net::TcpListener::bind("0.0.0.0:3000").await?;
 //! axum::serve(listener, app).await?;
 //! # Ok(()) }
+//! ```
+//!
+//! A handler that asks for a [`WeChatUser`] on a router whose state cannot provide the
+//! login is refused by the compiler:
+//!
+//! ```compile_fail
+//! use axum::{Router, routing::get};
+//! use wechat_oauth_axum::WeChatUser;
+//!
+//! async fn profile(user: WeChatUser) -> String {
+//!     user.openid
+//! }
+//!
+//! // error: `WeChatLogin: FromRef<()>` is not satisfied
+//! let app: Router = Router::new().route("/profile", get(profile));
 //! ```
 //!
 //! # What it guards against

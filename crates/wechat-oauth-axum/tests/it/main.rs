@@ -54,7 +54,7 @@ pub(crate) fn app_for(login: &WeChatLogin) -> Router {
         .route("/profile", get(profile))
         .route("/maybe", get(maybe))
         .merge(login.routes())
-        .layer(login.layer())
+        .with_state(login.clone())
 }
 
 impl Site {
