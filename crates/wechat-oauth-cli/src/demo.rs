@@ -203,16 +203,21 @@ struct Page {
     sandbox: bool,
 }
 
+impl axum::extract::FromRef<Page> for WeChatLogin {
+    fn from_ref(page: &Page) -> Self {
+        page.login.clone()
+    }
+}
+
 fn site(login: &WeChatLogin, sandbox: bool) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/profile", get(profile))
+        .merge(login.routes())
         .with_state(Page {
             login: login.clone(),
             sandbox,
         })
-        .merge(login.routes())
-        .layer(login.layer())
 }
 
 async fn home(State(page): State<Page>, user: Option<WeChatUser>) -> Response {
