@@ -19,7 +19,8 @@ async fn client_with_store(args: &OAuthArgs) -> Result<(OAuthClient, Stores), Fa
     let (appid, secret) = credentials(&args.app)?;
     let api_base = base_url::checked_opt("--api-base", args.api.base.api_base.as_deref())?;
     let stores = store::open(&args.store).await?;
-    let mut builder = OAuthClient::builder(appid, secret).token_store(stores.tokens.clone());
+    let mut builder =
+        OAuthClient::builder(appid, secret.expose_secret()).token_store(stores.tokens.clone());
     if let Some(base) = api_base {
         builder = builder.api_base(base);
     }
@@ -66,7 +67,7 @@ pub fn authorize_url(args: &AuthorizeUrlArgs) -> Result<(), Failure> {
     let open_base = base_url::checked_opt("--open-base", args.open_base.open_base.as_deref())?;
     // Building a URL never uses the secret; a placeholder keeps `--secret` out of this
     // command.
-    let mut builder = OAuthClient::builder(appid, Secret::new("unused"));
+    let mut builder = OAuthClient::builder(appid, "unused");
     if let Some(base) = open_base {
         builder = builder.open_base(base);
     }
@@ -84,7 +85,7 @@ pub fn authorize_url(args: &AuthorizeUrlArgs) -> Result<(), Failure> {
 /// `exchange --code C`: the token is saved to the store by the SDK.
 pub async fn exchange(args: &OAuthArgs, code: Secret, show_secrets: bool) -> Result<(), Failure> {
     let (client, _) = client_with_store(args).await?;
-    let token = client.get_access_token(code).await?;
+    let token = client.get_access_token(code.expose_secret()).await?;
     output::print_json(&output::token_json(&token, show_secrets)?)
 }
 
@@ -111,7 +112,7 @@ pub async fn refresh(args: &OAuthArgs, openid: &str, show_secrets: bool) -> Resu
 pub async fn verify(args: &OAuthArgs, openid: &str) -> Result<(), Failure> {
     let (client, stores) = client_with_store(args).await?;
     let stored = store::stored_token(&stores, openid).await?;
-    match client.verify_token(openid, stored.access_token).await {
+    match client.verify_token(openid, &stored.access_token).await {
         Ok(TokenStatus::Valid) => output::print_json(&json!({ "openid": openid, "valid": true })),
         Ok(TokenStatus::Invalid(error)) => {
             output::print_json(&json!({
@@ -125,6 +126,11 @@ pub async fn verify(args: &OAuthArgs, openid: &str) -> Result<(), Failure> {
                 anyhow::Error::new(error).context("the stored access token is not valid"),
             ))
         }
+        // `TokenStatus` is non-exhaustive: a status this build does not know says nothing.
+        Ok(_) => Err(Failure::new(
+            Status::Network,
+            anyhow::anyhow!("WeChat's answer says nothing about the token"),
+        )),
         Err(error @ wechat_oauth::Error::WeChat(_)) => Err(Failure::new(
             Status::Network,
             anyhow::Error::new(error)
@@ -137,6 +143,8 @@ pub async fn verify(args: &OAuthArgs, openid: &str) -> Result<(), Failure> {
 /// `user-by-code --code C [--lang L]`.
 pub async fn user_by_code(args: &OAuthArgs, code: Secret, lang: Lang) -> Result<(), Failure> {
     let (client, _) = client_with_store(args).await?;
-    let user = client.get_user_by_code_with_lang(code, lang.into()).await?;
+    let user = client
+        .get_user_by_code_with_lang(code.expose_secret(), lang.into())
+        .await?;
     output::print_json(&user)
 }

@@ -4,6 +4,9 @@
 //!
 //! ```text
 //! wechat-sandbox --listen 127.0.0.1:PORT [--app APPID:SECRET[:KIND[:DOMAIN]]]... [--user ID[:snapshot]]...
+//!                [answer-shape flags: --language, --no-language, --no-unionid, --escape-slashes,
+//!                 --errmsg, --sns-content-type, --refresh-scope-trailing-comma]
+//!                [server limits: --max-connections, --header-read-timeout-ms, --idle-timeout-ms]
 //! ```
 //!
 //! The first stdout line is `listening on http://HOST:PORT`; then the apps (appid and kind,
@@ -11,8 +14,11 @@
 
 use std::io::Write as _;
 use std::net::SocketAddr;
+use std::time::Duration;
 
-use crate::{AppKind, Error, Sandbox, SandboxBuilder};
+use crate::{
+    AppKind, ErrmsgShape, Error, Sandbox, SandboxBuilder, ServerLimits, Shapes, SnsContentType,
+};
 
 /// The sandbox's flags, as a [`clap::Args`] struct a binary flattens
 /// (`#[command(flatten)]`) or parses on its own.
@@ -42,6 +48,51 @@ pub struct SandboxArgs {
     /// Requests kept in the journal (oldest dropped first); 0 disables it.
     #[arg(long, value_name = "N", default_value_t = crate::DEFAULT_JOURNAL_CAPACITY)]
     pub journal_capacity: usize,
+
+    /// Connections open at once; one more gets a 503 and is closed.
+    #[arg(long, value_name = "N", default_value_t = crate::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+
+    /// Milliseconds a client may take to send a request head (and again its body).
+    #[arg(long, value_name = "MS", default_value_t = millis(crate::DEFAULT_HEADER_READ_TIMEOUT))]
+    pub header_read_timeout_ms: u64,
+
+    /// Milliseconds a keep-alive connection may wait for its next request.
+    #[arg(long, value_name = "MS", default_value_t = millis(crate::DEFAULT_IDLE_TIMEOUT))]
+    pub idle_timeout_ms: u64,
+
+    /// The `language` value of sns/userinfo answers (default "", as since 2021).
+    #[arg(long, value_name = "TEXT", conflicts_with = "no_language")]
+    pub language: Option<String>,
+
+    /// Leave `language` out of sns/userinfo answers.
+    #[arg(long)]
+    pub no_language: bool,
+
+    /// Answer as for apps bound to no Open Platform account: no `unionid` anywhere.
+    #[arg(long)]
+    pub no_unionid: bool,
+
+    /// Write `/` as `\/` in JSON strings, as real headimgurl values and errmsg URLs are.
+    #[arg(long)]
+    pub escape_slashes: bool,
+
+    /// The errmsg suffix: rid (`, rid: …`), rid-no-comma, hints (`, hints: [ req_id: … ]`),
+    /// hint (` hint: […]`), hint-rid (` hint: […] rid: …`) or bare.
+    #[arg(long, value_name = "SHAPE", default_value = "rid")]
+    pub errmsg: ErrmsgShape,
+
+    /// The Content-Type of /sns/* answers: text-plain or json (application/json; charset=utf-8).
+    #[arg(long, value_name = "TYPE", default_value = "text-plain")]
+    pub sns_content_type: SnsContentType,
+
+    /// Report a refreshed scope as real refreshes do: `snsapi_base,snsapi_userinfo,`.
+    #[arg(long)]
+    pub refresh_scope_trailing_comma: bool,
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl SandboxArgs {
@@ -52,7 +103,9 @@ impl SandboxArgs {
     pub fn builder(&self) -> Result<SandboxBuilder, Error> {
         let mut builder = Sandbox::builder()
             .listen(self.listen)
-            .journal_capacity(self.journal_capacity);
+            .journal_capacity(self.journal_capacity)
+            .shapes(self.shapes())
+            .limits(self.limits());
         for spec in &self.apps {
             // The domain may itself hold a `:port`, so it takes the rest of the string.
             let mut parts = spec.splitn(4, ':');
@@ -84,6 +137,32 @@ impl SandboxArgs {
             };
         }
         Ok(builder)
+    }
+
+    /// The server limits of `--max-connections`, `--header-read-timeout-ms` and
+    /// `--idle-timeout-ms`.
+    pub fn limits(&self) -> ServerLimits {
+        let mut limits = ServerLimits::default();
+        limits.max_connections = self.max_connections;
+        limits.header_read_timeout = Duration::from_millis(self.header_read_timeout_ms);
+        limits.idle_timeout = Duration::from_millis(self.idle_timeout_ms);
+        limits
+    }
+
+    /// The answer shapes of the shape flags (`--language`, `--errmsg`…).
+    pub fn shapes(&self) -> Shapes {
+        let mut shapes = Shapes::default();
+        if self.no_language {
+            shapes.language = None;
+        } else if let Some(language) = &self.language {
+            shapes.language = Some(language.clone());
+        }
+        shapes.unionid = !self.no_unionid;
+        shapes.escape_slashes = self.escape_slashes;
+        shapes.errmsg = self.errmsg;
+        shapes.sns_content_type = self.sns_content_type;
+        shapes.refresh_scope_trailing_comma = self.refresh_scope_trailing_comma;
+        shapes
     }
 
     /// The runtime `--threads` asks for: one thread runs everything on the caller's thread

@@ -2,6 +2,9 @@
 //!
 //! ```text
 //! wechat-sandbox --listen 127.0.0.1:PORT [--app APPID:SECRET[:KIND[:DOMAIN]]]... [--user ID[:snapshot]]...
+//!                [answer-shape flags: --language, --no-language, --no-unionid, --escape-slashes,
+//!                 --errmsg, --sns-content-type, --refresh-scope-trailing-comma]
+//!                [server limits: --max-connections, --header-read-timeout-ms, --idle-timeout-ms]
 //! ```
 //!
 //! The flags and what is printed are defined once, in `wechat_sandbox::cli`, and shared

@@ -187,3 +187,27 @@ async fn each_subcommand_lists_only_the_flags_it_uses() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_sandbox_subcommand_applies_the_shared_answer_shape_flags() {
+    let server = Server::spawn(sandbox(&["--errmsg", "bare"]), "listening on ").await;
+
+    let answer: serde_json::Value = reqwest::get(format!(
+        "{}/sns/oauth2/access_token?appid=wx5a4d1e0f0a000001&secret=sandbox-official-secret\
+         &code=bogus&grant_type=authorization_code",
+        server.url
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+
+    assert_eq!(answer["errcode"], 40029, "{answer}");
+    let errmsg = answer["errmsg"].as_str().unwrap();
+    assert!(
+        !errmsg.contains("rid"),
+        "--errmsg bare still has a rid: {errmsg}"
+    );
+    server.stop().await;
+}
