@@ -142,11 +142,12 @@ impl SandboxArgs {
     /// The server limits of `--max-connections`, `--header-read-timeout-ms` and
     /// `--idle-timeout-ms`.
     pub fn limits(&self) -> ServerLimits {
-        let mut limits = ServerLimits::default();
-        limits.max_connections = self.max_connections;
-        limits.header_read_timeout = Duration::from_millis(self.header_read_timeout_ms);
-        limits.idle_timeout = Duration::from_millis(self.idle_timeout_ms);
-        limits
+        ServerLimits {
+            max_connections: self.max_connections,
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+            ..ServerLimits::default()
+        }
     }
 
     /// The answer shapes of the shape flags (`--language`, `--errmsg`…).
