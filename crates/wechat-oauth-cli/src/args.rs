@@ -121,7 +121,7 @@ pub struct ShowSecretsArgs {
 
 /// What the OAuth commands that call WeChat share: credentials, API base, timeout, store.
 #[derive(Debug, Args)]
-pub struct OAuthArgs {
+pub struct WeChatArgs {
     #[command(flatten)]
     pub app: AppArgs,
     #[command(flatten)]
@@ -148,7 +148,7 @@ pub enum Command {
         #[command(flatten)]
         code: CodeArgs,
         #[command(flatten)]
-        oauth: OAuthArgs,
+        wechat: WeChatArgs,
         #[command(flatten)]
         show: ShowSecretsArgs,
     },
@@ -161,7 +161,7 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Lang::ZhCn)]
         lang: Lang,
         #[command(flatten)]
-        oauth: OAuthArgs,
+        wechat: WeChatArgs,
     },
 
     /// Refresh the stored token for a user, save it and print it.
@@ -170,7 +170,7 @@ pub enum Command {
         #[arg(long)]
         openid: String,
         #[command(flatten)]
-        oauth: OAuthArgs,
+        wechat: WeChatArgs,
         #[command(flatten)]
         show: ShowSecretsArgs,
     },
@@ -183,7 +183,7 @@ pub enum Command {
         #[arg(long)]
         openid: String,
         #[command(flatten)]
-        oauth: OAuthArgs,
+        wechat: WeChatArgs,
     },
 
     /// Exchange a code and print the user's profile in one step.
@@ -193,11 +193,40 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Lang::ZhCn)]
         lang: Lang,
         #[command(flatten)]
-        oauth: OAuthArgs,
+        wechat: WeChatArgs,
     },
 
-    /// Decrypt Mini Program `encryptedData` and print the JSON. The watermark is checked
-    /// when an appid is given (--appid or WECHAT_APPID).
+    /// Mini Program login: exchange a `wx.login` code (`jscode2session`), keep the session
+    /// (and its session key) in the store, print the openid and unionid. The session key is
+    /// never printed.
+    MpLogin {
+        /// The `code` from the Mini Program's `wx.login` (single use, valid 5 minutes), or
+        /// `-` to read it from standard input. WECHAT_JS_CODE keeps it out of the process
+        /// list.
+        #[arg(
+            long,
+            env = "WECHAT_JS_CODE",
+            hide_env_values = true,
+            value_name = "CODE"
+        )]
+        js_code: SecretInput,
+        #[command(flatten)]
+        wechat: WeChatArgs,
+    },
+
+    /// Ask WeChat whether the stored Mini Program session key of a user is still current
+    /// (`wxa/checksession`). Exits 0 when it is, 3 when WeChat says it is stale.
+    CheckSession {
+        /// The user's openid in the Mini Program.
+        #[arg(long)]
+        openid: String,
+        #[command(flatten)]
+        wechat: WeChatArgs,
+    },
+
+    /// Decrypt Mini Program `encryptedData` and print the JSON, with the session key given
+    /// (--session-key) or stored by `mp-login` (--openid). The watermark is checked when an
+    /// appid is given (--appid or WECHAT_APPID).
     Decrypt(DecryptArgs),
 
     /// Inspect the token store.
@@ -301,7 +330,11 @@ pub struct DecryptArgs {
         hide_env_values = true,
         value_name = "KEY"
     )]
-    pub session_key: SecretInput,
+    pub session_key: Option<SecretInput>,
+
+    /// Use the session key stored for this openid (by `mp-login`) instead of --session-key.
+    #[arg(long)]
+    pub openid: Option<String>,
 
     /// The `iv` (base64) that came with the data.
     #[arg(long, value_name = "IV")]
@@ -313,6 +346,9 @@ pub struct DecryptArgs {
 
     #[command(flatten)]
     pub app: AppIdArgs,
+    /// Where `mp-login` kept the session (used with --openid).
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Debug, Subcommand)]

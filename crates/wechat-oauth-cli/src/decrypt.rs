@@ -2,9 +2,11 @@
 
 use wechat_oauth::miniprogram::{self, DecryptReason};
 
+use wechat_oauth::Secret;
+
 use crate::args::DecryptArgs;
 use crate::failure::Failure;
-use crate::output;
+use crate::{output, store};
 
 /// Decrypts and prints the payload. With an appid configured, the payload's
 /// `watermark.appid` must match it: data encrypted for another Mini Program is refused.
@@ -12,8 +14,8 @@ use crate::output;
 /// On failure the precise reason is printed as a hint. The SDK keeps it out of the error
 /// because a server must not reveal it (a padding oracle); the person at this terminal
 /// holds the key already.
-pub fn run(args: &DecryptArgs) -> Result<(), Failure> {
-    let session_key = args.session_key.resolve("--session-key")?;
+pub async fn run(args: &DecryptArgs) -> Result<(), Failure> {
+    let session_key = session_key(args).await?;
     let session_key = session_key.expose_secret();
     let appid = args.app.appid.as_deref();
     match miniprogram::decrypt(session_key, &args.data, &args.iv, appid) {
@@ -27,6 +29,29 @@ pub fn run(args: &DecryptArgs) -> Result<(), Failure> {
                 },
             )
         }
+    }
+}
+
+/// The key given by `--session-key`, or the one `mp-login` stored for `--openid`.
+async fn session_key(args: &DecryptArgs) -> Result<Secret, Failure> {
+    match (&args.session_key, &args.openid) {
+        (Some(_), Some(_)) => Err(Failure::usage(
+            "give --session-key (or WECHAT_SESSION_KEY) or --openid, not both",
+        )),
+        (Some(key), None) => key.resolve("--session-key"),
+        (None, Some(openid)) => {
+            let stores = store::open(&args.store).await?;
+            let session = stores.sessions.get_session(openid).await?.ok_or_else(|| {
+                Failure::from(wechat_oauth::Error::NoSession {
+                    openid: openid.clone(),
+                })
+            })?;
+            Ok(Secret::new(session.session_key.expose_secret()))
+        }
+        (None, None) => Err(Failure::usage(
+            "missing session key: pass --session-key (or set WECHAT_SESSION_KEY), or --openid \
+             for the session `mp-login` stored",
+        )),
     }
 }
 

@@ -79,6 +79,8 @@ fn sdk_hint(error: &wechat_oauth::Error) -> Option<&'static str> {
         Some("the token was granted snsapi_base: authorize again with --scope snsapi_userinfo")
     } else if error.is_no_token() {
         Some("run `wechat-oauth exchange --code CODE` after the user authorizes")
+    } else if error.is_no_session() {
+        Some("run `wechat-oauth mp-login --js-code CODE` with the code of the user's wx.login")
     } else {
         None
     }
@@ -92,11 +94,11 @@ impl From<wechat_oauth::Error> for Failure {
             // like a timeout instead of acting on it.
             E::WeChat(e) if e.kind() == WeChatErrorKind::Busy => Status::Network,
             E::WeChat(_) => Status::WeChat,
-            E::NoToken { .. } => Status::NoToken,
+            E::NoToken { .. } | E::NoSession { .. } => Status::NoToken,
             E::Transport(_) | E::Response(_) => Status::Network,
             E::Store(_) => Status::Store,
             E::Decrypt(_) => Status::Decrypt,
-            E::Config(_) => Status::Usage,
+            E::Config(_) | E::InvalidArgument(_) => Status::Usage,
             _ => Status::Unexpected,
         };
         let hint = sdk_hint(&error);

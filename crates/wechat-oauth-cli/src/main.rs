@@ -5,12 +5,14 @@
 //! except `authorize-url`) and reports failures on stderr with an exit status that says
 //! what kind of failure it was ([`failure::Status`]).
 
+mod app;
 mod args;
 mod base_url;
 mod decrypt;
 mod demo;
 mod failure;
 mod jssdk;
+mod mp;
 mod oauth;
 mod output;
 mod sandbox;
@@ -56,26 +58,31 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Demo(args) => demo(args).await,
         Command::Sandbox(args) => sandbox::run(&args).await,
         Command::AuthorizeUrl(args) => oauth::authorize_url(&args),
-        Command::Exchange { code, oauth, show } => {
+        Command::Exchange { code, wechat, show } => {
             let code = code.code.resolve("--code")?;
-            oauth::exchange(&oauth, code, show.show_secrets).await
+            oauth::exchange(&wechat, code, show.show_secrets).await
         }
         Command::User {
             openid,
             lang,
-            oauth,
-        } => oauth::user(&oauth, &openid, lang).await,
+            wechat,
+        } => oauth::user(&wechat, &openid, lang).await,
         Command::Refresh {
             openid,
-            oauth,
+            wechat,
             show,
-        } => oauth::refresh(&oauth, &openid, show.show_secrets).await,
-        Command::Verify { openid, oauth } => oauth::verify(&oauth, &openid).await,
-        Command::UserByCode { code, lang, oauth } => {
+        } => oauth::refresh(&wechat, &openid, show.show_secrets).await,
+        Command::Verify { openid, wechat } => oauth::verify(&wechat, &openid).await,
+        Command::UserByCode { code, lang, wechat } => {
             let code = code.code.resolve("--code")?;
-            oauth::user_by_code(&oauth, code, lang).await
+            oauth::user_by_code(&wechat, code, lang).await
         }
-        Command::Decrypt(args) => decrypt::run(&args),
+        Command::MpLogin { js_code, wechat } => {
+            let js_code = js_code.resolve("--js-code")?;
+            mp::login(&wechat, js_code).await
+        }
+        Command::CheckSession { openid, wechat } => mp::check_session(&wechat, &openid).await,
+        Command::Decrypt(args) => decrypt::run(&args).await,
         Command::Token(command) => store::run(&command).await,
         Command::JssdkSign(args) => jssdk::run(&args),
     }

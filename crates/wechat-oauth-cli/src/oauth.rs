@@ -2,50 +2,18 @@
 //! `user-by-code`. Each builds an [`OAuthClient`] from its own flags and prints JSON (or,
 //! for `authorize-url`, the URL).
 
-use std::time::Duration;
-
 use serde_json::json;
-use wechat_oauth::{OAuthClient, Secret, TokenStatus};
+use wechat_oauth::{OAuthClient, Secret, Stores, TokenStatus};
 
-use crate::args::{AppArgs, AppIdArgs, AuthorizeUrlArgs, Lang, OAuthArgs, Scope};
+use crate::app::{self, require_appid};
+use crate::args::{AuthorizeUrlArgs, Lang, Scope, WeChatArgs};
 use crate::failure::{Failure, Status};
-use crate::store::{self, Stores};
-use crate::{base_url, output};
+use crate::{base_url, output, store};
 
-/// Opens the store set and builds a client on it: appid and secret are required, the base
-/// and timeout optional. The credentials and the base are checked first, so a missing one
-/// is reported as such even when the store is down too.
-async fn client_with_store(args: &OAuthArgs) -> Result<(OAuthClient, Stores), Failure> {
-    let (appid, secret) = credentials(&args.app)?;
-    let api_base = base_url::checked_opt("--api-base", args.api.base.api_base.as_deref())?;
-    let stores = store::open(&args.store).await?;
-    let mut builder =
-        OAuthClient::builder(appid, secret.expose_secret()).token_store(stores.tokens.clone());
-    if let Some(base) = api_base {
-        builder = builder.api_base(base);
-    }
-    if let Some(seconds) = args.api.timeout {
-        builder = builder.timeout(Duration::from_secs(seconds));
-    }
-    Ok((builder.build()?, stores))
-}
-
-/// The appid and the app secret (read from standard input for `--secret -`).
-pub fn credentials(app: &AppArgs) -> Result<(&str, Secret), Failure> {
-    let appid = require_appid(&app.id)?;
-    let secret = app
-        .secret
-        .as_ref()
-        .ok_or_else(|| Failure::usage("missing app secret: set WECHAT_SECRET (or pass --secret)"))?
-        .resolve("--secret")?;
-    Ok((appid, secret))
-}
-
-/// The appid, required.
-pub fn require_appid(app: &AppIdArgs) -> Result<&str, Failure> {
-    app.appid
-        .as_deref()
-        .ok_or_else(|| Failure::usage("missing appid: pass --appid or set WECHAT_APPID"))
+/// The app's OAuth client on the store set, and the set (for the stored token).
+async fn client_with_store(args: &WeChatArgs) -> Result<(OAuthClient, Stores), Failure> {
+    let app = app::open(args).await?;
+    Ok((app.oauth(), app.stores().clone()))
 }
 
 /// `authorize-url`: needs only the appid, no secret, no store and no network.
@@ -83,21 +51,21 @@ pub fn authorize_url(args: &AuthorizeUrlArgs) -> Result<(), Failure> {
 }
 
 /// `exchange --code C`: the token is saved to the store by the SDK.
-pub async fn exchange(args: &OAuthArgs, code: Secret, show_secrets: bool) -> Result<(), Failure> {
+pub async fn exchange(args: &WeChatArgs, code: Secret, show_secrets: bool) -> Result<(), Failure> {
     let (client, _) = client_with_store(args).await?;
     let token = client.get_access_token(code.expose_secret()).await?;
     output::print_json(&output::token_json(&token, show_secrets)?)
 }
 
 /// `user --openid O [--lang L]`.
-pub async fn user(args: &OAuthArgs, openid: &str, lang: Lang) -> Result<(), Failure> {
+pub async fn user(args: &WeChatArgs, openid: &str, lang: Lang) -> Result<(), Failure> {
     let (client, _) = client_with_store(args).await?;
     let user = client.get_user_with_lang(openid, lang.into()).await?;
     output::print_json(&user)
 }
 
 /// `refresh --openid O`.
-pub async fn refresh(args: &OAuthArgs, openid: &str, show_secrets: bool) -> Result<(), Failure> {
+pub async fn refresh(args: &WeChatArgs, openid: &str, show_secrets: bool) -> Result<(), Failure> {
     let (client, stores) = client_with_store(args).await?;
     let stored = store::stored_token(&stores, openid).await?;
     let token = client.refresh_access_token(stored.refresh_token).await?;
@@ -109,7 +77,7 @@ pub async fn refresh(args: &OAuthArgs, openid: &str, show_secrets: bool) -> Resu
 ///
 /// Anything else that goes wrong with the call, an errcode included (`-1`, busy), says
 /// nothing about the token: it exits 5 ("ask again later"), never 3.
-pub async fn verify(args: &OAuthArgs, openid: &str) -> Result<(), Failure> {
+pub async fn verify(args: &WeChatArgs, openid: &str) -> Result<(), Failure> {
     let (client, stores) = client_with_store(args).await?;
     let stored = store::stored_token(&stores, openid).await?;
     match client.verify_token(openid, &stored.access_token).await {
@@ -141,7 +109,7 @@ pub async fn verify(args: &OAuthArgs, openid: &str) -> Result<(), Failure> {
 }
 
 /// `user-by-code --code C [--lang L]`.
-pub async fn user_by_code(args: &OAuthArgs, code: Secret, lang: Lang) -> Result<(), Failure> {
+pub async fn user_by_code(args: &WeChatArgs, code: Secret, lang: Lang) -> Result<(), Failure> {
     let (client, _) = client_with_store(args).await?;
     let user = client
         .get_user_by_code_with_lang(code.expose_secret(), lang.into())

@@ -1,23 +1,19 @@
 //! The store set named by `--store`, and `token get|delete`.
 
-use std::sync::Arc;
-
 use serde_json::json;
-use wechat_oauth::TokenStore;
+use wechat_oauth::Stores;
 use wechat_oauth_stores::OpenError;
 
 use crate::args::{StoreArgs, TokenCommand};
 use crate::failure::{Failure, Status};
 use crate::output;
 
-/// Everything a command keeps, opened from one `--store` URL.
-#[derive(Clone)]
-pub struct Stores {
-    /// User tokens.
-    pub tokens: Arc<dyn TokenStore>,
-}
-
-/// Opens the store set named by `--store` / `WECHAT_STORE`.
+/// Opens the store set named by `--store` / `WECHAT_STORE`: user tokens, Mini Program
+/// sessions and the rest, all from that one URL.
+///
+/// Until `wechat_oauth_stores::open` returns the whole set (it returns the token store
+/// today), only user tokens come from the URL and the other kinds stay in this process's
+/// memory: a Mini Program session saved by `mp-login` is then gone when the command exits.
 pub async fn open(args: &StoreArgs) -> Result<Stores, Failure> {
     if args.store.trim().starts_with("memory:") {
         tracing::warn!("the memory: store forgets everything when this command exits");
@@ -30,7 +26,9 @@ pub async fn open(args: &StoreArgs) -> Result<Stores, Failure> {
             }
             e => Failure::new(Status::Store, e),
         })?;
-    Ok(Stores { tokens })
+    let mut stores = Stores::memory();
+    stores.tokens = tokens;
+    Ok(stores)
 }
 
 /// `token get|delete --openid O`.

@@ -9,6 +9,7 @@ mod demo;
 mod errors;
 mod jssdk;
 mod logs;
+mod miniprogram;
 mod proxy;
 mod sandbox;
 mod secrets;

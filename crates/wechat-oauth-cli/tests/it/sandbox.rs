@@ -163,8 +163,8 @@ async fn each_subcommand_lists_only_the_flags_it_uses() {
         ),
         (
             &["decrypt"],
-            &["session-key", "appid"],
-            &["secret", "store", "api-base"],
+            &["session-key", "openid", "store", "appid"],
+            &["secret", "api-base", "timeout"],
         ),
     ];
     for (subcommand, present, absent) in cases {
