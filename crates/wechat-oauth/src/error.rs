@@ -228,55 +228,57 @@ struct Suffix {
     hint: Option<String>,
 }
 
-fn non_empty(s: &str) -> Option<String> {
-    let s = s.trim();
-    (!s.is_empty()).then(|| s.to_owned())
-}
-
-/// Splits the request id (and hint) off `raw`.
+/// Splits WeChat's request-id suffix off an errmsg (docs/protocol.md §6.2): `…, rid: X`,
+/// `… rid: X`, `…rid:X`, `…, hints: [ req_id: X ]`, `… hint: [X]` and `… hint: [H] rid: X`.
+/// The id is the `rid` when there is one (the hint is then kept apart), else the hint's; a
+/// `rid:` followed by more than one word is text, not a suffix.
 fn split_suffix(raw: &str) -> Suffix {
-    // The old shape: "text, hints: [ req_id: ID ]".
-    if let Some(pos) = raw.find(", hints: [") {
-        let rid = raw[pos..]
-            .split("req_id:")
-            .nth(1)
-            .map(|s| s.trim().trim_end_matches(']'))
-            .and_then(non_empty);
-        return Suffix {
-            message: raw[..pos].trim_end().to_owned(),
-            rid,
-            hint: None,
-        };
-    }
-    // "… rid: ID", "…, rid: ID", "…rid:ID": the last "rid:" that starts a word.
-    let mut head = raw;
+    let mut msg = raw.trim_end();
     let mut rid = None;
-    if let Some(pos) = raw.rfind("rid:")
-        && (pos == 0 || matches!(raw.as_bytes()[pos - 1], b' ' | b','))
-    {
-        rid = non_empty(&raw[pos + "rid:".len()..]);
-        head = raw[..pos].trim_end().trim_end_matches(',');
-    }
-    // "… hint: [X]" (before a rid, or alone).
     let mut hint = None;
-    if let Some(pos) = head.rfind(" hint: [")
-        && head.trim_end().ends_with(']')
+    if let Some(pos) = msg.rfind("rid:")
+        && at_word_start(msg, pos)
     {
-        hint = non_empty(
-            head[pos + " hint: [".len()..]
-                .trim_end()
-                .trim_end_matches(']'),
-        );
-        head = head[..pos].trim_end().trim_end_matches(',');
+        let value = msg[pos + "rid:".len()..].trim();
+        if !value.contains(char::is_whitespace) {
+            rid = (!value.is_empty()).then(|| value.to_owned());
+            msg = trim_separator(&msg[..pos]);
+        }
     }
-    if rid.is_none() {
-        rid = hint.take();
+    if let Some(body) = msg.strip_suffix(']') {
+        for marker in ["hints: [", "hint: ["] {
+            if let Some(pos) = body.rfind(marker)
+                && at_word_start(body, pos)
+            {
+                let value = body[pos + marker.len()..].trim();
+                let value = value.strip_prefix("req_id:").map_or(value, str::trim);
+                if !value.is_empty() {
+                    if rid.is_none() {
+                        rid = Some(value.to_owned());
+                    } else {
+                        hint = Some(value.to_owned());
+                    }
+                }
+                msg = trim_separator(&body[..pos]);
+                break;
+            }
+        }
     }
     Suffix {
-        message: head.trim_end().to_owned(),
+        message: msg.to_owned(),
         rid,
         hint,
     }
+}
+
+/// Whether `pos` starts a word in `text`: at the start, or after a space or a comma.
+fn at_word_start(text: &str, pos: usize) -> bool {
+    text[..pos].ends_with([' ', ',']) || pos == 0
+}
+
+/// `text` without the `, ` or ` ` that separated it from a suffix.
+fn trim_separator(text: &str) -> &str {
+    text.trim_end().trim_end_matches(',').trim_end()
 }
 
 /// What a WeChat `errcode` means, for the codes an OAuth or login flow meets
@@ -604,6 +606,51 @@ mod tests {
             assert_eq!(
                 (e.errmsg.as_str(), e.rid.as_deref(), e.hint.as_deref()),
                 (message, rid, hint),
+                "{raw:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn hint_suffixes_are_split_from_errmsg() {
+        let cases = [
+            (
+                "invalid code hint: [XfmcTVNre-vGNNia]",
+                "invalid code",
+                Some("XfmcTVNre-vGNNia"),
+            ),
+            (
+                "data format error hint: [XfmcTVNre-vGNNia] rid: 61a0c9d5-5a4b8e2f-1c3d5e7f",
+                "data format error",
+                Some("61a0c9d5-5a4b8e2f-1c3d5e7f"),
+            ),
+            (
+                "invalid code, hints: [ req_id: KfIawqLnRa-8oQBOA ] rid: 1-2-3",
+                "invalid code",
+                Some("1-2-3"),
+            ),
+            ("invalid code hint: []", "invalid code", None),
+            ("invalid code rid:", "invalid code", None),
+            ("invalid code,rid:1-2-3", "invalid code", Some("1-2-3")),
+            // Text that merely mentions the words stays text.
+            ("grid: [a]", "grid: [a]", None),
+            (
+                "invalid rid: not a suffix here",
+                "invalid rid: not a suffix here",
+                None,
+            ),
+            (
+                "the valid hint: [x] is gone",
+                "the valid hint: [x] is gone",
+                None,
+            ),
+            ("", "", None),
+        ];
+        for (raw, errmsg, rid) in cases {
+            let e = WeChatError::new(40029, raw);
+            assert_eq!(
+                (e.errmsg.as_str(), e.rid.as_deref()),
+                (errmsg, rid),
                 "{raw:?}"
             );
         }

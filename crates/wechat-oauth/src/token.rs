@@ -146,9 +146,11 @@ impl AccessToken {
         !self.access_token.is_empty() && now_ms < self.expires_at()
     }
 
-    /// Whether the granted scope includes `scope` (scopes are comma-separated).
+    /// Whether the granted scope includes `scope` (scopes are comma-separated; a refresh
+    /// may answer `snsapi_base,snsapi_userinfo,` with a trailing comma, which adds no scope).
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.scope.split(',').any(|s| s.trim() == scope)
+        let scope = scope.trim();
+        !scope.is_empty() && self.scope.split(',').any(|s| s.trim() == scope)
     }
 }
 
@@ -233,5 +235,8 @@ mod tests {
         let t = AccessToken::new("A", 1, "R", "o", "snsapi_base,snsapi_userinfo", 0);
         assert!(t.has_scope("snsapi_userinfo"));
         assert!(!t.has_scope("snsapi_login"));
+        let refreshed = AccessToken::new("A", 1, "R", "o", "snsapi_base,snsapi_userinfo,", 0);
+        assert!(refreshed.has_scope("snsapi_base") && refreshed.has_scope("snsapi_userinfo"));
+        assert!(!refreshed.has_scope("") && !refreshed.has_scope(" "));
     }
 }

@@ -13,5 +13,6 @@ mod seam;
 mod secrets;
 #[cfg(feature = "conformance")]
 mod server_token_shared;
+mod shapes;
 mod transport;
 mod upstream;
