@@ -282,7 +282,7 @@ fn trim_separator(text: &str) -> &str {
 }
 
 /// What a WeChat `errcode` means, for the codes an OAuth or login flow meets
-/// (`wechat-protocol.md` §5). New codes appear over time: anything else is [`Other`](Self::Other).
+/// (docs/protocol.md §6.1). New codes appear over time: anything else is [`Other`](Self::Other).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum WeChatErrorKind {
