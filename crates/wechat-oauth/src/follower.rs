@@ -158,6 +158,7 @@ impl OfficialAccountClient {
     /// this account's), transport and response errors.
     pub async fn get_follower(&self, openid: &str, lang: Lang) -> Result<Follower, Error> {
         let transport = &self.transport;
+        let lang = &lang;
         let value: Value = self
             .tokens
             .call_with_token(|token| async move {

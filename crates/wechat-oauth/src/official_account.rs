@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
-use crate::http::Transport;
-use crate::server_token::{DEFAULT_REFRESH_MARGIN, ServerTokenManager, TokenEndpoint};
-use crate::{Error, HttpOptions, Secret};
+use crate::AppSecret;
+use crate::app::OfficialAccountClientBuilder;
+use crate::server_token::ServerTokenManager;
+use crate::transport::Transport;
 
 /// Calls the Official Account's server-side APIs with a cached server access token.
 /// Cheap to clone; clones share the token and ticket caches.
@@ -28,89 +29,28 @@ pub struct OfficialAccountClient {
     pub(crate) tickets: crate::jssdk::TicketCache,
 }
 
-/// Configures an [`OfficialAccountClient`].
-#[derive(Debug)]
-#[must_use]
-pub struct OfficialAccountClientBuilder {
-    appid: String,
-    secret: Secret,
-    api_base: Option<String>,
-    http: HttpOptions,
-    endpoint: TokenEndpoint,
-    refresh_margin: Duration,
-    allow_insecure_http: bool,
-}
-
-impl OfficialAccountClientBuilder {
-    crate::config::http_option_setters!();
-
-    /// Base URL of the JSON APIs (default `https://api.weixin.qq.com`); the sandbox's URL in
-    /// tests.
-    pub fn api_base(mut self, base: impl Into<String>) -> Self {
-        self.api_base = Some(base.into());
-        self
-    }
-
-    /// Which endpoint issues the server token ([`TokenEndpoint::Stable`] by default).
-    pub fn token_endpoint(mut self, endpoint: TokenEndpoint) -> Self {
-        self.endpoint = endpoint;
-        self
-    }
-
-    /// Refresh the server token (and the JS-SDK ticket) this long before they expire
-    /// (default 5 minutes).
-    pub fn refresh_margin(mut self, margin: Duration) -> Self {
-        self.refresh_margin = margin;
-        self
-    }
-
-    /// Allows a plain-`http` API base (for the local sandbox only).
-    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
-        self.allow_insecure_http = allow;
-        self
-    }
-
-    /// The client.
-    ///
-    /// # Errors
-    /// [`Error::Config`] for an empty appid or secret, or an unusable base URL.
-    pub fn build(mut self) -> Result<OfficialAccountClient, Error> {
-        if let Some(base) = &self.api_base {
-            self.http.api_base = crate::config::normalize_base(base)?;
-        }
-        crate::config::check_scheme(&self.http.api_base, self.allow_insecure_http)?;
-        let transport = self.http.transport()?;
-        let tokens = ServerTokenManager::with_transport(
-            self.appid.clone(),
-            self.secret,
-            transport.clone(),
-            self.endpoint,
-            self.refresh_margin,
-        )?;
-        Ok(OfficialAccountClient {
+impl OfficialAccountClient {
+    pub(crate) fn new(
+        appid: String,
+        transport: Transport,
+        tokens: ServerTokenManager,
+        refresh_margin: Duration,
+    ) -> Self {
+        Self {
             tokens,
             transport,
-            appid: self.appid,
-            tickets: crate::jssdk::TicketCache::new(self.refresh_margin),
-        })
+            appid,
+            tickets: crate::jssdk::TicketCache::new(refresh_margin),
+        }
     }
-}
 
-impl OfficialAccountClient {
-    /// Starts configuring a client for the Official Account `appid`.
+    /// Starts configuring the Official Account `appid`: the app's builder, returning this
+    /// client (use [`WeChatApp`](crate::WeChatApp) for several kinds of client at once).
     pub fn builder(
         appid: impl Into<String>,
-        secret: impl Into<Secret>,
+        secret: impl Into<AppSecret>,
     ) -> OfficialAccountClientBuilder {
-        OfficialAccountClientBuilder {
-            appid: appid.into(),
-            secret: secret.into(),
-            api_base: None,
-            http: HttpOptions::default(),
-            endpoint: TokenEndpoint::default(),
-            refresh_margin: DEFAULT_REFRESH_MARGIN,
-            allow_insecure_http: false,
-        }
+        OfficialAccountClientBuilder::new(appid.into(), secret.into())
     }
 
     /// The appid.
