@@ -646,3 +646,27 @@ async fn a_retry_that_reaches_another_instance_is_answered_once() {
         "each push was handled once"
     );
 }
+
+#[tokio::test]
+async fn a_push_from_a_clock_far_ahead_is_refused_as_stale() {
+    // The sandbox's clock runs 10 minutes ahead: its pushes carry a timestamp outside the
+    // server's 5-minute window, and the server refuses them without calling the handler.
+    let h = harness(Mode::Safe, Duration::ZERO).await;
+    h.sandbox.advance_clock(Duration::from_secs(600));
+    let record = h
+        .sandbox
+        .push(
+            OFFICIAL_APPID,
+            "alice",
+            "text",
+            &[("Content", "late")],
+            PushOptions::default(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(record.attempts[0].status, Some(401));
+    let answer = record.attempts[0].response.clone().unwrap_or_default();
+    assert!(answer.contains("stale timestamp"), "{answer}");
+    assert_eq!(record.reply.verdict, "invalid");
+    assert_eq!(h.calls.load(Ordering::SeqCst), 0);
+}
