@@ -277,7 +277,10 @@ pub use config::{DEFAULT_MAX_CONNECTIONS, HttpOptions};
 pub use error::{Error, WeChatError, WeChatErrorKind};
 pub use secret::Secret;
 pub use state::{is_valid_state, new_state, states_match};
-pub use store::{MemoryStore, StoreError, TokenStore};
+pub use store::{
+    Credential, CredentialStore, Lease, LeaseStore, MemoryStore, StoreError, Stores, TokenStore,
+    WebSession, WebSessionStore,
+};
 pub use token::{AccessToken, now_millis};
 pub use user::{Lang, TokenStatus, UserInfo};
 

@@ -282,7 +282,7 @@ impl MiniProgramClient {
             answer.session_key,
             created_at,
         );
-        inner.sessions.save(&session).await?;
+        inner.sessions.save_session(&session).await?;
         tracing::debug!(
             target: "wechat_oauth::miniprogram",
             openid = %session.openid,
@@ -305,7 +305,7 @@ impl MiniProgramClient {
     /// # Errors
     /// [`Error::Store`] if the store fails.
     pub async fn session(&self, openid: &str) -> Result<Option<Session>, Error> {
-        Ok(self.inner.sessions.get(openid).await?)
+        Ok(self.inner.sessions.get_session(openid).await?)
     }
 
     async fn require_session(&self, openid: &str) -> Result<Session, Error> {

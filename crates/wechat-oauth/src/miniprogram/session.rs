@@ -84,28 +84,28 @@ pub struct Login {
 #[async_trait]
 pub trait SessionStore: Send + Sync {
     /// The session stored for `openid`, or `None`.
-    async fn get(&self, openid: &str) -> Result<Option<Session>, StoreError>;
+    async fn get_session(&self, openid: &str) -> Result<Option<Session>, StoreError>;
 
     /// Stores `session` under its openid, unless the store holds a session for that openid
     /// with a later `created_at` (an older login never replaces a newer one).
     ///
     /// Returns `true` when `session` was written, `false` when a newer session was kept.
-    async fn save(&self, session: &Session) -> Result<bool, StoreError>;
+    async fn save_session(&self, session: &Session) -> Result<bool, StoreError>;
 
     /// Removes the session for `openid` (nothing happens if there is none).
-    async fn delete(&self, openid: &str) -> Result<(), StoreError>;
+    async fn delete_session(&self, openid: &str) -> Result<(), StoreError>;
 }
 
 #[async_trait]
 impl<S: SessionStore + ?Sized> SessionStore for std::sync::Arc<S> {
-    async fn get(&self, openid: &str) -> Result<Option<Session>, StoreError> {
-        (**self).get(openid).await
+    async fn get_session(&self, openid: &str) -> Result<Option<Session>, StoreError> {
+        (**self).get_session(openid).await
     }
-    async fn save(&self, session: &Session) -> Result<bool, StoreError> {
-        (**self).save(session).await
+    async fn save_session(&self, session: &Session) -> Result<bool, StoreError> {
+        (**self).save_session(session).await
     }
-    async fn delete(&self, openid: &str) -> Result<(), StoreError> {
-        (**self).delete(openid).await
+    async fn delete_session(&self, openid: &str) -> Result<(), StoreError> {
+        (**self).delete_session(openid).await
     }
 }
 
@@ -162,11 +162,11 @@ fn poisoned<T>(_: T) -> StoreError {
 
 #[async_trait]
 impl SessionStore for MemorySessionStore {
-    async fn get(&self, openid: &str) -> Result<Option<Session>, StoreError> {
+    async fn get_session(&self, openid: &str) -> Result<Option<Session>, StoreError> {
         Ok(self.sessions.lock().map_err(poisoned)?.get(openid).cloned())
     }
 
-    async fn save(&self, session: &Session) -> Result<bool, StoreError> {
+    async fn save_session(&self, session: &Session) -> Result<bool, StoreError> {
         validate_session(session)?;
         let mut sessions = self.sessions.lock().map_err(poisoned)?;
         match sessions.get(&session.openid) {
@@ -178,7 +178,7 @@ impl SessionStore for MemorySessionStore {
         }
     }
 
-    async fn delete(&self, openid: &str) -> Result<(), StoreError> {
+    async fn delete_session(&self, openid: &str) -> Result<(), StoreError> {
         self.sessions.lock().map_err(poisoned)?.remove(openid);
         Ok(())
     }
@@ -196,20 +196,26 @@ mod tests {
     async fn newer_session_is_never_replaced_by_an_older_one() {
         let store = MemorySessionStore::new();
         assert_eq!(
-            store.save(&session("o1", "new-key", 2_000)).await.ok(),
+            store
+                .save_session(&session("o1", "new-key", 2_000))
+                .await
+                .ok(),
             Some(true)
         );
         assert_eq!(
-            store.save(&session("o1", "old-key", 1_000)).await.ok(),
+            store
+                .save_session(&session("o1", "old-key", 1_000))
+                .await
+                .ok(),
             Some(false)
         );
-        let kept = store.get("o1").await.ok().flatten();
+        let kept = store.get_session("o1").await.ok().flatten();
         assert_eq!(
             kept.map(|s| s.session_key.expose_secret().to_owned())
                 .as_deref(),
             Some("new-key")
         );
-        assert!(store.delete("o1").await.is_ok());
+        assert!(store.delete_session("o1").await.is_ok());
         assert!(store.is_empty());
     }
 
@@ -217,11 +223,11 @@ mod tests {
     async fn empty_or_oversized_openids_are_rejected() {
         let store = MemorySessionStore::new();
         assert!(matches!(
-            store.save(&session("", "k", 1)).await,
+            store.save_session(&session("", "k", 1)).await,
             Err(StoreError::Rejected(_))
         ));
         assert!(matches!(
-            store.save(&session(&"o".repeat(129), "k", 1)).await,
+            store.save_session(&session(&"o".repeat(129), "k", 1)).await,
             Err(StoreError::Rejected(_))
         ));
     }

@@ -6,8 +6,12 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{Lease, StoreError, TokenStore, validate_for_save};
-use crate::AccessToken;
+use super::{
+    Credential, CredentialStore, Lease, LeaseStore, StoreError, TokenStore, WebSession,
+    WebSessionStore, validate_credential, validate_for_save, validate_web_session,
+};
+use crate::miniprogram::{Session, SessionStore, validate_session};
+use crate::{AccessToken, now_millis};
 
 /// Tokens kept in process memory: the default store, as in the seed.
 ///
@@ -18,6 +22,10 @@ use crate::AccessToken;
 pub struct MemoryStore {
     tokens: Mutex<HashMap<String, AccessToken>>,
     leases: Mutex<HashMap<String, (String, Instant)>>,
+    claims: Mutex<HashMap<String, Instant>>,
+    sessions: Mutex<HashMap<String, Session>>,
+    web_sessions: Mutex<HashMap<String, WebSession>>,
+    credentials: Mutex<HashMap<String, Credential>>,
 }
 
 impl MemoryStore {
@@ -65,6 +73,17 @@ impl TokenStore for MemoryStore {
     }
 
     async fn acquire_lease(&self, name: &str, ttl: Duration) -> Result<Option<Lease>, StoreError> {
+        LeaseStore::acquire_lease(self, name, ttl).await
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
+        LeaseStore::release_lease(self, lease).await
+    }
+}
+
+#[async_trait]
+impl LeaseStore for MemoryStore {
+    async fn acquire_lease(&self, name: &str, ttl: Duration) -> Result<Option<Lease>, StoreError> {
         let now = Instant::now();
         let mut leases = self.leases.lock().map_err(poisoned)?;
         if leases.len() > 1024 {
@@ -86,6 +105,112 @@ impl TokenStore for MemoryStore {
         {
             leases.remove(lease.name());
         }
+        Ok(())
+    }
+
+    async fn claim_once(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let now = Instant::now();
+        let mut claims = self.claims.lock().map_err(poisoned)?;
+        if claims.len() > 4096 {
+            claims.retain(|_, until| *until > now);
+        }
+        if claims.get(key).is_some_and(|until| *until > now) {
+            return Ok(false);
+        }
+        claims.insert(key.to_owned(), now + ttl);
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn get_session(&self, openid: &str) -> Result<Option<Session>, StoreError> {
+        Ok(self.sessions.lock().map_err(poisoned)?.get(openid).cloned())
+    }
+
+    async fn save_session(&self, session: &Session) -> Result<bool, StoreError> {
+        validate_session(session)?;
+        let mut sessions = self.sessions.lock().map_err(poisoned)?;
+        match sessions.get(&session.openid) {
+            Some(current) if current.created_at > session.created_at => Ok(false),
+            _ => {
+                sessions.insert(session.openid.clone(), session.clone());
+                Ok(true)
+            }
+        }
+    }
+
+    async fn delete_session(&self, openid: &str) -> Result<(), StoreError> {
+        self.sessions.lock().map_err(poisoned)?.remove(openid);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl WebSessionStore for MemoryStore {
+    async fn create_web_session(&self, session: &WebSession) -> Result<(), StoreError> {
+        validate_web_session(session)?;
+        let now = now_millis();
+        let mut sessions = self.web_sessions.lock().map_err(poisoned)?;
+        if sessions.len() > 4096 {
+            sessions.retain(|_, s| !s.is_expired_at(now));
+        }
+        sessions.insert(session.id.expose_secret().to_owned(), session.clone());
+        Ok(())
+    }
+
+    async fn get_web_session(&self, id: &str) -> Result<Option<WebSession>, StoreError> {
+        let sessions = self.web_sessions.lock().map_err(poisoned)?;
+        Ok(sessions
+            .get(id)
+            .filter(|s| !s.is_expired_at(now_millis()))
+            .cloned())
+    }
+
+    async fn touch_web_session(&self, id: &str, idle_expires_at: i64) -> Result<bool, StoreError> {
+        let mut sessions = self.web_sessions.lock().map_err(poisoned)?;
+        match sessions.get_mut(id) {
+            Some(s) if !s.is_expired_at(now_millis()) => {
+                s.idle_expires_at = idle_expires_at.min(s.expires_at);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn delete_web_session(&self, id: &str) -> Result<(), StoreError> {
+        self.web_sessions.lock().map_err(poisoned)?.remove(id);
+        Ok(())
+    }
+
+    async fn delete_web_sessions_for(&self, openid: &str) -> Result<u64, StoreError> {
+        let mut sessions = self.web_sessions.lock().map_err(poisoned)?;
+        let before = sessions.len();
+        sessions.retain(|_, s| s.openid != openid);
+        Ok((before - sessions.len()) as u64)
+    }
+}
+
+#[async_trait]
+impl CredentialStore for MemoryStore {
+    async fn get_credential(&self, key: &str) -> Result<Option<Credential>, StoreError> {
+        Ok(self.credentials.lock().map_err(poisoned)?.get(key).cloned())
+    }
+
+    async fn put_credential(&self, key: &str, credential: &Credential) -> Result<bool, StoreError> {
+        validate_credential(key, credential)?;
+        let mut credentials = self.credentials.lock().map_err(poisoned)?;
+        match credentials.get(key) {
+            Some(current) if current.obtained_at > credential.obtained_at => Ok(false),
+            _ => {
+                credentials.insert(key.to_owned(), credential.clone());
+                Ok(true)
+            }
+        }
+    }
+
+    async fn delete_credential(&self, key: &str) -> Result<(), StoreError> {
+        self.credentials.lock().map_err(poisoned)?.remove(key);
         Ok(())
     }
 }

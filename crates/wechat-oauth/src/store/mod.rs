@@ -18,14 +18,24 @@
 //! any of them from a URL.
 
 mod codec;
+mod credential;
 mod file;
 mod fn_store;
+mod lease;
 mod memory;
+mod set;
+mod web_session;
 
 pub use codec::{decode_stored, decode_stored_str, encode_for_store};
+pub use credential::{Credential, CredentialStore, MAX_CREDENTIAL_BYTES, validate_credential};
 pub use file::FileStore;
 pub use fn_store::FnStore;
+pub use lease::{Lease, LeaseStore};
 pub use memory::MemoryStore;
+pub use set::{Backend, Stores};
+pub use web_session::{
+    MAX_WEB_SESSION_DATA_BYTES, WebSession, WebSessionStore, validate_web_session,
+};
 
 use std::time::Duration;
 
@@ -74,34 +84,6 @@ impl StoreError {
     /// Whether retrying later may succeed (the backend was down or slow).
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Unavailable(_) | Self::Timeout)
-    }
-}
-
-/// A held lease: proof that this caller, and no other, holds the named lock until it
-/// expires or is released.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lease {
-    name: String,
-    holder: String,
-}
-
-impl Lease {
-    /// A lease on `name` held by a fresh random holder id.
-    pub fn new(name: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            holder: crate::state::random_alphanumeric(32),
-        }
-    }
-
-    /// The lease's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The holder id: release succeeds only for the holder that acquired it.
-    pub fn holder(&self) -> &str {
-        &self.holder
     }
 }
 

@@ -476,7 +476,7 @@ async fn stored_sessions_refuse_payloads_naming_another_user() {
     use wechat_oauth::miniprogram::{MemorySessionStore, SessionStore};
     let store = std::sync::Arc::new(MemorySessionStore::new());
     store
-        .save(&Session::new("oBob", None, b64(&KEY), 1))
+        .save_session(&Session::new("oBob", None, b64(&KEY), 1))
         .await
         .unwrap();
     let client = MiniProgramClient::builder(APPID, "unused-secret")

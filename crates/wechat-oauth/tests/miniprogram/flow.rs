@@ -209,7 +209,7 @@ async fn sessions_live_in_their_own_store_not_the_token_store() {
     let js_code = sandbox.mp_login(MINIPROGRAM_APPID, "alice").unwrap();
     let login = client.login(js_code).await.unwrap();
     assert_eq!(sessions.len(), 1);
-    assert!(sessions.get(&login.openid).await.unwrap().is_some());
+    assert!(sessions.get_session(&login.openid).await.unwrap().is_some());
     // An OAuth token store next to it is untouched (the seed mixed them, §5.9).
     assert!(tokens.get(&login.openid).await.unwrap().is_none());
 
