@@ -297,13 +297,10 @@ impl WeChatLogin {
     /// expiry), then exchanges the code. Nobody else can get past the lease for this state,
     /// in this process or another sharing the token store.
     async fn exchange_once(&self, nonce: &str, code: String, lease_ttl: Duration) -> Outcome {
-        let store = self.inner.client.token_store();
-        match store
-            .acquire_lease(&format!("state:{nonce}"), lease_ttl)
-            .await
-        {
-            Ok(Some(_used)) => self.exchange(nonce, code).await,
-            Ok(None) => Outcome::AlreadyUsed,
+        let store = self.inner.client.lease_store();
+        match store.claim_once(&format!("state:{nonce}"), lease_ttl).await {
+            Ok(true) => self.exchange(nonce, code).await,
+            Ok(false) => Outcome::AlreadyUsed,
             Err(error) => {
                 tracing::warn!(%error, "token store unavailable; cannot mark the login state used");
                 Outcome::Failed(LoginFailure::StoreUnavailable)

@@ -16,7 +16,9 @@ use crate::http::Transport;
 use crate::lenient;
 use crate::refresh::Flight;
 use crate::user::{Lang, TokenStatus, UserInfo, means_invalid_token};
-use crate::{AccessToken, Error, MemoryStore, Result, Secret, TokenStore, now_millis};
+use crate::{
+    AccessToken, Error, LeaseStore, MemoryStore, Result, Secret, Stores, TokenStore, now_millis,
+};
 
 /// Default for [`OAuthClientBuilder::refresh_skew`].
 pub const DEFAULT_REFRESH_SKEW: Duration = Duration::from_secs(60);
@@ -49,6 +51,8 @@ pub(crate) struct Inner {
     pub(crate) transport: Transport,
     pub(crate) open_base: Url,
     pub(crate) store: Arc<dyn TokenStore>,
+    /// Refresh locks (`refresh:<openid>`), shared by every process using the same backend.
+    pub(crate) leases: Arc<dyn LeaseStore>,
     pub(crate) connect_redirect: bool,
     pub(crate) default_lang: Lang,
     pub(crate) refresh_skew: Duration,
@@ -84,7 +88,7 @@ pub struct OAuthClientBuilder {
     api_base: Option<String>,
     open_base: Option<String>,
     http: HttpOptions,
-    store: Option<Arc<dyn TokenStore>>,
+    store: Option<(Arc<dyn TokenStore>, Arc<dyn LeaseStore>)>,
     connect_redirect: bool,
     default_lang: Lang,
     refresh_skew: Duration,
@@ -122,10 +126,19 @@ impl OAuthClientBuilder {
         self
     }
 
-    /// Where tokens are kept (default: a fresh [`MemoryStore`], fine for one process).
-    /// Any [`TokenStore`] works, including `Arc<dyn TokenStore>`.
-    pub fn token_store<S: TokenStore + 'static>(mut self, store: S) -> Self {
-        self.store = Some(Arc::new(store));
+    /// Where tokens and their refresh locks are kept (default: a fresh [`MemoryStore`],
+    /// fine for one process). Any backend that is both a [`TokenStore`] and a
+    /// [`LeaseStore`] works (every store of this workspace is), including `Arc<B>`.
+    pub fn token_store<S: TokenStore + LeaseStore + 'static>(mut self, store: S) -> Self {
+        let store = Arc::new(store);
+        self.store = Some((store.clone(), store));
+        self
+    }
+
+    /// Takes the tokens and leases of `stores` (say, what `wechat_oauth_stores::open(url)`
+    /// returns).
+    pub fn stores(mut self, stores: Stores) -> Self {
+        self.store = Some((stores.tokens, stores.leases));
         self
     }
 
@@ -202,13 +215,21 @@ impl OAuthClientBuilder {
             crate::config::check_scheme(base, self.allow_insecure_http)?;
         }
         let transport = http.transport()?;
+        let (tokens, leases) = self.store.unwrap_or_else(|| {
+            let memory = Arc::new(MemoryStore::new());
+            (
+                memory.clone() as Arc<dyn TokenStore>,
+                memory as Arc<dyn LeaseStore>,
+            )
+        });
         Ok(OAuthClient {
             inner: Arc::new(Inner {
                 appid: self.appid,
                 secret: self.secret,
                 transport,
                 open_base: http.open_base,
-                store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+                store: tokens,
+                leases,
                 connect_redirect: self.connect_redirect,
                 default_lang: self.default_lang,
                 refresh_skew: self.refresh_skew,
@@ -277,6 +298,12 @@ impl OAuthClient {
     /// The store tokens are saved to and read from.
     pub fn token_store(&self) -> Arc<dyn TokenStore> {
         Arc::clone(&self.inner.store)
+    }
+
+    /// The store of the refresh leases (and of single-use values, such as the login
+    /// middleware's `state` nonces).
+    pub fn lease_store(&self) -> Arc<dyn LeaseStore> {
+        Arc::clone(&self.inner.leases)
     }
 
     /// A builder for an authorize URL with every option (`forcePopup`, the website page,
