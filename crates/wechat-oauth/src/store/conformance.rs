@@ -16,6 +16,7 @@
 //! ```
 
 pub mod restart;
+pub mod state;
 pub mod two_process;
 
 use std::future::Future;

@@ -28,6 +28,7 @@ mod file;
 mod fn_store;
 mod lease;
 mod memory;
+mod record;
 mod set;
 mod web_session;
 
@@ -37,6 +38,7 @@ pub use file::FileStore;
 pub use fn_store::FnStore;
 pub use lease::{Lease, LeaseStore};
 pub use memory::MemoryStore;
+pub use record::{Guard, Record, RecordKind, RecordStore, claim_record};
 pub use set::{Backend, Stores};
 pub use web_session::{
     MAX_WEB_SESSION_DATA_BYTES, WebSession, WebSessionStore, validate_web_session,
