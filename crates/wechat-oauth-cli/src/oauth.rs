@@ -20,9 +20,9 @@ async fn client_with_store(config: &Config) -> Result<(OAuthClient, Arc<dyn Toke
     let secret = config.secret.clone().ok_or_else(|| {
         Failure::usage("missing app secret: set WECHAT_SECRET (or pass --secret)")
     })?;
-    let store = store::open(config).await?;
-    let mut builder =
-        OAuthClient::builder(appid, secret.expose_secret()).token_store(store.clone());
+    let stores = store::open(config).await?;
+    let store = stores.tokens.clone();
+    let mut builder = OAuthClient::builder(appid, secret.expose_secret()).stores(stores);
     if let Some(base) = &config.api_base {
         builder = builder.api_base(base);
     }

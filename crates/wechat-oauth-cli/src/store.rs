@@ -1,17 +1,15 @@
 //! The configured token store, and `token get|delete`.
 
-use std::sync::Arc;
-
 use serde_json::json;
-use wechat_oauth::TokenStore;
+use wechat_oauth::{Stores, TokenStore};
 use wechat_oauth_stores::OpenError;
 
 use crate::args::{Config, TokenCommand};
 use crate::failure::{Failure, Status};
 use crate::output;
 
-/// Opens the store named by `--token-store` / `WECHAT_TOKEN_STORE`.
-pub async fn open(config: &Config) -> Result<Arc<dyn TokenStore>, Failure> {
+/// Opens the stores named by `--token-store` / `WECHAT_TOKEN_STORE`.
+pub async fn open(config: &Config) -> Result<Stores, Failure> {
     if config.token_store.trim().starts_with("memory:") {
         tracing::warn!("the memory: token store forgets every token when this command exits");
     }
@@ -27,7 +25,7 @@ pub async fn open(config: &Config) -> Result<Arc<dyn TokenStore>, Failure> {
 
 /// `token get|delete --openid O`.
 pub async fn run(config: &Config, command: &TokenCommand) -> Result<(), Failure> {
-    let store = open(config).await?;
+    let store = open(config).await?.tokens;
     match command {
         TokenCommand::Get { openid } => {
             let token = stored_token(store.as_ref(), openid).await?;
