@@ -8,27 +8,20 @@ use crate::args::{StoreArgs, TokenCommand};
 use crate::failure::{Failure, Status};
 use crate::output;
 
-/// Opens the store set named by `--store` / `WECHAT_STORE`: user tokens, Mini Program
-/// sessions and the rest, all from that one URL.
-///
-/// Until `wechat_oauth_stores::open` returns the whole set (it returns the token store
-/// today), only user tokens come from the URL and the other kinds stay in this process's
-/// memory: a Mini Program session saved by `mp-login` is then gone when the command exits.
+/// Opens the store set named by `--store` / `WECHAT_STORE`: user tokens, leases, Mini
+/// Program sessions and the rest, all from that one URL.
 pub async fn open(args: &StoreArgs) -> Result<Stores, Failure> {
     if args.store.trim().starts_with("memory:") {
         tracing::warn!("the memory: store forgets everything when this command exits");
     }
-    let tokens = wechat_oauth_stores::open(&args.store)
+    wechat_oauth_stores::open(&args.store)
         .await
         .map_err(|e| match e {
             OpenError::UnsupportedScheme { .. } | OpenError::InvalidUrl { .. } => {
                 Failure::new(Status::Usage, e)
             }
             e => Failure::new(Status::Store, e),
-        })?;
-    let mut stores = Stores::memory();
-    stores.tokens = tokens;
-    Ok(stores)
+        })
 }
 
 /// `token get|delete --openid O`.
