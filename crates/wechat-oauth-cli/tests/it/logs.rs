@@ -147,3 +147,17 @@ async fn a_store_password_never_reaches_the_trace_log() {
     assert_eq!(out.json()["openid"], world.openid(&user));
     assert_no_password(&out);
 }
+
+#[tokio::test]
+async fn an_unreachable_store_is_reported_without_its_password() {
+    let world = World::new().await;
+    // Port 1 on localhost refuses connections.
+    let store = format!("postgres://postgres:{URL_PASSWORD}@127.0.0.1:1/test");
+
+    let mut command = world.command(&["token", "get", "--openid", "o1"]);
+    command.env("WECHAT_STORE", &store).env("RUST_LOG", "trace");
+    let out = run(command).await;
+
+    out.assert_failed_with(6);
+    assert_no_password(&out);
+}
