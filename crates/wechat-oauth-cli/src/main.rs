@@ -96,7 +96,8 @@ async fn demo(config: &Config, listen: std::net::SocketAddr) -> Result<(), Failu
         secret: config.secret.clone(),
         api_base: config.api_base.clone(),
         open_base: config.open_base.clone(),
-        token_store: config.token_store.clone(),
+        store: config.token_store.clone(),
+        key: demo::DemoOptions::key_from_env().map_err(|e| Failure::usage(format!("{e:#}")))?,
     };
     demo::run(options)
         .await

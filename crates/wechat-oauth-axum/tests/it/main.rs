@@ -5,6 +5,7 @@ mod attacks;
 mod config;
 mod duplicate;
 mod redirect;
+mod serve;
 mod session;
 mod state;
 
