@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use percent_encoding::percent_decode_str;
 use sha2::{Digest, Sha256};
-use wechat_oauth::Secret;
+use wechat_oauth::AuthCode;
 
 use crate::WeChatLogin;
 use crate::config::{Flow, SnapshotUsers};
@@ -339,7 +339,7 @@ impl WeChatLogin {
         let inner = &self.inner;
         let client = &inner.client;
         // Never retried: a code is single use (§8.2 S6); the SDK saves the token.
-        let token = match client.get_access_token(Secret::new(code)).await {
+        let token = match client.get_access_token(AuthCode::new(code)).await {
             Ok(token) => token,
             Err(error) if error.is_invalid_code() || error.is_code_used() => {
                 return Outcome::CodeRejected;
@@ -369,7 +369,7 @@ impl WeChatLogin {
         if inner.flow.fetches_profile() && may_read_profile {
             // The profile is a nicety: a failure here still logs the user in by openid,
             // and the app can fetch it later with `client.get_user(openid)`.
-            match client.user_info(&token, inner.lang).await {
+            match client.user_info(&token, inner.lang.clone()).await {
                 Ok(info) => {
                     user.nickname = Some(info.nickname).filter(|n| !n.is_empty());
                     user.headimgurl = Some(info.headimgurl).filter(|h| !h.is_empty());

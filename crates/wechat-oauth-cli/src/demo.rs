@@ -206,7 +206,7 @@ impl Backend {
     }
 
     fn client(&self, stores: &Stores) -> anyhow::Result<OAuthClient> {
-        let mut builder = OAuthClient::builder(self.appid.clone(), self.secret.clone())
+        let mut builder = OAuthClient::builder(self.appid.clone(), self.secret.expose_secret())
             .token_store(stores.tokens.clone());
         if let Some(base) = &self.api_base {
             builder = builder.api_base(base.clone());
