@@ -58,7 +58,7 @@ impl DemoOptions {
         match std::env::var(KEY_ENV) {
             Ok(text) => Key::from_bytes(text.as_bytes())
                 .map(Some)
-                .with_context(|| format!("{KEY_ENV}")),
+                .with_context(|| format!("{KEY_ENV} must be at least 32 bytes")),
             Err(_) => Ok(None),
         }
     }

@@ -6,7 +6,7 @@ mod config;
 mod duplicate;
 mod redirect;
 mod serve;
-mod session;
+pub(crate) mod session;
 mod state;
 
 use std::collections::BTreeMap;
