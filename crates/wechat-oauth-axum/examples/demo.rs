@@ -26,7 +26,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client = OAuthClient::builder(defaults::OFFICIAL_APPID, defaults::OFFICIAL_SECRET)
         .api_base(sandbox.url())
         .open_base(sandbox.url())
-        .token_store(stores.tokens.clone())
+        .stores(stores.clone())
         .build()?;
     // Load the key from your secret store in production, the same on every process.
     let login = WeChatLogin::builder(

@@ -207,7 +207,7 @@ impl Backend {
 
     fn client(&self, stores: &Stores) -> anyhow::Result<OAuthClient> {
         let mut builder = OAuthClient::builder(self.appid.clone(), self.secret.expose_secret())
-            .token_store(stores.tokens.clone());
+            .stores(stores.clone());
         if let Some(base) = &self.api_base {
             builder = builder.api_base(base.clone());
         }
@@ -220,7 +220,5 @@ impl Backend {
 
 /// Opens the store set named by `url` (errors name the URL with its password redacted).
 async fn open_stores(url: &str) -> anyhow::Result<Stores> {
-    let tokens = wechat_oauth_stores::open(url).await?;
-    // Until `open` returns the whole set, only tokens go to `url`.
-    Ok(Stores::memory().with_tokens(tokens))
+    Ok(wechat_oauth_stores::open(url).await?)
 }
