@@ -446,6 +446,8 @@ async fn the_demo_logs_in_over_plain_http_with_scripted_approval() {
     assert!(!jar.0.iter().any(|c| c.contains("access_token")));
 }
 
+/// Needs `wechat_oauth_stores::open("sqlite://…")` to keep web sessions in the SQLite file
+/// (not only tokens and leases): the demo hands the whole set it gets to the middleware.
 #[tokio::test]
 async fn restarting_the_demo_on_a_sqlite_store_keeps_its_users_signed_in() {
     let dir = tempfile::tempdir().unwrap();
