@@ -64,7 +64,13 @@ impl Account {
             encoding_aes_key.len() == 43,
             "an EncodingAESKey has 43 characters"
         );
-        let key = BASE64
+        // WeChat generates keys whose last character may carry non-zero trailing bits
+        // (the official Java sample's does), which a strict decoder refuses.
+        let lenient = base64::engine::GeneralPurpose::new(
+            &base64::alphabet::STANDARD,
+            base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+        );
+        let key = lenient
             .decode(format!("{encoding_aes_key}="))
             .context("EncodingAESKey is not base64")?;
         let key: [u8; 32] = key
