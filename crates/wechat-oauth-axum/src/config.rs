@@ -8,9 +8,10 @@ use axum::Router;
 use axum::http::Uri;
 use axum::response::Response;
 use axum::routing::{get, post};
+use wechat_oauth::store::Stores;
 use wechat_oauth::{Lang, OAuthClient, Scope};
 
-use crate::cookie::{CookieAttrs, is_valid_cookie_name};
+use crate::cookie::{Cookies, is_valid_cookie_name};
 use crate::key::Key;
 use crate::outcome::OutcomeCache;
 use crate::pages::{LoginFailure, default_failure_page};
@@ -54,26 +55,6 @@ impl Flow {
     pub(crate) fn fetches_profile(self) -> bool {
         !matches!(self, Self::OfficialAccountBase)
     }
-}
-
-/// When a callback may be accepted without the pending-login cookie set by the login route.
-///
-/// The cookie binds a login to the browser that started it (RFC 6749 §10.12). The WeChat
-/// in-app browser sometimes loses cookies between the login redirect and the callback
-/// (overtrue/socialite#97); the signed, single-use state still protects those callbacks
-/// against forgery and replay, but not against login CSRF, so the default accepts a
-/// cookie-less callback only from the WeChat browser (`MicroMessenger` in `User-Agent`,
-/// which a cross-site attacker cannot set on the victim's browser).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum BrowserBinding {
-    /// Every callback must carry the pending-login cookie.
-    Required,
-    /// Cookie required, except in the WeChat in-app browser (the default).
-    #[default]
-    ExemptWeChatBrowser,
-    /// A valid signed state is enough, in any browser.
-    Optional,
 }
 
 /// What happens when WeChat answers with a snapshot-mode user (`is_snapshotuser`, 快照页).
@@ -127,6 +108,18 @@ pub enum ConfigError {
     /// A state lifetime of zero or longer than ten minutes.
     #[error("the state lifetime must be between 1 second and 10 minutes")]
     StateTtl,
+    /// A route path outside the prefix given to
+    /// [`nested_under`](WeChatLoginBuilder::nested_under).
+    #[error("the {which} path {path:?} is not under the prefix the routes are nested under")]
+    OutsidePrefix {
+        /// Which path (`login`, `logout`, `logout-everywhere`, `callback`).
+        which: &'static str,
+        /// The offending value.
+        path: String,
+    },
+    /// A session lifetime (absolute or idle) of zero.
+    #[error("session lifetimes must be at least 1 second")]
+    SessionTtl,
 }
 
 /// Renders the page shown when a callback fails; see
@@ -134,8 +127,8 @@ pub enum ConfigError {
 pub type FailurePage = Arc<dyn Fn(&LoginFailure, &str) -> Response + Send + Sync>;
 
 /// WeChat login for an axum app: the login, callback and logout routes
-/// ([`routes`](Self::routes)) and the configuration the [`WeChatUser`] extractor reads
-/// ([`layer`](Self::layer)). Cheap to clone.
+/// ([`routes`](Self::routes)) and the configuration the [`WeChatUser`] extractor reads from
+/// the router's state (through [`FromRef`](axum::extract::FromRef)). Cheap to clone.
 ///
 /// See the [crate documentation](crate) for an example.
 ///
@@ -153,14 +146,18 @@ pub(crate) struct Inner {
     pub login_path: String,
     pub logout_path: String,
     pub after_login: String,
+    pub logout_everywhere_path: String,
+    /// The prefix the routes are nested under (empty: merged at the root).
+    pub prefix: String,
     pub key: Key,
-    pub cookies: CookieAttrs,
-    pub session_cookie: String,
-    pub pending_cookie: String,
+    pub cookies: Cookies,
+    /// `scheme://host[:port]` of the callback URL: where this site's own pages come from.
+    pub site_origin: String,
+    pub stores: Stores,
     pub session_ttl: Duration,
+    pub session_idle_ttl: Duration,
     pub state_ttl: Duration,
     pub lang: Lang,
-    pub binding: BrowserBinding,
     pub snapshot: SnapshotUsers,
     pub failure_page: FailurePage,
     pub outcomes: OutcomeCache,
@@ -186,36 +183,43 @@ impl WeChatLogin {
             flow: Flow::default(),
             login_path: "/auth/wechat/login".into(),
             logout_path: "/auth/wechat/logout".into(),
+            logout_everywhere_path: "/auth/wechat/logout-everywhere".into(),
             after_login: "/".into(),
             session_cookie: "wechat_session".into(),
+            stores: None,
+            prefix: String::new(),
             session_ttl: Duration::from_secs(7 * 24 * 3600),
+            session_idle_ttl: Duration::from_secs(24 * 3600),
             state_ttl: Duration::from_secs(600),
             lang: Lang::default(),
-            binding: BrowserBinding::default(),
             snapshot: SnapshotUsers::default(),
             allow_http: false,
             failure_page: None,
         }
     }
 
-    /// The login (`GET`), callback (`GET`) and logout (`POST`) routes, to
-    /// [`merge`](Router::merge) into the app's router.
+    /// The login (`GET`), callback (`GET`), logout and logout-everywhere (`POST`) routes, to
+    /// [`merge`](Router::merge) into the app's router, or to [`nest`](Router::nest) under the
+    /// prefix given to [`WeChatLoginBuilder::nested_under`].
+    ///
+    /// The router's state must provide this login through [`FromRef`](axum::extract::FromRef)
+    /// (the login itself, or an app state with `impl FromRef<AppState> for WeChatLogin`), so
+    /// a router without it does not compile.
     pub fn routes<S>(&self) -> Router<S>
     where
+        WeChatLogin: axum::extract::FromRef<S>,
         S: Clone + Send + Sync + 'static,
     {
         let inner = &self.inner;
+        let local = |path: &str| path[inner.prefix.len()..].to_owned();
         Router::new()
-            .route(&inner.login_path, get(crate::routes::login))
-            .route(&inner.callback_path, get(crate::routes::callback))
-            .route(&inner.logout_path, post(crate::routes::logout))
-            .with_state(self.clone())
-    }
-
-    /// A layer that lets the [`WeChatUser`](crate::WeChatUser) extractor find this
-    /// configuration; apply it to the whole app with [`Router::layer`].
-    pub fn layer(&self) -> axum::Extension<WeChatLogin> {
-        axum::Extension(self.clone())
+            .route(&local(&inner.login_path), get(crate::routes::login))
+            .route(&local(&inner.callback_path), get(crate::routes::callback))
+            .route(&local(&inner.logout_path), post(crate::routes::logout))
+            .route(
+                &local(&inner.logout_everywhere_path),
+                post(crate::routes::logout_everywhere),
+            )
     }
 
     /// The local URL that starts a login and comes back to `return_to` (a same-site path;
@@ -261,6 +265,27 @@ impl WeChatLogin {
             .fetch_add(by.as_secs(), std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// The path of the "sign out everywhere" route (`POST`).
+    pub fn logout_everywhere_path(&self) -> &str {
+        &self.inner.logout_everywhere_path
+    }
+
+    /// The store set holding this login's web sessions and used states.
+    pub fn stores(&self) -> &Stores {
+        &self.inner.stores
+    }
+
+    pub(crate) fn now_millis(&self) -> i64 {
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let skew = self
+            .inner
+            .clock_skew
+            .load(std::sync::atomic::Ordering::Relaxed);
+        wall.saturating_add(i64::try_from(skew).unwrap_or(0).saturating_mul(1000))
+    }
+
     pub(crate) fn now_secs(&self) -> u64 {
         let wall = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -290,8 +315,7 @@ impl fmt::Debug for WeChatLogin {
             .field("login_path", &inner.login_path)
             .field("logout_path", &inner.logout_path)
             .field("after_login", &inner.after_login)
-            .field("session_cookie", &inner.session_cookie)
-            .field("binding", &inner.binding)
+            .field("session_cookie", &inner.cookies.session_name)
             .field("snapshot", &inner.snapshot)
             .finish_non_exhaustive()
     }
@@ -306,12 +330,15 @@ pub struct WeChatLoginBuilder {
     flow: Flow,
     login_path: String,
     logout_path: String,
+    logout_everywhere_path: String,
     after_login: String,
     session_cookie: String,
+    stores: Option<Stores>,
+    prefix: String,
     session_ttl: Duration,
+    session_idle_ttl: Duration,
     state_ttl: Duration,
     lang: Lang,
-    binding: BrowserBinding,
     snapshot: SnapshotUsers,
     allow_http: bool,
     failure_page: Option<FailurePage>,
@@ -345,6 +372,43 @@ impl WeChatLoginBuilder {
         self
     }
 
+    /// Path of the "sign out everywhere" route (default `/auth/wechat/logout-everywhere`,
+    /// `POST`): ends every session of the signed-in user, in every browser.
+    pub fn logout_everywhere_path(mut self, path: impl Into<String>) -> Self {
+        self.logout_everywhere_path = path.into();
+        self
+    }
+
+    /// Says that [`routes`](WeChatLogin::routes) will be mounted with
+    /// `Router::nest(prefix, login.routes())`. The route paths (login, logout, callback)
+    /// stay the full paths the browser sees and must all start with `prefix`.
+    ///
+    /// ```
+    /// # use wechat_oauth_axum::{Key, WeChatLogin};
+    /// # let client = wechat_oauth::OAuthClient::builder("wx1", "secret").build().unwrap();
+    /// let login = WeChatLogin::builder(client, "https://example.com/auth/wechat/callback", Key::generate())
+    ///     .nested_under("/auth")
+    ///     .build()
+    ///     .unwrap();
+    /// let app: axum::Router = axum::Router::new()
+    ///     .nest("/auth", login.routes())
+    ///     .with_state(login);
+    /// # let _ = app;
+    /// ```
+    pub fn nested_under(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Where the web sessions and the single-use `state` nonces live (default: this
+    /// process's memory). A site served by more than one process passes the same shared
+    /// set to each (for example from `wechat_oauth_stores::open(url)`), or sessions started
+    /// on one process are unknown on the others and a state could be used once per process.
+    pub fn stores(mut self, stores: Stores) -> Self {
+        self.stores = Some(stores);
+        self
+    }
+
     /// Where to go after login when no valid `return_to` was given, and after logout
     /// (default `/`).
     pub fn after_login(mut self, path: impl Into<String>) -> Self {
@@ -352,16 +416,24 @@ impl WeChatLoginBuilder {
         self
     }
 
-    /// Name of the session cookie (default `wechat_session`); the pending-login cookie is
-    /// this name plus `_pending`.
+    /// Name of the session cookie (default `wechat_session`; it holds a random session id
+    /// only); the pending-login cookie is this name plus `_pending`.
     pub fn session_cookie(mut self, name: impl Into<String>) -> Self {
         self.session_cookie = name.into();
         self
     }
 
-    /// How long a session lasts (default 7 days).
+    /// How long a session lasts at most, however active (default 7 days): its absolute
+    /// lifetime.
     pub fn session_ttl(mut self, ttl: Duration) -> Self {
         self.session_ttl = ttl;
+        self
+    }
+
+    /// How long a session lasts without a request (default 24 hours): its idle lifetime,
+    /// never beyond the absolute one.
+    pub fn session_idle_ttl(mut self, ttl: Duration) -> Self {
+        self.session_idle_ttl = ttl;
         self
     }
 
@@ -375,12 +447,6 @@ impl WeChatLoginBuilder {
     /// Language of the profile's place names (default `zh_CN`).
     pub fn lang(mut self, lang: Lang) -> Self {
         self.lang = lang;
-        self
-    }
-
-    /// When a callback without the pending-login cookie is accepted (see [`BrowserBinding`]).
-    pub fn browser_binding(mut self, binding: BrowserBinding) -> Self {
-        self.binding = binding;
         self
     }
 
@@ -416,16 +482,20 @@ impl WeChatLoginBuilder {
         let (callback_path, secure) = check_callback_url(&self.callback_url, self.allow_http)?;
         check_path("login", &self.login_path)?;
         check_path("logout", &self.logout_path)?;
+        check_path("logout-everywhere", &self.logout_everywhere_path)?;
         if safe_return_path(&self.after_login).is_none() {
             return Err(ConfigError::Path {
                 which: "after-login",
                 path: self.after_login,
             });
         }
-        if self.login_path == self.logout_path
-            || self.login_path == callback_path
-            || self.logout_path == callback_path
-        {
+        let paths = [
+            &self.login_path,
+            &self.logout_path,
+            &self.logout_everywhere_path,
+            &callback_path,
+        ];
+        if (1..paths.len()).any(|i| paths[..i].contains(&paths[i])) {
             return Err(ConfigError::PathConflict);
         }
         if !is_valid_cookie_name(&self.session_cookie) {
@@ -434,7 +504,41 @@ impl WeChatLoginBuilder {
         if self.state_ttl.is_zero() || self.state_ttl > Duration::from_secs(600) {
             return Err(ConfigError::StateTtl);
         }
-        let pending_cookie = format!("{}_pending", self.session_cookie);
+        if !self.prefix.is_empty() {
+            check_path("prefix", &self.prefix)?;
+            if self.prefix.ends_with('/') {
+                return Err(ConfigError::Path {
+                    which: "prefix",
+                    path: self.prefix,
+                });
+            }
+            for (which, path) in [
+                ("login", &self.login_path),
+                ("logout", &self.logout_path),
+                ("logout-everywhere", &self.logout_everywhere_path),
+                ("callback", &callback_path),
+            ] {
+                let inside = path
+                    .strip_prefix(&self.prefix)
+                    .is_some_and(|rest| rest.starts_with('/'));
+                if !inside {
+                    return Err(ConfigError::OutsidePrefix {
+                        which,
+                        path: path.clone(),
+                    });
+                }
+            }
+        }
+        if self.session_ttl.as_secs() == 0 || self.session_idle_ttl.as_secs() == 0 {
+            return Err(ConfigError::SessionTtl);
+        }
+        let site_origin = crate::origin::origin_of(
+            &self
+                .callback_url
+                .parse()
+                .map_err(|_| ConfigError::CallbackUrl(self.callback_url.clone()))?,
+        );
+        let cookies = Cookies::new(&self.key, self.client.appid(), &self.session_cookie, secure);
         Ok(WeChatLogin {
             inner: Arc::new(Inner {
                 client: self.client,
@@ -443,15 +547,17 @@ impl WeChatLoginBuilder {
                 callback_path,
                 login_path: self.login_path,
                 logout_path: self.logout_path,
+                logout_everywhere_path: self.logout_everywhere_path,
+                prefix: self.prefix,
                 after_login: self.after_login,
                 key: self.key,
-                cookies: CookieAttrs { secure },
-                session_cookie: self.session_cookie,
-                pending_cookie,
+                cookies,
+                site_origin,
+                stores: self.stores.unwrap_or_default(),
                 session_ttl: self.session_ttl,
+                session_idle_ttl: self.session_idle_ttl.min(self.session_ttl),
                 state_ttl: self.state_ttl,
                 lang: self.lang,
-                binding: self.binding,
                 snapshot: self.snapshot,
                 failure_page: self
                     .failure_page

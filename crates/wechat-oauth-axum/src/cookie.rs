@@ -1,79 +1,116 @@
-//! Signed cookie values and `Set-Cookie` headers.
+//! The two cookies this crate sets, through `axum-extra`'s [`SignedCookieJar`]: the
+//! session cookie (a random session id; the session itself lives in the store) and the
+//! pending-login cookie ([`PendingLogins`]).
 //!
-//! A cookie value is `base64url(JSON) "." base64url(HMAC-SHA256)`. The JSON is readable by
-//! the browser (it holds the user's own openid and nickname, no tokens) but cannot be altered
-//! or moved to another app or purpose: the MAC covers a purpose label and the appid.
+//! Each is signed (HMAC-SHA256) under its own key, derived from the site [`Key`], a purpose
+//! label and the appid, so a value made for one cookie, app or site never verifies as
+//! another. Neither holds anything secret beyond the session id itself: no token, no profile.
 
-use axum::http::HeaderValue;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use std::time::Duration;
 
-use crate::key::{Key, ct_eq};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar, Key as CookieKey, SameSite, SignedCookieJar};
 
-/// Largest cookie value accepted on input; browsers cap a cookie near 4 KiB anyway.
-const MAX_COOKIE_VALUE: usize = 4096;
+use crate::key::Key;
+use crate::pending::PendingLogins;
 
-/// Signs `value` for `purpose` within `appid`.
-pub(crate) fn seal<T: Serialize>(key: &Key, purpose: &str, appid: &str, value: &T) -> String {
-    // Serializing plain structs of strings and numbers cannot fail; an empty body would
-    // simply fail to open later.
-    let json = serde_json::to_vec(value).unwrap_or_default();
-    let mac = key.mac(purpose, &[appid.as_bytes(), &json]);
-    format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(&json),
-        URL_SAFE_NO_PAD.encode(mac)
-    )
-}
-
-/// The value sealed by [`seal`] with the same key, purpose and appid, or `None`.
-pub(crate) fn open<T: DeserializeOwned>(
-    key: &Key,
-    purpose: &str,
-    appid: &str,
-    sealed: &str,
-) -> Option<T> {
-    if sealed.len() > MAX_COOKIE_VALUE {
-        return None;
-    }
-    let (body, mac) = sealed.split_once('.')?;
-    let json = URL_SAFE_NO_PAD.decode(body).ok()?;
-    let expected = URL_SAFE_NO_PAD.encode(key.mac(purpose, &[appid.as_bytes(), &json]));
-    if !ct_eq(&expected, mac) {
-        return None;
-    }
-    serde_json::from_slice(&json).ok()
-}
-
-/// Cookie attributes shared by every cookie this crate sets.
-#[derive(Debug, Clone)]
-pub(crate) struct CookieAttrs {
-    /// `Secure` is left off only for a plain-http site on a loopback host (local development).
+/// The cookie settings of one [`WeChatLogin`](crate::WeChatLogin).
+#[derive(Clone)]
+pub(crate) struct Cookies {
+    /// `Secure` is left off only for a plain-http site (local development, or with
+    /// `allow_http_callback`).
     pub secure: bool,
+    pub session_name: String,
+    pub pending_name: String,
+    session_key: CookieKey,
+    pending_key: CookieKey,
 }
 
-impl CookieAttrs {
-    /// `Set-Cookie` for `name=value` living `max_age_secs` (`None`: until the browser closes).
-    ///
-    /// `SameSite=Lax`, not `Strict`: the callback is a cross-site top-level navigation from
-    /// open.weixin.qq.com and must carry the pending-login cookie (`wechat-protocol.md` §8.2 S1).
-    pub(crate) fn set(&self, name: &str, value: &str, max_age_secs: Option<u64>) -> HeaderValue {
-        let mut header = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
-        if let Some(age) = max_age_secs {
-            header.push_str(&format!("; Max-Age={age}"));
+impl Cookies {
+    pub(crate) fn new(key: &Key, appid: &str, session_name: &str, secure: bool) -> Self {
+        Self {
+            secure,
+            session_name: session_name.to_owned(),
+            pending_name: format!("{session_name}_pending"),
+            session_key: key.cookie_key("wechat-oauth-axum/cookie/session/v2", appid),
+            pending_key: key.cookie_key("wechat-oauth-axum/cookie/pending/v2", appid),
         }
-        if self.secure {
-            header.push_str("; Secure");
-        }
-        // Names are checked at build time and values are base64url: always a valid header.
-        HeaderValue::from_str(&header).unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 
-    /// `Set-Cookie` that deletes `name`.
-    pub(crate) fn remove(&self, name: &str) -> HeaderValue {
-        self.set(name, "", Some(0))
+    /// The session id of an authentic session cookie, if the browser sent one.
+    pub(crate) fn session_id(&self, headers: &HeaderMap) -> Option<String> {
+        let jar = SignedCookieJar::from_headers(headers, self.session_key.clone());
+        jar.get(&self.session_name).map(|c| c.value().to_owned())
+    }
+
+    /// The pending logins of an authentic pending-login cookie (empty when there is none).
+    pub(crate) fn pending(&self, headers: &HeaderMap) -> PendingLogins {
+        let jar = SignedCookieJar::from_headers(headers, self.pending_key.clone());
+        jar.get(&self.pending_name)
+            .and_then(|c| PendingLogins::decode(c.value()))
+            .unwrap_or_default()
+    }
+
+    /// Adds a session cookie for `id` living `max_age` (`None`: until the browser closes).
+    pub(crate) fn set_session(
+        &self,
+        response: Response,
+        id: &str,
+        max_age: Option<Duration>,
+    ) -> Response {
+        let jar = SignedCookieJar::new(self.session_key.clone()).add(self.cookie(
+            &self.session_name,
+            id.to_owned(),
+            max_age,
+        ));
+        (jar, response).into_response()
+    }
+
+    /// Adds the deletion of the session cookie.
+    pub(crate) fn clear_session(&self, response: Response) -> Response {
+        let jar = CookieJar::new().add(self.removal(&self.session_name));
+        (jar, response).into_response()
+    }
+
+    /// Adds the pending-login cookie (or its deletion when no login is pending).
+    pub(crate) fn set_pending(
+        &self,
+        response: Response,
+        pending: &PendingLogins,
+        max_age: Duration,
+    ) -> Response {
+        if pending.is_empty() {
+            let jar = CookieJar::new().add(self.removal(&self.pending_name));
+            return (jar, response).into_response();
+        }
+        let cookie = self.cookie(&self.pending_name, pending.encode(), Some(max_age));
+        let jar = SignedCookieJar::new(self.pending_key.clone()).add(cookie);
+        (jar, response).into_response()
+    }
+
+    /// `HttpOnly`, `Path=/`, and `SameSite=Lax`, not `Strict`: the callback is a
+    /// cross-site top-level navigation from open.weixin.qq.com and must carry the
+    /// pending-login cookie.
+    fn cookie(&self, name: &str, value: String, max_age: Option<Duration>) -> Cookie<'static> {
+        let mut cookie = Cookie::build((name.to_owned(), value))
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(self.secure)
+            .build();
+        if let Some(age) = max_age {
+            let secs = i64::try_from(age.as_secs()).unwrap_or(i64::MAX);
+            cookie.set_max_age(cookie::time::Duration::seconds(secs));
+        }
+        cookie
+    }
+
+    /// A deletion: nothing to sign (an unsigned jar writes it), same attributes.
+    fn removal(&self, name: &str) -> Cookie<'static> {
+        let mut cookie = self.cookie(name, String::new(), None);
+        cookie.make_removal();
+        cookie
     }
 }
 
@@ -87,46 +124,72 @@ pub(crate) fn is_valid_cookie_name(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use axum::http::header;
+
     use super::*;
 
+    fn echo(response: &Response) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        let pairs: Vec<String> = response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+            .collect();
+        headers.insert(header::COOKIE, pairs.join("; ").parse().unwrap());
+        headers
+    }
+
     #[test]
-    fn sealed_values_open_only_with_the_same_key_purpose_and_app() {
+    fn a_session_cookie_verifies_only_with_the_same_key_and_app() {
         let key = Key::generate();
-        let sealed = seal(&key, "session", "wx1", &("alice", 7));
-        assert_eq!(
-            open(&key, "session", "wx1", &sealed),
-            Some(("alice".to_owned(), 7))
+        let cookies = Cookies::new(&key, "wx1", "s", true);
+        let response =
+            cookies.set_session(().into_response(), "the-id", Some(Duration::from_secs(60)));
+        let set = response.headers()[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            set.contains("HttpOnly") && set.contains("SameSite=Lax") && set.contains("Secure"),
+            "{set}"
         );
-        assert_eq!(open::<(String, i32)>(&key, "pending", "wx1", &sealed), None);
-        assert_eq!(open::<(String, i32)>(&key, "session", "wx2", &sealed), None);
+        assert!(set.contains("Max-Age=60"), "{set}");
+        let headers = echo(&response);
+        assert_eq!(cookies.session_id(&headers).as_deref(), Some("the-id"));
         assert_eq!(
-            open::<(String, i32)>(&Key::generate(), "session", "wx1", &sealed),
+            Cookies::new(&key, "wx2", "s", true).session_id(&headers),
+            None
+        );
+        assert_eq!(
+            Cookies::new(&Key::generate(), "wx1", "s", true).session_id(&headers),
             None
         );
     }
 
     #[test]
-    fn tampered_values_do_not_open() {
-        let key = Key::generate();
-        let sealed = seal(&key, "session", "wx1", &"alice");
-        let forged_body = URL_SAFE_NO_PAD.encode(br#""mallory""#);
-        let (_, mac) = sealed.split_once('.').unwrap();
-        assert_eq!(
-            open::<String>(&key, "session", "wx1", &format!("{forged_body}.{mac}")),
-            None
-        );
-        assert_eq!(open::<String>(&key, "session", "wx1", "no-dot"), None);
-        assert_eq!(open::<String>(&key, "session", "wx1", "!!.!!"), None);
+    fn a_value_signed_for_one_cookie_does_not_verify_as_the_other() {
+        let cookies = Cookies::new(&Key::generate(), "wx1", "s", false);
+        let response = cookies.set_session(().into_response(), "the-id", None);
+        let pair = echo(&response)[header::COOKIE].to_str().unwrap().to_owned();
+        let moved = pair.replacen("s=", "s_pending=", 1);
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, moved.parse().unwrap());
+        assert!(cookies.pending(&headers).is_empty());
     }
 
     #[test]
-    fn cookies_are_http_only_lax_and_secure_when_asked() {
-        let secure = CookieAttrs { secure: true }.set("s", "v", Some(60));
-        assert_eq!(
-            secure,
-            "s=v; Path=/; HttpOnly; SameSite=Lax; Max-Age=60; Secure"
-        );
-        let local = CookieAttrs { secure: false }.remove("s");
-        assert_eq!(local, "s=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    fn tampered_and_unsigned_values_do_not_verify() {
+        let cookies = Cookies::new(&Key::generate(), "wx1", "s", false);
+        for forged in [
+            "s=the-id",
+            "s=",
+            "s=!!!!",
+            "s=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAthe-id",
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::COOKIE, forged.parse().unwrap());
+            assert_eq!(cookies.session_id(&headers), None, "{forged}");
+        }
     }
 }

@@ -1,6 +1,10 @@
 //! The [`WeChatUser`] extractor and its rejection.
+//!
+//! The extractor finds the [`WeChatLogin`] in the router's state through [`FromRef`], so a
+//! router whose state cannot provide one does not compile (there is no run-time lookup to
+//! forget).
 
-use axum::extract::{FromRequestParts, OptionalFromRequestParts, OriginalUri};
+use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts, OriginalUri};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -17,8 +21,9 @@ pub enum WeChatUserRejection {
         /// The local login URL, with `return_to` set.
         login_url: String,
     },
-    /// The app forgot `.layer(login.layer())`: answers 500 and logs why.
-    MissingLayer,
+    /// The web-session store could not be read: answers 503 (not a redirect to login,
+    /// which would loop while the store is down).
+    StoreUnavailable,
 }
 
 impl IntoResponse for WeChatUserRejection {
@@ -30,29 +35,31 @@ impl IntoResponse for WeChatUserRejection {
                 }
                 Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
             },
-            Self::MissingLayer => {
-                tracing::error!(
-                    "WeChatUser extractor used without `.layer(login.layer())` on the router"
-                );
-                StatusCode::INTERNAL_SERVER_ERROR.into_response()
-            }
+            Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE.into_response(),
         }
     }
 }
 
-fn login_of(parts: &Parts) -> Result<&WeChatLogin, WeChatUserRejection> {
-    parts
-        .extensions
-        .get::<WeChatLogin>()
-        .ok_or(WeChatUserRejection::MissingLayer)
+async fn current_user(
+    login: &WeChatLogin,
+    parts: &Parts,
+) -> Result<Option<WeChatUser>, WeChatUserRejection> {
+    login.current_user(&parts.headers).await.map_err(|error| {
+        tracing::warn!(%error, "web-session store unavailable");
+        WeChatUserRejection::StoreUnavailable
+    })
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for WeChatUser {
+impl<S> FromRequestParts<S> for WeChatUser
+where
+    WeChatLogin: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = WeChatUserRejection;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let login = login_of(parts)?;
-        if let Some(user) = login.current_user(&parts.headers) {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let login = WeChatLogin::from_ref(state);
+        if let Some(user) = current_user(&login, parts).await? {
             return Ok(user);
         }
         // Inside `Router::nest` the URI is stripped of the prefix; the original is the path
@@ -68,13 +75,17 @@ impl<S: Send + Sync> FromRequestParts<S> for WeChatUser {
     }
 }
 
-impl<S: Send + Sync> OptionalFromRequestParts<S> for WeChatUser {
+impl<S> OptionalFromRequestParts<S> for WeChatUser
+where
+    WeChatLogin: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = WeChatUserRejection;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        _state: &S,
+        state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        Ok(login_of(parts)?.current_user(&parts.headers))
+        current_user(&WeChatLogin::from_ref(state), parts).await
     }
 }

@@ -9,7 +9,8 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 /// The secret that authenticates everything this crate hands to a browser: the OAuth
-/// `state`, the pending-login cookie and the session cookie (HMAC-SHA256).
+/// `state`, the pending-login cookie and the session cookie (HMAC-SHA256; the cookies are
+/// signed by `axum-extra`'s `SignedCookieJar` under keys derived from this one).
 ///
 /// Every process serving the same site must use the same key, or a login started on one
 /// process fails its callback on another. Load it from your secret store; [`Key::generate`]
@@ -74,6 +75,20 @@ impl Key {
 impl fmt::Debug for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Key([redacted])")
+    }
+}
+
+impl Key {
+    /// A key for `axum-extra`'s signed cookie jar, derived for one cookie (`label`) of one
+    /// app, so that no two cookies, apps or sites share a signing key.
+    pub(crate) fn cookie_key(&self, label: &str, appid: &str) -> axum_extra::extract::cookie::Key {
+        let mut master = [0u8; 64];
+        master[..32].copy_from_slice(&self.mac(label, &[appid.as_bytes(), b"signing"]));
+        master[32..].copy_from_slice(&self.mac(label, &[appid.as_bytes(), b"encryption"]));
+        // 64 bytes is exactly what the jar's key takes, so this cannot fail; a random key
+        // would only sign nobody in.
+        axum_extra::extract::cookie::Key::try_from(&master[..])
+            .unwrap_or_else(|_| axum_extra::extract::cookie::Key::generate())
     }
 }
 

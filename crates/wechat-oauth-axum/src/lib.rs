@@ -7,11 +7,17 @@
 //! - **callback** (`GET` at the path of your callback URL) checks the state, exchanges the
 //!   code through the SDK's [`OAuthClient`](wechat_oauth::OAuthClient) (which saves the
 //!   token in its store), fetches the profile for `snsapi_userinfo` / `snsapi_login`, starts a
-//!   signed session cookie, and answers `303 See Other` to the clean return path so `code`
-//!   and `state` leave the address bar and history;
-//! - **logout** (`POST /auth/wechat/logout`) ends the session;
+//!   server-side session (the cookie holds only its random id), and answers `303 See Other`
+//!   to the clean return path so `code` and `state` leave the address bar and history;
+//! - **logout** (`POST /auth/wechat/logout`) deletes the session on the server, and
+//!   **logout everywhere** (`POST /auth/wechat/logout-everywhere`) every session of that
+//!   user ([`WeChatLogin::sign_out_everywhere`] does the same from code);
 //! - [`WeChatUser`] as a handler argument gives the logged-in user, or redirects to login
-//!   and back to the current page; `Option<WeChatUser>` never redirects.
+//!   and back to the current page; `Option<WeChatUser>` never redirects. It reads the
+//!   [`WeChatLogin`] from the router's state through [`FromRef`](axum::extract::FromRef):
+//!   the state is the login itself, or your app state with
+//!   `impl FromRef<AppState> for WeChatLogin`. The routes can be merged at the root or
+//!   nested under a prefix ([`WeChatLoginBuilder::nested_under`]).
 //!
 //! ```no_run
 //! use axum::{Router, routing::get};
@@ -28,32 +34,63 @@
 //!     .flow(Flow::OfficialAccountUserInfo)
 //!     .build()?;
 //!
-//! let app = Router::new()
+//! // The router's state provides the login: forgetting it is a compile error, not a 500.
+//! let app: Router = Router::new()
 //!     .route("/profile", get(profile))
 //!     .merge(login.routes())
-//!     .layer(login.layer());
+//!     .with_state(login);
 //!
 //! let listener = tokio::net::TcpListener::bind("0.0.0.0:3000").await?;
 //! axum::serve(listener, app).await?;
 //! # Ok(()) }
 //! ```
 //!
+//! A handler that asks for a [`WeChatUser`] on a router whose state cannot provide the
+//! login is refused by the compiler:
+//!
+//! ```compile_fail
+//! use axum::{Router, routing::get};
+//! use wechat_oauth_axum::WeChatUser;
+//!
+//! async fn profile(user: WeChatUser) -> String {
+//!     user.openid
+//! }
+//!
+//! // error: `WeChatLogin: FromRef<()>` is not satisfied
+//! let app: Router = Router::new().route("/profile", get(profile));
+//! ```
+//!
 //! # What it guards against
 //!
+//! - **Stolen or leftover session cookies.** Sessions live in [`Stores::web_sessions`]
+//!   (give the builder the same [`Stores`] on every process: [`WeChatLoginBuilder::stores`]);
+//!   the cookie carries only a random 190-bit id from a CSPRNG, signed. Logging out deletes
+//!   the session, so a copy of the cookie taken before is refused after it. A session ends
+//!   after its idle lifetime without requests (default 24 hours) and after its absolute
+//!   lifetime in any case (default 7 days); both are configurable. Every login gets a fresh
+//!   id and ends the browser's previous session (no session fixation). A profile of any size
+//!   fits, since it is not in the cookie.
+//! - **Cross-site logout.** The logout routes refuse, with a 403 page, a request that the
+//!   browser marks as coming from another site (`Sec-Fetch-Site`, `Origin`), headers a page
+//!   cannot forge.
 //! - **Forged, replayed and expired states** (RFC 6749 §10.12, RFC 9700 §2.1). The `state`
 //!   is `[A-Za-z0-9]`, at most 128 characters as WeChat requires, and carries a nonce, an
 //!   expiry (10 minutes at most), the flow and the return path under an HMAC with your
-//!   [`Key`]. It is single use: the callback takes the lease `state:<nonce>` in the client's
-//!   token store, so a replay is refused even on another process sharing the store, and no
-//!   code is exchanged for it.
-//! - **Login CSRF.** A signed pending-login cookie ties the state to the browser that
-//!   started it. WeChat's in-app browser sometimes drops cookies (overtrue/socialite#97), so
-//!   by default a callback without that cookie is still accepted from the WeChat browser
-//!   only; see [`BrowserBinding`].
+//!   [`Key`]. It is single use: the callback claims `state:<nonce>` once
+//!   ([`LeaseStore::claim_once`]) in [`Stores::leases`], so a replay is refused even on
+//!   another process sharing the store, and no code is exchanged for it.
+//! - **Login CSRF and session hijack from a leaked callback URL.** A signed pending-login
+//!   cookie ties each state to the browser that started it, and a callback is accepted only
+//!   from that browser; see [Browser binding](#browser-binding).
 //! - **Open redirects.** `return_to` must be a same-site path ([`safe_return_path`]);
 //!   `//evil.com`, `https://evil.com`, `/\evil.com`, `%2F%2Fevil.com`, `javascript:` … all
 //!   fall back to the after-login default. The callback never reads a return path from
 //!   its own query.
+//! - **Pending-login cookie overflow.** The pending-login cookie has a fixed small size
+//!   whatever the input (under 1 KiB): the three most recent logins, and the return paths
+//!   too long for the state within 400 bytes (newest first; a longer path lands on the
+//!   after-login page). The newest login always completes. Nothing is kept on the server
+//!   for a login that has not come back, so the login route cannot be used to fill the store.
 //! - **Duplicate callbacks.** WeChat sometimes calls the callback twice with the same code
 //!   and state. In the same browser the second call completes the same login without a
 //!   second code exchange; elsewhere it is refused. When WeChat rejects the code (40029,
@@ -68,22 +105,59 @@
 //!
 //! A denied authorization shows a refusal page; every failure page can be replaced with
 //! [`WeChatLoginBuilder::failure_page`].
+//!
+//! # Browser binding
+//!
+//! A callback URL carries everything WeChat hands out: the `code` and the `state`. It can
+//! leak (a proxy or access log, a `Referer`, a shared screenshot, a browser extension) and
+//! it can be planted (an attacker approves a login as themselves and gets the victim to open
+//! the resulting URL). Neither the code nor the signed state says *which browser* may use
+//! it, so the login route also sets a pending-login cookie holding a hash of the state's
+//! nonce, and the callback completes a login only in a browser that sends that cookie back
+//! (RFC 6749 §10.12, RFC 9700 §4.7).
+//!
+//! There is no exception for any browser. An earlier version let a callback without the
+//! cookie through when the `User-Agent` said `MicroMessenger`, because WeChat's in-app
+//! browser was reported to drop cookies between the login redirect and the callback
+//! (overtrue/socialite#97). But a user agent is a claim, not a proof: anyone replaying a
+//! leaked callback URL can send `MicroMessenger`, and the first to do so was signed in as
+//! the victim; a planted URL opened inside WeChat signed the victim in as the attacker.
+//!
+//! What happens instead when the cookie is missing:
+//!
+//! 1. The callback is not accepted and its code is not exchanged (so it stays usable by the
+//!    browser that owns it). The browser is sent to a **fresh login of its own**: a new
+//!    state, a new pending-login cookie, the same return path, marked as a restart.
+//! 2. If that browser comes back without the cookie again, the restart is not repeated (no
+//!    loop): a page ([`LoginFailure::CookieMissing`]) explains that cookies must be allowed
+//!    for the site, or the page opened in the phone's own browser.
+//!
+//! WeChat's in-app browser keeps the site's cookies across the OAuth redirect in the normal
+//! case, so logins inside WeChat complete at the first callback; a browser that lost the
+//! cookie once gets it again with the restart. For an attacker the restart is useless: it
+//! logs the attacker's own browser in as whoever approves on WeChat's page, which is the
+//! attacker, and a victim who opens a planted URL is sent to log in as themselves.
+//!
+//! [`Stores`]: wechat_oauth::store::Stores
+//! [`Stores::web_sessions`]: wechat_oauth::store::Stores::web_sessions
+//! [`Stores::leases`]: wechat_oauth::store::Stores::leases
+//! [`LeaseStore::claim_once`]: wechat_oauth::store::LeaseStore::claim_once
 #![forbid(unsafe_code)]
 
 mod config;
 mod cookie;
 mod extract;
 mod key;
+mod origin;
 mod outcome;
 mod pages;
+mod pending;
 mod return_path;
 mod routes;
 mod session;
 mod state;
 
-pub use config::{
-    BrowserBinding, ConfigError, FailurePage, Flow, SnapshotUsers, WeChatLogin, WeChatLoginBuilder,
-};
+pub use config::{ConfigError, FailurePage, Flow, SnapshotUsers, WeChatLogin, WeChatLoginBuilder};
 pub use extract::WeChatUserRejection;
 pub use key::{Key, KeyTooShort};
 pub use pages::LoginFailure;

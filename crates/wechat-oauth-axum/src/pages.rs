@@ -18,8 +18,10 @@ pub enum LoginFailure {
     InvalidState,
     /// The login took longer than the state's lifetime, and the one automatic restart was used.
     Expired,
-    /// The state was started in another browser (its pending-login cookie is missing).
-    WrongBrowser,
+    /// The browser brought no proof that it started this login (the pending-login cookie
+    /// bound to the state), even after one fresh restart: it blocks or drops cookies, or
+    /// the link was opened in another browser. The page says what to do.
+    CookieMissing,
     /// The state was already used, and this browser cannot be shown to be the one that used it.
     Replayed,
     /// WeChat refused the code (40029 invalid, 40163 already used) after the one automatic restart.
@@ -45,7 +47,7 @@ impl LoginFailure {
             Self::BadRequest
             | Self::InvalidState
             | Self::Expired
-            | Self::WrongBrowser
+            | Self::CookieMissing
             | Self::Replayed
             | Self::CodeRejected => StatusCode::BAD_REQUEST,
         }
@@ -59,7 +61,7 @@ impl LoginFailure {
             Self::StoreUnavailable => "Sign-in is unavailable right now",
             Self::Expired => "This sign-in link has expired",
             Self::Replayed => "This sign-in link was already used",
-            Self::WrongBrowser => "This sign-in was started in another browser",
+            Self::CookieMissing => "Your browser did not keep the sign-in cookie",
             Self::CodeRejected => "WeChat did not accept the sign-in",
             Self::BadRequest | Self::InvalidState => "This sign-in link is not valid",
         }
@@ -74,9 +76,11 @@ impl LoginFailure {
                 "You are looking at a preview of this page. Tap “使用完整服务” (use the full service) at the bottom of the screen, then sign in."
             }
             Self::WeChatUnavailable | Self::StoreUnavailable => "Please try again in a moment.",
+            Self::CookieMissing => {
+                "Signing in needs a cookie that proves this browser started the sign-in, and it did not come back. Allow cookies for this site, or open this page in your phone's browser (in WeChat: tap ··· at the top right, then “在浏览器打开” / Open in Browser), and sign in again."
+            }
             Self::Expired
             | Self::Replayed
-            | Self::WrongBrowser
             | Self::CodeRejected
             | Self::BadRequest
             | Self::InvalidState => "For your safety it was not used. Start a new sign-in below.",
@@ -100,12 +104,22 @@ pub(crate) fn default_failure_page(failure: &LoginFailure, retry_url: &str) -> R
             escape_html(retry_url)
         )
     };
+    page(
+        failure.status(),
+        failure.title(),
+        failure.explanation(),
+        &link,
+    )
+}
+
+/// A small page: a title, a sentence, and optional trusted HTML (already escaped).
+pub(crate) fn page(status: StatusCode, title: &str, text: &str, extra_html: &str) -> Response {
     let body = format!(
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>{title}</title><style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;line-height:1.5}}a{{color:#07c160}}</style></head><body><h1>{title}</h1><p>{text}</p>{link}</body></html>"#,
-        title = escape_html(failure.title()),
-        text = escape_html(failure.explanation()),
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>{title}</title><style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;line-height:1.5}}a{{color:#07c160}}</style></head><body><h1>{title}</h1><p>{text}</p>{extra_html}</body></html>"#,
+        title = escape_html(title),
+        text = escape_html(text),
     );
-    let mut response = (failure.status(), Html(body)).into_response();
+    let mut response = (status, Html(body)).into_response();
     response.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),

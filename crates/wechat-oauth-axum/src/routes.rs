@@ -6,17 +6,18 @@ use std::time::Duration;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum_extra::extract::cookie::CookieJar;
 use percent_encoding::percent_decode_str;
 use sha2::{Digest, Sha256};
-use wechat_oauth::Secret;
+use wechat_oauth::AuthCode;
 
 use crate::WeChatLogin;
-use crate::config::{BrowserBinding, Flow, SnapshotUsers};
+use crate::config::{Flow, SnapshotUsers};
+use crate::origin::check_same_origin;
 use crate::outcome::{Claim, Outcome, wait};
-use crate::pages::LoginFailure;
+use crate::pages::{LoginFailure, page};
+use crate::pending::{PendingLogin, PendingLogins, RETURN_PATH_BUDGET};
 use crate::return_path::safe_return_path;
-use crate::session::{PendingLogin, PendingLogins, Session, WeChatUser, nonce_hash};
+use crate::session::{Session, WeChatUser};
 use crate::state::{NONCE_LEN, ReturnRef, StateClaims, fits_inline};
 
 /// Longest `code` or `state` value looked at; WeChat's are well under 128 bytes.
@@ -29,9 +30,7 @@ pub(crate) async fn login(
     headers: HeaderMap,
 ) -> Response {
     let return_to = login.requested_return_to(query.as_deref());
-    let pending = login
-        .pending(&CookieJar::from_headers(&headers))
-        .unwrap_or_default();
+    let pending = login.inner.cookies.pending(&headers);
     no_store(login.begin(&return_to, false, pending))
 }
 
@@ -45,7 +44,7 @@ pub(crate) async fn callback(
         .complete(query.as_deref().unwrap_or(""), &headers)
         .await;
     // The callback URL holds the code and state: keep them out of `Referer` headers sent
-    // by whatever the answer loads (RFC 9700 §4.2, `wechat-protocol.md` §8.2 S18).
+    // by whatever the answer loads (RFC 9700 §4.2).
     response.headers_mut().insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
@@ -53,18 +52,23 @@ pub(crate) async fn callback(
     no_store(response)
 }
 
-/// `POST {logout_path}[?return_to=/path]`: end the session.
+/// `POST {logout_path}[?return_to=/path]`: end this browser's session, on the server.
 pub(crate) async fn logout(
     State(login): State<WeChatLogin>,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
 ) -> Response {
-    let mut response = see_other(&login.requested_return_to(query.as_deref()));
-    let inner = &login.inner;
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        inner.cookies.remove(&inner.session_cookie),
-    );
-    no_store(response)
+    no_store(login.sign_out(query.as_deref(), &headers, false).await)
+}
+
+/// `POST {logout_everywhere_path}[?return_to=/path]`: end every session of the signed-in
+/// user, in every browser.
+pub(crate) async fn logout_everywhere(
+    State(login): State<WeChatLogin>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    no_store(login.sign_out(query.as_deref(), &headers, true).await)
 }
 
 /// The `code` and `state` of a callback; any other parameter is ignored.
@@ -116,6 +120,45 @@ fn parse_query(query: &str) -> Result<Vec<(String, String)>, ()> {
 }
 
 impl WeChatLogin {
+    async fn sign_out(
+        &self,
+        query: Option<&str>,
+        headers: &HeaderMap,
+        everywhere: bool,
+    ) -> Response {
+        let inner = &self.inner;
+        if let Err(why) = check_same_origin(headers, &inner.site_origin) {
+            tracing::info!(?why, "cross-site sign-out refused");
+            return page(
+                StatusCode::FORBIDDEN,
+                "Sign-out refused",
+                "This sign-out request came from another site, so it was ignored. To sign out, use the button on this site's own pages.",
+                "",
+            );
+        }
+        let target = self.requested_return_to(query);
+        let ended = match self.session(headers).await {
+            Ok(Some(session)) if everywhere => self
+                .sign_out_everywhere(&session.user.openid)
+                .await
+                .map(|_| ()),
+            Ok(Some(session)) => self.end_session(session.id.expose_secret()).await,
+            // Nothing to end on the server: a stale or unknown cookie.
+            Ok(None) => Ok(()),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = ended {
+            tracing::warn!(%error, "web-session store unavailable; could not sign out");
+            return page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Sign-out is unavailable right now",
+                "Your session could not be ended. Please try again in a moment.",
+                "",
+            );
+        }
+        inner.cookies.clear_session(see_other(&target))
+    }
+
     /// The `return_to` query parameter of the login and logout routes if it is a same-site
     /// path (S3), else the after-login default.
     fn requested_return_to(&self, query: Option<&str>) -> String {
@@ -141,8 +184,13 @@ impl WeChatLogin {
             (ReturnRef::Default, None)
         } else if fits_inline(return_to) {
             (ReturnRef::Inline(return_to.to_owned()), None)
-        } else {
+        } else if return_to.len() <= RETURN_PATH_BUDGET {
             (ReturnRef::InCookie, Some(return_to.to_owned()))
+        } else {
+            // Too long for the bounded pending-login cookie: the login still completes,
+            // on the after-login page.
+            tracing::debug!(len = return_to.len(), "return path too long to keep");
+            (ReturnRef::Default, None)
         };
         let state = self.state_context().mint(&StateClaims {
             flow: inner.flow.tag(),
@@ -151,14 +199,7 @@ impl WeChatLogin {
             nonce: nonce.clone(),
             return_ref,
         });
-        pending.push(
-            PendingLogin {
-                nonce_hash: nonce_hash(&nonce),
-                expires_at,
-                return_to: cookie_return,
-            },
-            now,
-        );
+        pending.push(PendingLogin::new(&nonce, expires_at, cookie_return), now);
         let url = match inner.flow {
             Flow::WebsiteQrLogin => inner
                 .client
@@ -171,17 +212,11 @@ impl WeChatLogin {
             tracing::error!("the authorize URL is not a valid Location header");
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         };
-        // 302, as WeChat's guide describes the redirect to its authorize page (§1.1).
-        let mut response = (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
-        response.headers_mut().append(
-            header::SET_COOKIE,
-            inner.cookies.set(
-                &inner.pending_cookie,
-                &self.seal_pending(&pending),
-                Some(inner.state_ttl.as_secs()),
-            ),
-        );
-        response
+        // 302, as WeChat's guide describes the redirect to its authorize page.
+        let response = (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
+        inner
+            .cookies
+            .set_pending(response, &pending, inner.state_ttl)
     }
 
     async fn complete(&self, query: &str, headers: &HeaderMap) -> Response {
@@ -199,8 +234,7 @@ impl WeChatLogin {
                 return self.fail(LoginFailure::InvalidState, &inner.after_login);
             }
         };
-        let jar = CookieJar::from_headers(headers);
-        let pending = self.pending(&jar).unwrap_or_default();
+        let pending = inner.cookies.pending(headers);
         let started_here = pending.find(&claims.nonce).cloned();
         let return_to = match &claims.return_ref {
             ReturnRef::Default => None,
@@ -214,21 +248,27 @@ impl WeChatLogin {
         .unwrap_or_else(|| inner.after_login.clone());
 
         // A duplicate callback whose first answer already reached this browser.
-        if self
-            .session(&jar)
+        let current = self.session(headers).await.ok().flatten();
+        if current
+            .as_ref()
             .is_some_and(|session| session.nonce == claims.nonce)
         {
             return see_other(&return_to);
         }
-        let same_browser = started_here.is_some();
-        if !same_browser && !self.accepts_without_cookie(headers) {
-            return self.fail(LoginFailure::WrongBrowser, &return_to);
-        }
         let Some(code) = params.code else {
-            // Refusal comes back as `?state=…` without `code` (§1.1, callback). The pending
-            // entry stays, so reloading this page shows the same answer.
+            // Refusal comes back as `?state=…` without `code` (§1.1, callback). Nothing is
+            // accepted, so no proof of the browser is needed to say so; the pending entry
+            // stays, so reloading this page shows the same answer.
             return self.fail(LoginFailure::Denied, &return_to);
         };
+        if started_here.is_none() {
+            // No proof that this browser started the login: the callback URL may have leaked
+            // (session hijack) or been planted (login CSRF). Never accept it as is, whatever
+            // the browser says about itself; start a fresh login bound to this browser
+            // instead, once. The code is left unused for the browser that owns it.
+            tracing::info!("WeChat callback without this browser's pending-login cookie");
+            return self.restart_or_fail(&claims, &return_to, LoginFailure::CookieMissing, pending);
+        }
         if claims.is_expired(self.now_secs()) {
             return self.restart_or_fail(&claims, &return_to, LoginFailure::Expired, pending);
         }
@@ -241,10 +281,10 @@ impl WeChatLogin {
                 // the second.
                 let this = self.clone();
                 let nonce = claims.nonce.clone();
-                let lease_ttl =
+                let claim_ttl =
                     Duration::from_secs(claims.expires_at.saturating_sub(self.now_secs()) + 60);
                 let task = tokio::spawn(async move {
-                    let outcome = this.exchange_once(&nonce, code, lease_ttl).await;
+                    let outcome = this.exchange_once(&nonce, code, claim_ttl).await;
                     sender.send_replace(Some(outcome.clone()));
                     outcome
                 });
@@ -255,20 +295,15 @@ impl WeChatLogin {
                 if !same_code {
                     return self.fail(LoginFailure::Replayed, &return_to);
                 }
-                if !same_browser {
-                    // The outcome belongs to the browser that started the login only (S6).
-                    return self.restart_or_fail(
-                        &claims,
-                        &return_to,
-                        LoginFailure::Replayed,
-                        pending,
-                    );
-                }
+                // The same browser (checked above) sent WeChat's duplicate callback.
                 wait(outcome).await.unwrap_or(Outcome::AlreadyUsed)
             }
         };
         match outcome {
-            Outcome::LoggedIn(session) => self.finish(&session, &return_to, pending),
+            Outcome::LoggedIn(session) => {
+                self.finish(&session, current.as_ref(), &return_to, pending)
+                    .await
+            }
             Outcome::AlreadyUsed => {
                 self.restart_or_fail(&claims, &return_to, LoginFailure::Replayed, pending)
             }
@@ -282,30 +317,19 @@ impl WeChatLogin {
         }
     }
 
-    fn accepts_without_cookie(&self, headers: &HeaderMap) -> bool {
-        match self.inner.binding {
-            BrowserBinding::Required => false,
-            BrowserBinding::Optional => true,
-            BrowserBinding::ExemptWeChatBrowser => headers
-                .get(header::USER_AGENT)
-                .and_then(|ua| ua.to_str().ok())
-                .is_some_and(|ua| ua.contains("MicroMessenger")),
-        }
-    }
-
-    /// Marks the state used (a lease that is never released, so it lasts past the state's
-    /// expiry), then exchanges the code. Nobody else can get past the lease for this state,
-    /// in this process or another sharing the token store.
-    async fn exchange_once(&self, nonce: &str, code: String, lease_ttl: Duration) -> Outcome {
-        let store = self.inner.client.token_store();
-        match store
-            .acquire_lease(&format!("state:{nonce}"), lease_ttl)
+    /// Marks the state used (a single-use claim that outlives the state), then exchanges
+    /// the code. Nobody else gets past the claim for this state, in this process or another
+    /// sharing the store.
+    async fn exchange_once(&self, nonce: &str, code: String, claim_ttl: Duration) -> Outcome {
+        let leases = &self.inner.stores.leases;
+        match leases
+            .claim_once(&format!("state:{nonce}"), claim_ttl)
             .await
         {
-            Ok(Some(_used)) => self.exchange(nonce, code).await,
-            Ok(None) => Outcome::AlreadyUsed,
+            Ok(true) => self.exchange(nonce, code).await,
+            Ok(false) => Outcome::AlreadyUsed,
             Err(error) => {
-                tracing::warn!(%error, "token store unavailable; cannot mark the login state used");
+                tracing::warn!(%error, "store unavailable; cannot mark the login state used");
                 Outcome::Failed(LoginFailure::StoreUnavailable)
             }
         }
@@ -315,7 +339,7 @@ impl WeChatLogin {
         let inner = &self.inner;
         let client = &inner.client;
         // Never retried: a code is single use (§8.2 S6); the SDK saves the token.
-        let token = match client.get_access_token(Secret::new(code)).await {
+        let token = match client.get_access_token(AuthCode::new(code)).await {
             Ok(token) => token,
             Err(error) if error.is_invalid_code() || error.is_code_used() => {
                 return Outcome::CodeRejected;
@@ -345,7 +369,7 @@ impl WeChatLogin {
         if inner.flow.fetches_profile() && may_read_profile {
             // The profile is a nicety: a failure here still logs the user in by openid,
             // and the app can fetch it later with `client.get_user(openid)`.
-            match client.user_info(&token, inner.lang).await {
+            match client.user_info(&token, inner.lang.clone()).await {
                 Ok(info) => {
                     user.nickname = Some(info.nickname).filter(|n| !n.is_empty());
                     user.headimgurl = Some(info.headimgurl).filter(|h| !h.is_empty());
@@ -356,29 +380,43 @@ impl WeChatLogin {
                 Err(error) => tracing::warn!(%error, "WeChat profile unavailable after login"),
             }
         }
-        Outcome::LoggedIn(Arc::new(Session {
-            user,
-            nonce: nonce.to_owned(),
-            expires_at: self.now_secs() + inner.session_ttl.as_secs(),
-        }))
+        match self.start_session(user, nonce).await {
+            Ok(session) => Outcome::LoggedIn(Arc::new(session)),
+            Err(error) => {
+                tracing::warn!(%error, "web-session store unavailable; cannot sign in");
+                Outcome::Failed(LoginFailure::StoreUnavailable)
+            }
+        }
     }
 
-    /// Starts the session and sends the browser on to a clean URL, so `code` and `state`
-    /// leave the address bar and history (§8.2 S18).
-    fn finish(&self, session: &Session, return_to: &str, mut pending: PendingLogins) -> Response {
+    /// Sends the browser on to a clean URL with its new session, so `code` and `state`
+    /// leave the address bar and history. The browser's previous session, if any, ends: a
+    /// login always gets a fresh session id.
+    async fn finish(
+        &self,
+        session: &Session,
+        previous: Option<&Session>,
+        return_to: &str,
+        mut pending: PendingLogins,
+    ) -> Response {
         let inner = &self.inner;
-        let mut response = see_other(return_to);
+        if let Some(previous) =
+            previous.filter(|p| p.id.expose_secret() != session.id.expose_secret())
+        {
+            if let Err(error) = self.end_session(previous.id.expose_secret()).await {
+                tracing::warn!(%error, "could not end the browser's previous session");
+            }
+        }
         // A snapshot guest session ends with the browser (`SnapshotUsers::GuestSession`).
-        let max_age = (!session.user.is_snapshotuser).then(|| inner.session_ttl.as_secs());
-        response.headers_mut().append(
-            header::SET_COOKIE,
+        let max_age = (!session.user.is_snapshotuser).then_some(inner.session_ttl);
+        let response =
             inner
                 .cookies
-                .set(&inner.session_cookie, &self.seal_session(session), max_age),
-        );
+                .set_session(see_other(return_to), session.id.expose_secret(), max_age);
         pending.remove(&session.nonce);
-        self.set_pending(&mut response, &pending);
-        response
+        inner
+            .cookies
+            .set_pending(response, &pending, inner.state_ttl)
     }
 
     /// The one automatic restart: a fresh state (marked as a restart) for the same return
@@ -412,24 +450,11 @@ impl WeChatLogin {
         mut pending: PendingLogins,
         nonce: &str,
     ) -> Response {
-        let mut response = self.fail(failure, return_to);
+        let response = self.fail(failure, return_to);
         pending.remove(nonce);
-        self.set_pending(&mut response, &pending);
-        response
-    }
-
-    fn set_pending(&self, response: &mut Response, pending: &PendingLogins) {
-        let inner = &self.inner;
-        let cookie = if pending.logins.is_empty() {
-            inner.cookies.remove(&inner.pending_cookie)
-        } else {
-            inner.cookies.set(
-                &inner.pending_cookie,
-                &self.seal_pending(pending),
-                Some(inner.state_ttl.as_secs()),
-            )
-        };
-        response.headers_mut().append(header::SET_COOKIE, cookie);
+        self.inner
+            .cookies
+            .set_pending(response, &pending, self.inner.state_ttl)
     }
 }
 

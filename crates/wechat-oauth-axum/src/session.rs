@@ -1,25 +1,28 @@
-//! The two cookies: the session (who is logged in) and the pending logins (which states this
-//! browser started).
+//! Web sessions, kept on the server through [`Stores::web_sessions`]: the session cookie
+//! carries only a random session id, so logging out deletes the session for every copy of
+//! the cookie, and a profile of any size fits.
+//!
+//! [`Stores::web_sessions`]: wechat_oauth::store::Stores
 
 use axum::http::HeaderMap;
-use axum_extra::extract::cookie::CookieJar;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use wechat_oauth::Secret;
+use wechat_oauth::store::{StoreError, WebSession};
 
 use crate::WeChatLogin;
-use crate::cookie::{open, seal};
 
-const SESSION_PURPOSE: &str = "wechat-oauth-axum/session/v1";
-const PENDING_PURPOSE: &str = "wechat-oauth-axum/pending/v1";
-/// Logins a browser may have in flight at once (one per tab, roughly); older ones drop out.
-const MAX_PENDING: usize = 4;
+/// Length of a session id: 32 characters from `[A-Za-z0-9]` drawn from the thread-local
+/// CSPRNG (ChaCha, seeded by the OS), about 190 bits.
+const SESSION_ID_LEN: usize = 32;
+/// The idle expiry is pushed forward at most once a minute, not on every request.
+const TOUCH_EVERY_MS: i64 = 60_000;
 
-/// The logged-in WeChat user, read from the session cookie.
+/// The logged-in WeChat user, read from the session.
 ///
 /// As an extractor it redirects to the login route (with `return_to` = the current path)
-/// when nobody is logged in; `Option<WeChatUser>` gives `None` instead. Requires
-/// [`WeChatLogin::layer`]. The identity comes only from WeChat's token response, never from
-/// the browser (`wechat-protocol.md` §8.2 S7).
+/// when nobody is logged in; `Option<WeChatUser>` gives `None` instead. The router's state
+/// must provide the [`WeChatLogin`] (through [`FromRef`](axum::extract::FromRef)). The
+/// identity comes only from WeChat's token response, never from the browser.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct WeChatUser {
@@ -40,60 +43,24 @@ pub struct WeChatUser {
     pub is_snapshotuser: bool,
 }
 
-/// What the session cookie holds.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Session {
-    pub user: WeChatUser,
+/// What the store keeps in a web session's `data`.
+#[derive(Serialize, Deserialize)]
+struct SessionData {
+    /// The app the session belongs to: a store shared by two apps never mixes them.
+    appid: String,
     /// Nonce of the state that created this session: a duplicate callback for the same
     /// state in the same browser finds it here.
+    nonce: String,
+    user: WeChatUser,
+}
+
+/// A live session.
+#[derive(Debug, Clone)]
+pub(crate) struct Session {
+    /// The session id (the cookie's value); never logged.
+    pub id: Secret,
+    pub user: WeChatUser,
     pub nonce: String,
-    /// Unix seconds.
-    pub expires_at: u64,
-}
-
-/// One login this browser started.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct PendingLogin {
-    /// Hash of the state's nonce (the nonce itself travels in URLs; the cookie need not repeat it).
-    pub nonce_hash: String,
-    /// Unix seconds.
-    pub expires_at: u64,
-    /// The return path, when it was too long for the state.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub return_to: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub(crate) struct PendingLogins {
-    pub logins: Vec<PendingLogin>,
-}
-
-pub(crate) fn nonce_hash(nonce: &str) -> String {
-    Sha256::digest(nonce.as_bytes())[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-impl PendingLogins {
-    pub(crate) fn find(&self, nonce: &str) -> Option<&PendingLogin> {
-        let hash = nonce_hash(nonce);
-        self.logins
-            .iter()
-            .find(|p| crate::key::ct_eq(&p.nonce_hash, &hash))
-    }
-
-    pub(crate) fn remove(&mut self, nonce: &str) {
-        let hash = nonce_hash(nonce);
-        self.logins.retain(|p| p.nonce_hash != hash);
-    }
-
-    pub(crate) fn push(&mut self, login: PendingLogin, now_secs: u64) {
-        self.logins.retain(|p| p.expires_at > now_secs);
-        self.logins.push(login);
-        let excess = self.logins.len().saturating_sub(MAX_PENDING);
-        self.logins.drain(..excess);
-    }
 }
 
 impl WeChatLogin {
@@ -101,51 +68,110 @@ impl WeChatLogin {
     ///
     /// The same check the [`WeChatUser`] extractor makes, for code that has a `HeaderMap`
     /// but no extractor (middleware, WebSocket upgrades).
-    pub fn current_user(&self, headers: &HeaderMap) -> Option<WeChatUser> {
-        self.session(&CookieJar::from_headers(headers))
-            .map(|s| s.user)
+    ///
+    /// # Errors
+    /// The web-session store could not be read.
+    pub async fn current_user(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Option<WeChatUser>, StoreError> {
+        Ok(self.session(headers).await?.map(|s| s.user))
     }
 
-    pub(crate) fn session(&self, jar: &CookieJar) -> Option<Session> {
+    /// Signs `openid` out everywhere: deletes every session of that user, in every browser
+    /// and on every process sharing the store. Returns how many sessions ended.
+    ///
+    /// # Errors
+    /// The web-session store could not be written.
+    pub async fn sign_out_everywhere(&self, openid: &str) -> Result<u64, StoreError> {
+        self.inner
+            .stores
+            .web_sessions
+            .delete_web_sessions_for(openid)
+            .await
+    }
+
+    /// The live session of the browser that sent `headers`, extending its idle lifetime.
+    pub(crate) async fn session(&self, headers: &HeaderMap) -> Result<Option<Session>, StoreError> {
+        let Some(id) = self.inner.cookies.session_id(headers) else {
+            return Ok(None);
+        };
+        let store = &self.inner.stores.web_sessions;
+        let Some(stored) = store.get_web_session(&id).await? else {
+            return Ok(None);
+        };
+        let now = self.now_millis();
+        if stored.is_expired_at(now) {
+            return Ok(None);
+        }
+        let Ok(data) = serde_json::from_str::<SessionData>(&stored.data) else {
+            tracing::warn!("a web session in the store is not one this crate wrote");
+            return Ok(None);
+        };
+        if data.appid != self.inner.client.appid() {
+            return Ok(None);
+        }
+        let idle_ms = millis(self.inner.session_idle_ttl);
+        let idle_expires_at = now.saturating_add(idle_ms).min(stored.expires_at);
+        if idle_expires_at - stored.idle_expires_at >= TOUCH_EVERY_MS.min(idle_ms / 2) {
+            // A failed extension does not sign the user out now; the next request retries.
+            if let Err(error) = store.touch_web_session(&id, idle_expires_at).await {
+                tracing::warn!(%error, "could not extend a web session");
+            }
+        }
+        Ok(Some(Session {
+            id: Secret::new(id),
+            user: data.user,
+            nonce: data.nonce,
+        }))
+    }
+
+    /// Creates a session with a fresh id for `user` (never one the browser offered, so a
+    /// planted session id cannot become a signed-in one).
+    pub(crate) async fn start_session(
+        &self,
+        user: WeChatUser,
+        nonce: &str,
+    ) -> Result<Session, StoreError> {
         let inner = &self.inner;
-        let cookie = jar.get(&inner.session_cookie)?;
-        let session: Session = open(
-            &inner.key,
-            SESSION_PURPOSE,
-            inner.client.appid(),
-            cookie.value(),
-        )?;
-        (session.expires_at > self.now_secs()).then_some(session)
+        let id = wechat_oauth::state::random_alphanumeric(SESSION_ID_LEN);
+        let now = self.now_millis();
+        let data = SessionData {
+            appid: inner.client.appid().to_owned(),
+            nonce: nonce.to_owned(),
+            user,
+        };
+        let json = serde_json::to_string(&data)
+            .map_err(|e| StoreError::Rejected(format!("session data: {e}")))?;
+        let expires_at = now.saturating_add(millis(inner.session_ttl));
+        let mut stored = WebSession::new(
+            Secret::new(id.clone()),
+            data.user.openid.clone(),
+            json,
+            now,
+            expires_at,
+        );
+        stored.idle_expires_at = now
+            .saturating_add(millis(inner.session_idle_ttl))
+            .min(expires_at);
+        inner
+            .stores
+            .web_sessions
+            .create_web_session(&stored)
+            .await?;
+        Ok(Session {
+            id: Secret::new(id),
+            user: data.user,
+            nonce: data.nonce,
+        })
     }
 
-    pub(crate) fn seal_session(&self, session: &Session) -> String {
-        seal(
-            &self.inner.key,
-            SESSION_PURPOSE,
-            self.inner.client.appid(),
-            session,
-        )
+    /// Deletes the session with this id.
+    pub(crate) async fn end_session(&self, id: &str) -> Result<(), StoreError> {
+        self.inner.stores.web_sessions.delete_web_session(id).await
     }
+}
 
-    /// The pending logins (empty when the cookie is absent or not authentic) and whether the
-    /// browser sent an authentic pending-login cookie at all.
-    pub(crate) fn pending(&self, jar: &CookieJar) -> Option<PendingLogins> {
-        let inner = &self.inner;
-        let cookie = jar.get(&inner.pending_cookie)?;
-        open(
-            &inner.key,
-            PENDING_PURPOSE,
-            inner.client.appid(),
-            cookie.value(),
-        )
-    }
-
-    pub(crate) fn seal_pending(&self, pending: &PendingLogins) -> String {
-        seal(
-            &self.inner.key,
-            PENDING_PURPOSE,
-            self.inner.client.appid(),
-            pending,
-        )
-    }
+fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }

@@ -180,8 +180,8 @@ impl Backend {
     }
 
     fn client(&self, store: Arc<dyn TokenStore>) -> anyhow::Result<OAuthClient> {
-        let mut builder =
-            OAuthClient::builder(self.appid.clone(), self.secret.clone()).token_store(store);
+        let mut builder = OAuthClient::builder(self.appid.clone(), self.secret.expose_secret())
+            .token_store(store);
         if let Some(base) = &self.api_base {
             builder = builder.api_base(base.clone());
         }
@@ -203,16 +203,21 @@ struct Page {
     sandbox: bool,
 }
 
+impl axum::extract::FromRef<Page> for WeChatLogin {
+    fn from_ref(page: &Page) -> Self {
+        page.login.clone()
+    }
+}
+
 fn site(login: &WeChatLogin, sandbox: bool) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/profile", get(profile))
+        .merge(login.routes())
         .with_state(Page {
             login: login.clone(),
             sandbox,
         })
-        .merge(login.routes())
-        .layer(login.layer())
 }
 
 async fn home(State(page): State<Page>, user: Option<WeChatUser>) -> Response {

@@ -21,7 +21,8 @@ async fn client_with_store(config: &Config) -> Result<(OAuthClient, Arc<dyn Toke
         Failure::usage("missing app secret: set WECHAT_SECRET (or pass --secret)")
     })?;
     let store = store::open(config).await?;
-    let mut builder = OAuthClient::builder(appid, secret).token_store(store.clone());
+    let mut builder =
+        OAuthClient::builder(appid, secret.expose_secret()).token_store(store.clone());
     if let Some(base) = &config.api_base {
         builder = builder.api_base(base);
     }
@@ -49,7 +50,7 @@ pub fn authorize_url(config: &Config, args: &AuthorizeUrlArgs) -> Result<(), Fai
         .secret
         .clone()
         .unwrap_or_else(|| Secret::new("unused"));
-    let mut builder = OAuthClient::builder(appid, secret);
+    let mut builder = OAuthClient::builder(appid, secret.expose_secret());
     if let Some(base) = &config.open_base {
         builder = builder.open_base(base);
     }
@@ -66,7 +67,7 @@ pub fn authorize_url(config: &Config, args: &AuthorizeUrlArgs) -> Result<(), Fai
 /// `exchange --code C`: the token is saved to the store by the SDK.
 pub async fn exchange(config: &Config, code: &Secret) -> Result<(), Failure> {
     let (client, _) = client_with_store(config).await?;
-    let token = client.get_access_token(code.clone()).await?;
+    let token = client.get_access_token(code.expose_secret()).await?;
     output::print_json(&output::token_json(&token, config.show_secrets)?)
 }
 
@@ -90,7 +91,7 @@ pub async fn refresh(config: &Config, openid: &str) -> Result<(), Failure> {
 pub async fn verify(config: &Config, openid: &str) -> Result<(), Failure> {
     let (client, store) = client_with_store(config).await?;
     let stored = store::stored_token(store.as_ref(), openid).await?;
-    match client.verify_token(openid, stored.access_token).await? {
+    match client.verify_token(openid, &stored.access_token).await? {
         TokenStatus::Valid => output::print_json(&json!({ "openid": openid, "valid": true })),
         TokenStatus::Invalid(error) => {
             output::print_json(&json!({
@@ -104,6 +105,11 @@ pub async fn verify(config: &Config, openid: &str) -> Result<(), Failure> {
                 anyhow::Error::new(error).context("the stored access token is not valid"),
             ))
         }
+        // `TokenStatus` is non-exhaustive: a status this build does not know says nothing.
+        _ => Err(Failure::new(
+            Status::Network,
+            anyhow::anyhow!("WeChat's answer says nothing about the token"),
+        )),
     }
 }
 
@@ -111,7 +117,7 @@ pub async fn verify(config: &Config, openid: &str) -> Result<(), Failure> {
 pub async fn user_by_code(config: &Config, code: &Secret, lang: Lang) -> Result<(), Failure> {
     let (client, _) = client_with_store(config).await?;
     let user = client
-        .get_user_by_code_with_lang(code.clone(), lang.into())
+        .get_user_by_code_with_lang(code.expose_secret(), lang.into())
         .await?;
     output::print_json(&user)
 }

@@ -31,7 +31,12 @@ pub(crate) fn encode_uri_component(value: &str) -> impl fmt::Display + '_ {
 }
 
 /// The OAuth scope requested on the authorize page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+///
+/// Parses from WeChat's names (`"snsapi_userinfo".parse()`); any other value, a
+/// comma-separated list included, is kept as [`Scope::Other`] and sent as given, as the
+/// npm package sends whatever string it is passed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum Scope {
     /// `snsapi_base`: silent, yields the openid only. The seed's default for
     /// `getAuthorizeURL`.
@@ -41,16 +46,40 @@ pub enum Scope {
     UserInfo,
     /// `snsapi_login`: website QR login (open platform website apps).
     Login,
+    /// Any other scope string (for instance `snsapi_base,snsapi_userinfo`), sent as given.
+    Other(String),
 }
 
 impl Scope {
     /// WeChat's name for the scope (`snsapi_base`, `snsapi_userinfo`, `snsapi_login`).
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &str {
         match self {
             Self::Base => "snsapi_base",
             Self::UserInfo => "snsapi_userinfo",
             Self::Login => "snsapi_login",
+            Self::Other(other) => other,
         }
+    }
+}
+
+impl std::str::FromStr for Scope {
+    type Err = crate::Error;
+
+    /// WeChat's three names map to their variants; any other non-empty value is
+    /// [`Scope::Other`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) for an empty value.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s.trim() {
+            "" => {
+                return Err(crate::Error::InvalidArgument("empty scope".into()));
+            }
+            "snsapi_base" => Self::Base,
+            "snsapi_userinfo" => Self::UserInfo,
+            "snsapi_login" => Self::Login,
+            other => Self::Other(other.to_owned()),
+        })
     }
 }
 
@@ -175,7 +204,7 @@ impl<'a> AuthorizeUrl<'a> {
             Page::OfficialAccount => ("connect/oauth2/authorize", Scope::Base),
             Page::Website => ("connect/qrconnect", Scope::Login),
         };
-        let scope = self.scope.unwrap_or(default_scope);
+        let scope = self.scope.as_ref().unwrap_or(&default_scope);
         let mut url = format!(
             "{}{path}?appid={}&redirect_uri={}&response_type=code&scope={}&state={}",
             self.open_base,

@@ -10,17 +10,20 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use url::Url;
 
+use crate::app::{ClientSettings, OAuthClientBuilder};
 use crate::authorize::{AuthorizeUrl, Scope};
-use crate::config::{HttpOptions, normalize_base};
-use crate::http::Transport;
 use crate::lenient;
 use crate::refresh::Flight;
+use crate::transport::Transport;
 use crate::user::{Lang, TokenStatus, UserInfo, means_invalid_token};
-use crate::{AccessToken, Error, MemoryStore, Result, Secret, TokenStore, now_millis};
+use crate::{
+    AccessToken, AccessTokenValue, AppSecret, AuthCode, Error, RefreshToken, Result, TokenStore,
+    now_millis,
+};
 
-/// Default for [`OAuthClientBuilder::refresh_skew`].
+/// Default for [`AppBuilder::refresh_skew`](crate::AppBuilder::refresh_skew).
 pub const DEFAULT_REFRESH_SKEW: Duration = Duration::from_secs(60);
-/// Default for [`OAuthClientBuilder::refresh_lease_ttl`].
+/// Default for [`AppBuilder::refresh_lease_ttl`](crate::AppBuilder::refresh_lease_ttl).
 pub const DEFAULT_REFRESH_LEASE_TTL: Duration = Duration::from_secs(10);
 
 /// A WeChat OAuth client for one app: the Rust form of the npm package's `new OAuth(appid, secret)`.
@@ -45,7 +48,7 @@ pub struct OAuthClient {
 
 pub(crate) struct Inner {
     pub(crate) appid: String,
-    pub(crate) secret: Secret,
+    pub(crate) secret: AppSecret,
     pub(crate) transport: Transport,
     pub(crate) open_base: Url,
     pub(crate) store: Arc<dyn TokenStore>,
@@ -73,160 +76,14 @@ impl fmt::Debug for OAuthClient {
     }
 }
 
-/// Configures an [`OAuthClient`]; start with [`OAuthClient::builder`].
-///
-/// Everything is per client (no globals): base URLs (point them at the sandbox or a
-/// proxy), timeouts, retries, the HTTP client, the token store.
-#[must_use = "call .build() to get the client"]
-pub struct OAuthClientBuilder {
-    appid: String,
-    secret: Secret,
-    api_base: Option<String>,
-    open_base: Option<String>,
-    http: HttpOptions,
-    store: Option<Arc<dyn TokenStore>>,
-    connect_redirect: bool,
-    default_lang: Lang,
-    refresh_skew: Duration,
-    lease_ttl: Duration,
-    allow_insecure_http: bool,
-}
-
-impl fmt::Debug for OAuthClientBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OAuthClientBuilder")
-            .field("appid", &self.appid)
-            .field("secret", &self.secret)
-            .field("api_base", &self.api_base)
-            .field("open_base", &self.open_base)
-            .field("http", &self.http)
-            .field("custom_store", &self.store.is_some())
-            .field("connect_redirect", &self.connect_redirect)
-            .field("default_lang", &self.default_lang)
-            .finish_non_exhaustive()
-    }
-}
-
-impl OAuthClientBuilder {
-    /// Base URL of the JSON APIs (default `https://api.weixin.qq.com/`); checked in
-    /// [`build`](Self::build).
-    pub fn api_base(mut self, url: impl Into<String>) -> Self {
-        self.api_base = Some(url.into());
-        self
-    }
-
-    /// Base URL of the authorization pages (default `https://open.weixin.qq.com/`); checked
-    /// in [`build`](Self::build).
-    pub fn open_base(mut self, url: impl Into<String>) -> Self {
-        self.open_base = Some(url.into());
-        self
-    }
-
-    /// Where tokens are kept (default: a fresh [`MemoryStore`], fine for one process).
-    /// Any [`TokenStore`] works, including `Arc<dyn TokenStore>`.
-    pub fn token_store<S: TokenStore + 'static>(mut self, store: S) -> Self {
-        self.store = Some(Arc::new(store));
-        self
-    }
-
-    crate::config::http_option_setters!();
-
-    /// Replaces all connection settings at once.
-    pub fn http_options(mut self, options: HttpOptions) -> Self {
-        self.http = options;
-        self
-    }
-
-    /// Whether Official Account authorize URLs carry `connect_redirect=1` (default `true`;
-    /// it stops WeChat's duplicate callbacks). The npm package never adds it; website
-    /// (`qrconnect`) URLs never carry it by default.
-    pub fn connect_redirect(mut self, on: bool) -> Self {
-        self.connect_redirect = on;
-        self
-    }
-
-    /// The `lang` used by [`get_user`](OAuthClient::get_user) and
-    /// [`get_user_by_code`](OAuthClient::get_user_by_code) (default [`Lang::ZhCn`]).
-    pub fn default_lang(mut self, lang: Lang) -> Self {
-        self.default_lang = lang;
-        self
-    }
-
-    /// How long before its expiry a stored token is already treated as expired and
-    /// refreshed (default 60 s, capped at half the token's lifetime), so a token does not
-    /// die between the check and WeChat's answer. [`AccessToken::is_valid`] itself has no
-    /// margin, like the seed's.
-    pub fn refresh_skew(mut self, skew: Duration) -> Self {
-        self.refresh_skew = skew;
-        self
-    }
-
-    /// How long one process may hold the store lease `refresh:<openid>` while it refreshes
-    /// (default 10 s). Other processes wait for the new token at most twice this long.
-    pub fn refresh_lease_ttl(mut self, ttl: Duration) -> Self {
-        self.lease_ttl = ttl;
-        self
-    }
-
-    /// Allow plain `http://` base URLs on hosts other than loopback. By default only
-    /// `https://` and `http://` on `127.0.0.0/8`, `::1` or `localhost` (the sandbox) are
-    /// accepted, because the app secret travels in the query string
-    /// (`wechat-protocol.md` §8, S12).
-    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
-        self.allow_insecure_http = allow;
-        self
-    }
-
-    /// Checks the configuration and builds the client.
-    ///
-    /// # Errors
-    /// [`Error::Config`] for an empty appid or secret, an invalid base URL, a plain-http
-    /// base URL on a non-loopback host (see
-    /// [`allow_insecure_http`](Self::allow_insecure_http)), or an HTTP client that cannot
-    /// be built.
-    pub fn build(self) -> Result<OAuthClient> {
-        if self.appid.trim().is_empty() {
-            return Err(Error::Config("appid is empty".into()));
-        }
-        if self.secret.is_empty() {
-            return Err(Error::Config("app secret is empty".into()));
-        }
-        let mut http = self.http;
-        if let Some(base) = &self.api_base {
-            http.api_base = normalize_base(base)?;
-        }
-        if let Some(base) = &self.open_base {
-            http.open_base = normalize_base(base)?;
-        }
-        for base in [&http.api_base, &http.open_base] {
-            crate::config::check_scheme(base, self.allow_insecure_http)?;
-        }
-        let transport = http.transport()?;
-        Ok(OAuthClient {
-            inner: Arc::new(Inner {
-                appid: self.appid,
-                secret: self.secret,
-                transport,
-                open_base: http.open_base,
-                store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
-                connect_redirect: self.connect_redirect,
-                default_lang: self.default_lang,
-                refresh_skew: self.refresh_skew,
-                lease_ttl: self.lease_ttl,
-                flights: Mutex::new(HashMap::new()),
-            }),
-        })
-    }
-}
-
 /// WeChat's answer to a code exchange or a refresh (`wechat-protocol.md` §1.2, §1.3).
 #[derive(Deserialize)]
 struct TokenResponse {
-    access_token: Secret,
+    access_token: AccessTokenValue,
     #[serde(deserialize_with = "lenient::u64")]
     expires_in: u64,
     #[serde(default)]
-    refresh_token: Secret,
+    refresh_token: RefreshToken,
     openid: String,
     #[serde(default)]
     scope: String,
@@ -234,6 +91,9 @@ struct TokenResponse {
     unionid: Option<String>,
     #[serde(default, deserialize_with = "lenient::flag")]
     is_snapshotuser: bool,
+    /// Fields WeChat adds later.
+    #[serde(flatten)]
+    extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl TokenResponse {
@@ -247,25 +107,41 @@ impl TokenResponse {
             unionid: self.unionid.filter(|u| !u.is_empty()),
             is_snapshotuser: self.is_snapshotuser,
             create_at,
+            extra: self.extra,
         }
     }
 }
 
 impl OAuthClient {
-    /// Starts configuring a client for the app `appid` with its app secret.
-    pub fn builder(appid: impl Into<String>, secret: impl Into<Secret>) -> OAuthClientBuilder {
-        OAuthClientBuilder {
-            appid: appid.into(),
-            secret: secret.into(),
-            api_base: None,
-            open_base: None,
-            http: HttpOptions::default(),
-            store: None,
-            connect_redirect: true,
-            default_lang: Lang::default(),
-            refresh_skew: DEFAULT_REFRESH_SKEW,
-            lease_ttl: DEFAULT_REFRESH_LEASE_TTL,
-            allow_insecure_http: false,
+    /// Starts configuring a client for the app `appid` with its app secret: the app's
+    /// builder ([`WeChatApp::builder`](crate::WeChatApp::builder)), returning its OAuth
+    /// client.
+    pub fn builder(appid: impl Into<String>, secret: impl Into<AppSecret>) -> OAuthClientBuilder {
+        OAuthClientBuilder::new(appid.into(), secret.into())
+    }
+
+    /// The client of an app (see [`crate::WeChatApp`]).
+    pub(crate) fn new(
+        appid: String,
+        secret: AppSecret,
+        transport: Transport,
+        open_base: Url,
+        store: Arc<dyn TokenStore>,
+        settings: &ClientSettings,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                appid,
+                secret,
+                transport,
+                open_base,
+                store,
+                connect_redirect: settings.connect_redirect,
+                default_lang: settings.default_lang.clone(),
+                refresh_skew: settings.refresh_skew,
+                lease_ttl: settings.lease_ttl,
+                flights: Mutex::new(HashMap::new()),
+            }),
         }
     }
 
@@ -334,7 +210,7 @@ impl OAuthClient {
     /// # Errors
     /// [`Error::WeChat`] (check [`Error::is_invalid_code`], [`Error::is_code_used`]),
     /// transport and response errors, and [`Error::Store`] if saving fails.
-    pub async fn get_access_token(&self, code: impl Into<Secret>) -> Result<AccessToken> {
+    pub async fn get_access_token(&self, code: impl Into<AuthCode>) -> Result<AccessToken> {
         let code = code.into();
         let inner = &self.inner;
         let create_at = now_millis();
@@ -369,7 +245,7 @@ impl OAuthClient {
     /// errors.
     pub async fn refresh_access_token(
         &self,
-        refresh_token: impl Into<Secret>,
+        refresh_token: impl Into<RefreshToken>,
     ) -> Result<AccessToken> {
         self.inner.refresh(&refresh_token.into()).await
     }
@@ -388,7 +264,7 @@ impl OAuthClient {
     /// (the stored token is then deleted), [`Error::is_scope_insufficient`] for a
     /// `snsapi_base` token (48001), transport, response and store errors.
     pub async fn get_user(&self, openid: impl AsRef<str>) -> Result<UserInfo> {
-        self.get_user_with_lang(openid, self.inner.default_lang)
+        self.user_with_lang(openid.as_ref(), &self.inner.default_lang)
             .await
     }
 
@@ -401,9 +277,12 @@ impl OAuthClient {
         openid: impl AsRef<str>,
         lang: Lang,
     ) -> Result<UserInfo> {
-        let openid = openid.as_ref();
+        self.user_with_lang(openid.as_ref(), &lang).await
+    }
+
+    async fn user_with_lang(&self, openid: &str, lang: &Lang) -> Result<UserInfo> {
         let token = self.get_latest_access_token(openid).await?;
-        match self.user_info(&token, lang).await {
+        match self.user_info_in(&token, lang).await {
             Err(err) if err.is_token_invalid() => {
                 // WeChat dropped the token before its time (`wechat-protocol.md` §6.13).
                 tracing::debug!(
@@ -414,7 +293,7 @@ impl OAuthClient {
                 // should not size every call's future.
                 Box::pin(async {
                     let fresh = self.inner.refresh_for(openid, &token).await?;
-                    self.user_info(&fresh, lang).await
+                    self.user_info_in(&fresh, lang).await
                 })
                 .await
             }
@@ -453,6 +332,10 @@ impl OAuthClient {
     /// [`Error::WeChat`] ([`Error::is_token_invalid`], [`Error::is_scope_insufficient`]),
     /// transport and response errors.
     pub async fn user_info(&self, token: &AccessToken, lang: Lang) -> Result<UserInfo> {
+        self.user_info_in(token, &lang).await
+    }
+
+    async fn user_info_in(&self, token: &AccessToken, lang: &Lang) -> Result<UserInfo> {
         self.inner
             .transport
             .get_idempotent(
@@ -477,9 +360,8 @@ impl OAuthClient {
     pub async fn verify_token(
         &self,
         openid: impl AsRef<str>,
-        access_token: impl Into<Secret>,
+        access_token: &AccessTokenValue,
     ) -> Result<TokenStatus> {
-        let access_token = access_token.into();
         let answer = self
             .inner
             .transport
@@ -504,9 +386,9 @@ impl OAuthClient {
     ///
     /// # Errors
     /// As [`get_access_token`](Self::get_access_token) and [`user_info`](Self::user_info).
-    pub async fn get_user_by_code(&self, code: impl Into<Secret>) -> Result<UserInfo> {
-        self.get_user_by_code_with_lang(code, self.inner.default_lang)
-            .await
+    pub async fn get_user_by_code(&self, code: impl Into<AuthCode>) -> Result<UserInfo> {
+        let token = self.get_access_token(code).await?;
+        self.user_info_in(&token, &self.inner.default_lang).await
     }
 
     /// [`get_user_by_code`](Self::get_user_by_code) with an explicit `lang`.
@@ -515,17 +397,17 @@ impl OAuthClient {
     /// As [`get_user_by_code`](Self::get_user_by_code).
     pub async fn get_user_by_code_with_lang(
         &self,
-        code: impl Into<Secret>,
+        code: impl Into<AuthCode>,
         lang: Lang,
     ) -> Result<UserInfo> {
         let token = self.get_access_token(code).await?;
-        self.user_info(&token, lang).await
+        self.user_info_in(&token, &lang).await
     }
 }
 
 impl Inner {
     /// `GET sns/oauth2/refresh_token` and save the result under the returned openid.
-    pub(crate) async fn refresh(&self, refresh_token: &Secret) -> Result<AccessToken> {
+    pub(crate) async fn refresh(&self, refresh_token: &RefreshToken) -> Result<AccessToken> {
         let create_at = now_millis();
         let response: TokenResponse = self
             .transport
@@ -568,7 +450,7 @@ mod tests {
         };
         assert_send(&client.get_user("o"));
         assert_send(&client.get_access_token("c"));
-        assert_send(&client.verify_token("o", "t"));
+        assert_send(&client.verify_token("o", &AccessTokenValue::new("t")));
         assert_send(&client.get_user_by_code("c"));
         assert_send(&client.refresh_access_token("r"));
     }

@@ -4,8 +4,12 @@ use std::time::Duration;
 
 use url::Url;
 
+use std::sync::Arc;
+
 use crate::Error;
-use crate::http::{DEFAULT_MAX_BODY_BYTES, RetryPolicy, Transport};
+use crate::transport::{
+    Client, DEFAULT_MAX_BODY_BYTES, HttpClient, HyperClient, RetryPolicy, Transport,
+};
 
 /// Production base URL of WeChat's JSON APIs.
 pub const API_BASE: &str = "https://api.weixin.qq.com/";
@@ -13,14 +17,16 @@ pub const API_BASE: &str = "https://api.weixin.qq.com/";
 pub const OPEN_BASE: &str = "https://open.weixin.qq.com/";
 
 /// Connection settings shared by every client: base URLs, timeouts, response size limit,
-/// retries, a cap on connections and an optional caller-supplied `reqwest::Client`. Per
-/// client; there are no globals.
+/// retries, a cap on connections and an optional caller-supplied [`HttpClient`]. Per
+/// app; there are no globals.
 ///
-/// Without a `client`, requests go through a built-in pooled keep-alive HTTP/1.1 client
-/// (hyper over rustls, the platform's certificate verifier). When the environment sets a
-/// proxy for the API base (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, lower case too, minus
-/// `NO_PROXY`), a `reqwest::Client`, which goes through that proxy, is built instead.
-#[derive(Debug, Clone)]
+/// Without a `client`, requests go through the built-in [`HyperClient`] (hyper over
+/// rustls, the platform's certificate verifier). With the `reqwest` feature on, when the
+/// environment sets a proxy for the API base (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`,
+/// lower case too, minus `NO_PROXY`), a `reqwest::Client`, which goes through that proxy,
+/// is built instead. With the feature off, those variables are not followed: requests go
+/// straight to the API base, and building the client logs a warning saying so.
+#[derive(Clone)]
 pub struct HttpOptions {
     /// Base URL of the JSON APIs (`sns/*`, `cgi-bin/*`, `wxa/*`).
     pub api_base: Url,
@@ -40,8 +46,26 @@ pub struct HttpOptions {
     /// one pooled connection, so this bounds the sockets and buffers a burst can open; calls
     /// beyond it wait for a free slot (within `timeout`). Applies to a caller's `client` too.
     pub max_connections: usize,
-    /// A caller-supplied client (proxy, custom TLS, shared pool). Its own timeouts apply then.
-    pub client: Option<reqwest::Client>,
+    /// A caller-supplied client (a `reqwest::Client` for a proxy or custom TLS, a closure
+    /// in tests). `timeout` still bounds each exchange; `connect_timeout` is then the
+    /// client's business.
+    pub client: Option<Arc<dyn HttpClient>>,
+}
+
+impl std::fmt::Debug for HttpOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpOptions")
+            .field("api_base", &self.api_base.as_str())
+            .field("open_base", &self.open_base.as_str())
+            .field("connect_timeout", &self.connect_timeout)
+            .field("timeout", &self.timeout)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_retries", &self.max_retries)
+            .field("retry_backoff", &self.retry_backoff)
+            .field("max_connections", &self.max_connections)
+            .field("custom_client", &self.client.is_some())
+            .finish()
+    }
 }
 
 /// The connection setters every client builder shares; each builder keeps its
@@ -68,11 +92,13 @@ macro_rules! http_option_setters {
             self
         }
 
-        /// Use this HTTP client (a proxy, custom TLS roots, a shared pool). Its own
-        /// timeouts apply; [`timeout`](Self::timeout) and
-        /// [`connect_timeout`](Self::connect_timeout) are then ignored.
-        pub fn http_client(mut self, client: reqwest::Client) -> Self {
-            self.http.client = Some(client);
+        /// Send requests through this [`HttpClient`](crate::transport::HttpClient)
+        /// instead of the built-in one: a `reqwest::Client` (feature `reqwest`) for a
+        /// proxy or custom TLS roots, or an async closure standing in for WeChat in a
+        /// test. [`timeout`](Self::timeout) still bounds each exchange;
+        /// [`connect_timeout`](Self::connect_timeout) is then the client's business.
+        pub fn http_client<C: crate::transport::HttpClient + 'static>(mut self, client: C) -> Self {
+            self.http.client = Some(std::sync::Arc::new(client));
             self
         }
 
@@ -144,51 +170,65 @@ pub fn normalize_base(base: &str) -> Result<Url, Error> {
 }
 
 impl HttpOptions {
-    /// Builds the pooled keep-alive transport these options describe.
+    /// Builds the transport these options describe.
     pub(crate) fn transport(&self) -> Result<Transport, Error> {
         let retry = RetryPolicy {
             max_retries: self.max_retries,
             backoff: self.retry_backoff,
         };
-        Ok(match &self.client {
-            // A caller-supplied client keeps its own timeouts (documented on `client`).
-            Some(client) => Transport::with_reqwest(
-                client.clone(),
-                self.api_base.clone(),
-                self.max_connections,
-                self.max_body_bytes,
-            )
-            .with_retry(retry),
-            None if proxied_by_environment(&self.api_base) => Transport::with_reqwest(
-                self.proxy_client()?,
-                self.api_base.clone(),
-                self.max_connections,
-                self.max_body_bytes,
-            )
-            .with_retry(retry)
-            .with_total_timeout(self.timeout),
-            None => Transport::new(
-                self.api_base.clone(),
-                self.connect_timeout,
-                self.max_connections,
-                self.max_body_bytes,
-            )?
-            .with_retry(retry)
-            .with_total_timeout(self.timeout),
-        })
+        let client = match &self.client {
+            Some(client) => Client::Custom(Arc::clone(client)),
+            None => match self.environment_proxy_client()? {
+                Some(client) => Client::Custom(client),
+                None => Client::Builtin(Box::new(HyperClient::new(
+                    self.connect_timeout,
+                    self.max_connections,
+                    self.max_body_bytes,
+                )?)),
+            },
+        };
+        Ok(Transport::new(
+            client,
+            self.api_base.clone(),
+            self.max_connections,
+            self.max_body_bytes,
+            retry,
+            Some(self.timeout),
+        ))
     }
 
-    /// A reqwest client with these options, which honours the environment's proxy.
-    fn proxy_client(&self) -> Result<reqwest::Client, Error> {
-        reqwest::Client::builder()
+    /// A reqwest client that goes through the environment's proxy, when it sets one for
+    /// the API base.
+    #[cfg(feature = "reqwest")]
+    fn environment_proxy_client(&self) -> Result<Option<Arc<dyn HttpClient>>, Error> {
+        if !proxied_by_environment(&self.api_base) {
+            return Ok(None);
+        }
+        let client = reqwest::Client::builder()
             .connect_timeout(self.connect_timeout)
             // No `.timeout()`: the transport's total deadline is the one timer per request.
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(self.max_connections)
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(crate::http::USER_AGENT)
+            .user_agent(crate::transport::USER_AGENT)
             .build()
-            .map_err(|e| Error::Config(format!("cannot build HTTP client: {}", e.without_url())))
+            .map_err(|e| Error::Config(format!("cannot build HTTP client: {}", e.without_url())))?;
+        Ok(Some(Arc::new(client)))
+    }
+
+    /// Without the `reqwest` feature there is no proxy support: say so once per client.
+    #[cfg(not(feature = "reqwest"))]
+    #[allow(clippy::unnecessary_wraps)]
+    fn environment_proxy_client(&self) -> Result<Option<Arc<dyn HttpClient>>, Error> {
+        if proxied_by_environment(&self.api_base) {
+            tracing::warn!(
+                target: "wechat_oauth::http",
+                "a proxy variable (HTTPS_PROXY, HTTP_PROXY or ALL_PROXY) covers the WeChat API \
+                 host, but wechat-oauth was built without its `reqwest` feature: connecting \
+                 directly"
+            );
+        }
+        Ok(None)
     }
 }
 

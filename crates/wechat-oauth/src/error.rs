@@ -1,20 +1,25 @@
 //! [`Error`]: everything that can go wrong, as data you branch on.
 //!
 //! WeChat answers errors as HTTP 200 with `{"errcode":…,"errmsg":"…, rid: …"}`
-//! (`wechat-protocol.md` §0). Those become [`Error::WeChat`] carrying a [`WeChatError`]
-//! whose `errcode` is the number and whose [`WeChatErrorKind`] names the codes in §5.
+//! (docs/protocol.md §1). Those become [`Error::WeChat`] carrying a [`WeChatError`]
+//! whose `errcode` is the number and whose [`WeChatErrorKind`] names the codes of
+//! docs/protocol.md §6.1.
 //! Branch with the predicates ([`Error::is_invalid_code`], [`Error::is_retryable`], …)
 //! rather than on messages: WeChat's `errmsg` wording changes over time.
 //!
 //! No error ever carries a request URL (WeChat puts the app secret in query strings), a
 //! token, a code or a session key.
+//!
+//! Errors are `Clone` (sources are shared behind an `Arc`), so one failure can be handed to
+//! every caller that waited on the same operation.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::store::StoreError;
 
 /// The SDK's error type.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// WeChat answered with a non-zero `errcode`.
@@ -27,6 +32,14 @@ pub enum Error {
         /// The openid that has no token.
         openid: String,
     },
+    /// No Mini Program session is stored for this openid: the Mini Program must log in
+    /// (`wx.login`, then [`code_to_session`](crate::miniprogram::MiniProgramClient::code_to_session))
+    /// first.
+    #[error("No Mini Program session for {openid}: log in with wx.login first.")]
+    NoSession {
+        /// The openid that has no session.
+        openid: String,
+    },
     /// The request never got an answer: connect failure, timeout, connection reset.
     #[error(transparent)]
     Transport(#[from] TransportError),
@@ -35,15 +48,26 @@ pub enum Error {
     /// an oversized body, or JSON missing a required field.
     #[error(transparent)]
     Response(#[from] ResponseError),
-    /// The token store failed.
+    /// A store failed (shared, so the error stays `Clone`).
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(Arc<StoreError>),
     /// Mini Program `encryptedData` could not be decrypted or failed its checks.
     #[error(transparent)]
     Decrypt(#[from] crate::miniprogram::DecryptError),
-    /// The client was configured or called with invalid values.
+    /// The app or client was configured with invalid values (a blank appid, a bad base
+    /// URL, plain http off loopback, TLS that cannot be set up).
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A call was made with an invalid argument (an empty code or openid, an unknown
+    /// value); nothing was sent to WeChat.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+}
+
+impl From<StoreError> for Error {
+    fn from(err: StoreError) -> Self {
+        Self::Store(Arc::new(err))
+    }
 }
 
 impl Error {
@@ -99,26 +123,21 @@ impl Error {
         matches!(self, Self::Transport(t) if t.is_timeout())
     }
 
-    /// A copy of this error for another caller waiting on the same operation (the shared
-    /// outcome of a single-flight refresh). Sources that cannot be cloned are summarised
-    /// by their message, which never holds a secret (see the module docs).
-    pub(crate) fn duplicate(&self) -> Self {
+    /// No Mini Program session is stored for the openid.
+    pub fn is_no_session(&self) -> bool {
+        matches!(self, Self::NoSession { .. })
+    }
+
+    /// The call was refused before anything was sent: an invalid argument.
+    pub fn is_invalid_argument(&self) -> bool {
+        matches!(self, Self::InvalidArgument(_))
+    }
+
+    /// The store's error, if a store failed.
+    pub fn store(&self) -> Option<&StoreError> {
         match self {
-            Self::WeChat(e) => Self::WeChat(e.clone()),
-            Self::NoToken { openid } => Self::NoToken {
-                openid: openid.clone(),
-            },
-            Self::Transport(t) => Self::Transport(TransportError {
-                kind: t.kind,
-                source: t
-                    .source
-                    .as_ref()
-                    .map(|s| Box::<dyn std::error::Error + Send + Sync>::from(s.to_string())),
-            }),
-            Self::Response(r) => Self::Response(r.clone()),
-            Self::Store(s) => Self::Store(duplicate_store_error(s)),
-            Self::Decrypt(d) => Self::Decrypt(*d),
-            Self::Config(c) => Self::Config(c.clone()),
+            Self::Store(e) => Some(e),
+            _ => None,
         }
     }
 
@@ -140,36 +159,32 @@ impl Error {
     }
 }
 
-fn duplicate_store_error(err: &StoreError) -> StoreError {
-    match err {
-        StoreError::Timeout => StoreError::Timeout,
-        StoreError::Malformed(m) => StoreError::Malformed(m.clone()),
-        StoreError::Rejected(m) => StoreError::Rejected(m.clone()),
-        StoreError::Unavailable(e) => StoreError::unavailable(e.to_string()),
-        StoreError::Backend(e) => StoreError::backend(e.to_string()),
-    }
-}
-
 /// An error WeChat answered with: a non-zero `errcode` and its `errmsg`.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WeChatError {
     /// WeChat's error code, e.g. 40029.
     pub errcode: i64,
-    /// WeChat's message without the trailing `rid` (request id).
+    /// WeChat's message without the request id and hint it may carry.
     pub errmsg: String,
-    /// The request id WeChat appended (`rid: 652d44d0-1d0af18b-5b069232`), for support tickets.
+    /// The request id WeChat appended (`rid: 652d44d0-1d0af18b-5b069232`, or the older
+    /// `req_id`, or a lone `hint: [X]`), for support tickets.
     pub rid: Option<String>,
+    /// The `hint: [X]` WeChat put before a `rid` (phone-number calls), if any.
+    pub hint: Option<String>,
 }
 
 impl WeChatError {
-    /// Builds the error from WeChat's `errcode` and raw `errmsg`, splitting off the `rid`
-    /// (`", rid: …"`, `" rid: …"`) or the older `", hints: [ req_id: … ]"` suffix.
+    /// Builds the error from WeChat's `errcode` and raw `errmsg`, splitting off the request
+    /// id in every shape WeChat uses (docs/protocol.md §6.2): `", rid: …"`, `" rid: …"`,
+    /// `"rid:…"`, `", hints: [ req_id: … ]"`, `" hint: [X]"` and `" hint: [X] rid: …"`.
     pub fn new(errcode: i64, raw_errmsg: &str) -> Self {
-        let (errmsg, rid) = split_rid(raw_errmsg);
+        let Suffix { message, rid, hint } = split_suffix(raw_errmsg);
         Self {
             errcode,
-            errmsg,
+            errmsg: message,
             rid,
+            hint,
         }
     }
 
@@ -206,25 +221,65 @@ impl fmt::Display for WeChatError {
 
 impl std::error::Error for WeChatError {}
 
-fn split_rid(raw: &str) -> (String, Option<String>) {
-    for marker in [", rid: ", " rid: ", ",rid:", " rid:"] {
-        if let Some(pos) = raw.rfind(marker) {
-            let rid = raw[pos + marker.len()..].trim();
-            return (
-                raw[..pos].trim_end().to_owned(),
-                (!rid.is_empty()).then(|| rid.to_owned()),
-            );
+/// An `errmsg` taken apart: the message, the request id and the hint.
+struct Suffix {
+    message: String,
+    rid: Option<String>,
+    hint: Option<String>,
+}
+
+/// Splits WeChat's request-id suffix off an errmsg. The shapes seen on real answers
+/// (docs/protocol.md §6.2): `…, rid: X`, `… rid: X`, `…rid:X`, `…, hints: [ req_id: X ]`,
+/// `… hint: [X]` and `… hint: [H] rid: X`. The id is the `rid` when there is one, else the
+/// hint's (and then there is no separate hint); a `rid:` followed by more than one word
+/// is text, not a suffix.
+fn split_suffix(raw: &str) -> Suffix {
+    let mut msg = raw.trim_end();
+    let mut rid = None;
+    let mut hint = None;
+    if let Some(pos) = msg.rfind("rid:")
+        && at_word_start(msg, pos)
+    {
+        let value = msg[pos + "rid:".len()..].trim();
+        if !value.contains(char::is_whitespace) {
+            rid = (!value.is_empty()).then(|| value.to_owned());
+            msg = trim_separator(&msg[..pos]);
         }
     }
-    if let Some(pos) = raw.find(", hints: [") {
-        let hint = raw[pos..]
-            .split("req_id:")
-            .nth(1)
-            .map(|s| s.trim().trim_end_matches(']').trim().to_owned())
-            .filter(|s| !s.is_empty());
-        return (raw[..pos].to_owned(), hint);
+    if let Some(body) = msg.strip_suffix(']') {
+        for marker in ["hints: [", "hint: ["] {
+            if let Some(pos) = body.rfind(marker)
+                && at_word_start(body, pos)
+            {
+                let value = body[pos + marker.len()..].trim();
+                let value = value.strip_prefix("req_id:").map_or(value, str::trim);
+                if !value.is_empty() {
+                    if rid.is_none() {
+                        rid = Some(value.to_owned());
+                    } else if marker == "hint: [" {
+                        hint = Some(value.to_owned());
+                    }
+                }
+                msg = trim_separator(&body[..pos]);
+                break;
+            }
+        }
     }
-    (raw.to_owned(), None)
+    Suffix {
+        message: msg.to_owned(),
+        rid,
+        hint,
+    }
+}
+
+/// Whether `pos` starts a word in `text`: at the start, or after a space or a comma.
+fn at_word_start(text: &str, pos: usize) -> bool {
+    text[..pos].ends_with([' ', ',']) || pos == 0
+}
+
+/// `text` without the `, ` or ` ` that separated it from a suffix.
+fn trim_separator(text: &str) -> &str {
+    text.trim_end().trim_end_matches(',').trim_end()
 }
 
 /// What a WeChat `errcode` means, for the codes an OAuth or login flow meets
@@ -282,12 +337,12 @@ impl WeChatErrorKind {
 }
 
 /// A request that got no answer. Never carries the URL (it holds the app secret).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{kind}")]
 pub struct TransportError {
     kind: TransportErrorKind,
     #[source]
-    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -318,12 +373,25 @@ impl TransportError {
         self.kind == TransportErrorKind::Connect
     }
 
-    /// A timeout that is not from reqwest (for instance a total deadline).
-    pub(crate) fn timeout() -> Self {
+    /// The request timed out (for an [`HttpClient`](crate::transport::HttpClient)
+    /// implementation: no answer came in time). Retried on idempotent calls.
+    pub fn timeout() -> Self {
         Self {
             kind: TransportErrorKind::Timeout,
             source: None,
         }
+    }
+
+    /// The connection could not be made (refused, DNS, TLS handshake). Retried on
+    /// idempotent calls.
+    pub fn connect(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::classified(false, true, source)
+    }
+
+    /// Any other failure to get an answer (reset, protocol error). Retried on idempotent
+    /// calls. `source` must not hold the request URL: it carries the app secret.
+    pub fn other(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::classified(false, false, source)
     }
 }
 
@@ -342,11 +410,12 @@ impl TransportError {
         };
         Self {
             kind,
-            source: Some(Box::new(source)),
+            source: Some(Arc::new(source)),
         }
     }
 }
 
+#[cfg(feature = "reqwest")]
 impl From<reqwest::Error> for TransportError {
     fn from(err: reqwest::Error) -> Self {
         Self::classified(err.is_timeout(), err.is_connect(), err.without_url())
@@ -500,6 +569,95 @@ mod tests {
     }
 
     #[test]
+    fn hint_suffixes_are_split_from_errmsg() {
+        let cases = [
+            (
+                "invalid code hint: [XfmcTVNre-vGNNia]",
+                "invalid code",
+                Some("XfmcTVNre-vGNNia"),
+            ),
+            (
+                "data format error hint: [XfmcTVNre-vGNNia] rid: 61a0c9d5-5a4b8e2f-1c3d5e7f",
+                "data format error",
+                Some("61a0c9d5-5a4b8e2f-1c3d5e7f"),
+            ),
+            (
+                "invalid code, hints: [ req_id: KfIawqLnRa-8oQBOA ] rid: 1-2-3",
+                "invalid code",
+                Some("1-2-3"),
+            ),
+            ("invalid code hint: []", "invalid code", None),
+            ("invalid code rid:", "invalid code", None),
+            ("invalid code,rid:1-2-3", "invalid code", Some("1-2-3")),
+            // Text that merely mentions the words stays text.
+            ("grid: [a]", "grid: [a]", None),
+            (
+                "invalid rid: not a suffix here",
+                "invalid rid: not a suffix here",
+                None,
+            ),
+            (
+                "the valid hint: [x] is gone",
+                "the valid hint: [x] is gone",
+                None,
+            ),
+            ("", "", None),
+        ];
+        for (raw, errmsg, rid) in cases {
+            let e = WeChatError::new(40029, raw);
+            assert_eq!(
+                (e.errmsg.as_str(), e.rid.as_deref()),
+                (errmsg, rid),
+                "{raw:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_errmsg_shape_gives_a_clean_message_and_the_request_id() {
+        let cases: [(&str, &str, Option<&str>, Option<&str>); 9] = [
+            (
+                "invalid code, rid: 652d-1d0a-5b06",
+                "invalid code",
+                Some("652d-1d0a-5b06"),
+                None,
+            ),
+            ("not latest rid: 1-2-3", "not latest", Some("1-2-3"), None),
+            ("not latest rid:1-2-3", "not latest", Some("1-2-3"), None),
+            ("invalid code,rid: 9", "invalid code", Some("9"), None),
+            (
+                "invalid code, hints: [ req_id: KfIa-8oQ ]",
+                "invalid code",
+                Some("KfIa-8oQ"),
+                None,
+            ),
+            (
+                "data format error hint: [XfmcTVNre-vGNNia]",
+                "data format error",
+                Some("XfmcTVNre-vGNNia"),
+                None,
+            ),
+            (
+                "invalid code hint: [XfmcTVNre-vGNNia] rid: 652d-1",
+                "invalid code",
+                Some("652d-1"),
+                Some("XfmcTVNre-vGNNia"),
+            ),
+            // "rid:" inside a word is not a request id.
+            ("invalid grid:3", "invalid grid:3", None, None),
+            ("", "", None, None),
+        ];
+        for (raw, message, rid, hint) in cases {
+            let e = WeChatError::new(40029, raw);
+            assert_eq!(
+                (e.errmsg.as_str(), e.rid.as_deref(), e.hint.as_deref()),
+                (message, rid, hint),
+                "{raw:?}"
+            );
+        }
+    }
+
+    #[test]
     fn kinds_follow_the_protocol_table() {
         assert_eq!(
             WeChatErrorKind::from_errcode(40163),
@@ -527,7 +685,7 @@ mod tests {
     }
 
     #[test]
-    fn duplicates_keep_kind_and_message() {
+    fn clones_keep_kind_and_message() {
         let errors = [
             Error::from(WeChatError::new(40030, "invalid refresh_token, rid: 1-2-3")),
             Error::NoToken {
@@ -539,12 +697,16 @@ mod tests {
                 ResponseErrorKind::NotJson,
                 b"<html>",
             )),
-            Error::Store(StoreError::Timeout),
-            Error::Store(StoreError::backend("db down")),
+            Error::from(StoreError::Timeout),
+            Error::from(StoreError::backend("db down")),
             Error::Config("bad".into()),
+            Error::InvalidArgument("empty js_code".into()),
+            Error::NoSession {
+                openid: "o1".into(),
+            },
         ];
         for err in &errors {
-            let copy = err.duplicate();
+            let copy = err.clone();
             assert_eq!(copy.to_string(), err.to_string());
             assert_eq!(copy.is_timeout(), err.is_timeout());
             assert_eq!(copy.is_retryable(), err.is_retryable());

@@ -254,28 +254,36 @@
 //! | Mini Program session keys stored with OAuth tokens | a separate client and session store ([`miniprogram`]) |
 #![forbid(unsafe_code)]
 
+mod app;
 mod authorize;
 mod client;
 pub mod config;
 pub mod error;
-mod http;
+pub mod follower;
+mod json_repair;
+pub mod jssdk;
 mod lenient;
 pub mod miniprogram;
+mod official_account;
 mod refresh;
+mod response;
 mod secret;
 pub mod server_token;
 pub mod state;
 pub mod store;
 mod token;
+pub mod transport;
 mod user;
 
-pub use authorize::{AuthorizeUrl, Scope};
-pub use client::{
-    DEFAULT_REFRESH_LEASE_TTL, DEFAULT_REFRESH_SKEW, OAuthClient, OAuthClientBuilder,
+pub use app::{
+    AppBuilder, OAuthClientBuilder, OfficialAccountClientBuilder, WeChatApp, WeChatAppBuilder,
 };
+pub use authorize::{AuthorizeUrl, Scope};
+pub use client::{DEFAULT_REFRESH_LEASE_TTL, DEFAULT_REFRESH_SKEW, OAuthClient};
 pub use config::{DEFAULT_MAX_CONNECTIONS, HttpOptions};
 pub use error::{Error, WeChatError, WeChatErrorKind};
-pub use secret::Secret;
+pub use official_account::OfficialAccountClient;
+pub use secret::{AccessTokenValue, AppSecret, AuthCode, RefreshToken, Secret, SessionKey, State};
 pub use state::{is_valid_state, new_state, states_match};
 pub use store::{
     Credential, CredentialStore, Lease, LeaseStore, MemoryStore, StoreError, Stores, TokenStore,

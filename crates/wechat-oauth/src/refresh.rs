@@ -100,7 +100,7 @@ impl Inner {
             .await;
         let result = match outcome {
             Ok(token) => Ok(token.clone()),
-            Err(err) => Err(err.duplicate()),
+            Err(err) => Err(err.clone()),
         };
         let mut flights = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
         if flights
@@ -141,7 +141,7 @@ impl Inner {
             }
             if Instant::now() >= deadline {
                 tracing::warn!("gave up waiting for another process to refresh the token");
-                return Err(Error::Store(StoreError::Timeout));
+                return Err(StoreError::Timeout.into());
             }
             tokio::time::sleep(POLL_INTERVAL).await;
         }

@@ -5,8 +5,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::Secret;
 use crate::lenient;
+use crate::{AccessTokenValue, RefreshToken};
 
 /// A user's OAuth access token (网页授权 access_token), one per openid.
 ///
@@ -31,13 +31,13 @@ use crate::lenient;
 #[non_exhaustive]
 pub struct AccessToken {
     /// The access token for `sns/userinfo` and `sns/auth`.
-    pub access_token: Secret,
+    pub access_token: AccessTokenValue,
     /// Lifetime in seconds from `create_at` (WeChat says 7200).
     #[serde(deserialize_with = "lenient::u64")]
     pub expires_in: u64,
     /// The refresh token (30 days, not extendable). A bearer credential: refreshing needs no app secret.
     #[serde(default)]
-    pub refresh_token: Secret,
+    pub refresh_token: RefreshToken,
     /// The user's id within this app.
     pub openid: String,
     /// Granted scopes, comma-separated (`snsapi_base`, `snsapi_userinfo`, `snsapi_login`).
@@ -58,6 +58,20 @@ pub struct AccessToken {
     /// request is sent, as the seed does, so network latency shortens rather than extends it).
     #[serde(deserialize_with = "lenient::i64")]
     pub create_at: i64,
+    /// Any other field WeChat sent with the token (it adds fields over time), kept as is
+    /// and stored with the token by stores that keep its JSON. Names starting with `_`
+    /// (a store's own metadata, such as MongoDB's `_id` and `__v`) are left out on reading.
+    #[serde(flatten, deserialize_with = "wechat_fields")]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The unknown fields of a token, without store metadata (`_`-prefixed names).
+fn wechat_fields<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<serde_json::Map<String, serde_json::Value>, D::Error> {
+    let mut fields = serde_json::Map::deserialize(deserializer)?;
+    fields.retain(|name, _| !name.starts_with('_'));
+    Ok(fields)
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)]
@@ -80,9 +94,9 @@ pub fn now_millis() -> i64 {
 impl AccessToken {
     /// A token from its parts; `create_at` in milliseconds since the epoch.
     pub fn new(
-        access_token: impl Into<Secret>,
+        access_token: impl Into<AccessTokenValue>,
         expires_in: u64,
-        refresh_token: impl Into<Secret>,
+        refresh_token: impl Into<RefreshToken>,
         openid: impl Into<String>,
         scope: impl Into<String>,
         create_at: i64,
@@ -96,6 +110,7 @@ impl AccessToken {
             unionid: None,
             is_snapshotuser: false,
             create_at,
+            extra: serde_json::Map::new(),
         }
     }
 
@@ -131,9 +146,11 @@ impl AccessToken {
         !self.access_token.is_empty() && now_ms < self.expires_at()
     }
 
-    /// Whether the granted scope includes `scope` (scopes are comma-separated).
+    /// Whether the granted scope includes `scope` (scopes are comma-separated; a refresh
+    /// may answer `snsapi_base,snsapi_userinfo,` with a trailing comma, which adds no scope).
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.scope.split(',').any(|s| s.trim() == scope)
+        let scope = scope.trim();
+        !scope.is_empty() && self.scope.split(',').any(|s| s.trim() == scope)
     }
 }
 
@@ -148,6 +165,8 @@ impl fmt::Debug for AccessToken {
             .field("unionid", &self.unionid)
             .field("is_snapshotuser", &self.is_snapshotuser)
             .field("create_at", &self.create_at)
+            // Names only: an unknown field's value could be anything.
+            .field("extra", &self.extra.keys().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -190,6 +209,18 @@ mod tests {
         );
         assert!(t.refresh_token.is_empty());
         assert!(t.unionid.is_none());
+        assert!(t.extra.is_empty(), "{:?}", t.extra);
+    }
+
+    #[test]
+    fn fields_wechat_adds_are_kept_and_written_back() {
+        let t = parse(
+            r#"{"access_token":"A","expires_in":7200,"openid":"o","create_at":1,"new_flag":2}"#,
+        );
+        assert_eq!(t.extra.get("new_flag"), Some(&serde_json::json!(2)));
+        let json = serde_json::to_string(&t).unwrap_or_default();
+        assert!(json.contains(r#""new_flag":2"#), "{json}");
+        assert_eq!(parse(&json), t);
     }
 
     #[test]
@@ -204,5 +235,8 @@ mod tests {
         let t = AccessToken::new("A", 1, "R", "o", "snsapi_base,snsapi_userinfo", 0);
         assert!(t.has_scope("snsapi_userinfo"));
         assert!(!t.has_scope("snsapi_login"));
+        let refreshed = AccessToken::new("A", 1, "R", "o", "snsapi_base,snsapi_userinfo,", 0);
+        assert!(refreshed.has_scope("snsapi_base") && refreshed.has_scope("snsapi_userinfo"));
+        assert!(!refreshed.has_scope("") && !refreshed.has_scope(" "));
     }
 }

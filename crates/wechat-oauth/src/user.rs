@@ -13,7 +13,8 @@ use crate::lenient;
 /// Defaults to [`Lang::ZhCn`]. **Deliberate difference from the npm package**, which sends
 /// `en` by default and made users ask why nicknames and places were not in Chinese
 /// (node-webot/wechat-oauth#55). Every other SDK defaults to `zh_CN`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum Lang {
     /// `zh_CN`, simplified Chinese (the default).
     #[default]
@@ -22,15 +23,18 @@ pub enum Lang {
     ZhTw,
     /// `en`, English (the npm package's default).
     En,
+    /// Any other value, sent as given (WeChat may add languages).
+    Other(String),
 }
 
 impl Lang {
     /// WeChat's name for the language (`zh_CN`, `zh_TW`, `en`).
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &str {
         match self {
             Self::ZhCn => "zh_CN",
             Self::ZhTw => "zh_TW",
             Self::En => "en",
+            Self::Other(other) => other,
         }
     }
 }
@@ -44,14 +48,26 @@ impl fmt::Display for Lang {
 impl FromStr for Lang {
     type Err = crate::Error;
 
-    /// Parses `zh_CN`, `zh_TW` or `en` (case-insensitive, `-` accepted for `_`).
+    /// Parses `zh_CN`, `zh_TW` or `en` (case-insensitive, `-` accepted for `_`); any
+    /// other code made of letters, digits, `_` and `-` (at most 16) is [`Lang::Other`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) for an empty value or one
+    /// with other characters.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().replace('-', "_").as_str() {
             "zh_cn" => Ok(Self::ZhCn),
             "zh_tw" => Ok(Self::ZhTw),
             "en" => Ok(Self::En),
-            _ => Err(crate::Error::Config(format!(
-                "unknown lang {s:?}: expected zh_CN, zh_TW or en"
+            _ if !s.is_empty()
+                && s.len() <= 16
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
+            {
+                Ok(Self::Other(s.to_owned()))
+            }
+            _ => Err(crate::Error::InvalidArgument(format!(
+                "invalid lang {s:?}: expected zh_CN, zh_TW, en or another language code"
             ))),
         }
     }
@@ -222,6 +238,7 @@ impl<'de> serde::de::Visitor<'de> for UserInfoVisitor {
 /// A busy or unreachable WeChat is not "invalid": [`verify_token`](crate::OAuthClient::verify_token)
 /// returns `Err` for those, so a hiccup never logs a user out.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TokenStatus {
     /// WeChat accepted the token for this openid (`{"errcode":0,"errmsg":"ok"}`).
     Valid,
@@ -299,6 +316,9 @@ mod tests {
         assert_eq!(Lang::default().as_str(), "zh_CN");
         assert_eq!("en".parse::<Lang>().ok(), Some(Lang::En));
         assert_eq!("zh-tw".parse::<Lang>().ok(), Some(Lang::ZhTw));
-        assert!("fr".parse::<Lang>().is_err());
+        assert_eq!("fr".parse::<Lang>().ok(), Some(Lang::Other("fr".into())));
+        assert_eq!(Lang::Other("fr".into()).as_str(), "fr");
+        assert!("".parse::<Lang>().is_err_and(|e| e.is_invalid_argument()));
+        assert!("en&x=1".parse::<Lang>().is_err());
     }
 }

@@ -8,8 +8,22 @@ use hyper::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use crate::fault::Fault;
+
+/// Largest control-plane request body (a `respond` fault's body is most of it).
+pub(crate) const MAX_BODY_BYTES: usize = 256 * 1024;
+/// Most faults one `POST /__sandbox/faults` may queue (`count`).
+pub(crate) const MAX_FAULT_COUNT: usize = 1000;
+/// Most faults queued at once, over every path.
+pub(crate) const MAX_QUEUED_FAULTS: usize = 10_000;
+/// Longest `delay` fault: a test that needs a slower WeChat is measuring something else.
+pub(crate) const MAX_DELAY_MS: u64 = 10 * 60 * 1000;
+/// Largest `respond` body.
+pub(crate) const MAX_RESPOND_BODY_BYTES: usize = 64 * 1024;
+/// Longest fault path.
+const MAX_PATH_LEN: usize = 256;
 use crate::reply::Reply;
 use crate::request::{Ctx, Req};
+use crate::shape::Shapes;
 use crate::state::Shared;
 
 #[derive(Deserialize)]
@@ -49,6 +63,27 @@ pub(crate) struct FaultSpec {
 }
 
 impl FaultSpec {
+    /// The fault to queue and how many times, or why the spec is refused.
+    fn checked(&self) -> Result<(Fault, usize), String> {
+        let path = &self.path;
+        if !path.starts_with('/')
+            || path.len() > MAX_PATH_LEN
+            || path.contains(|c: char| c.is_control() || c == '?' || c == '#')
+        {
+            return Err(format!(
+                "`path` must be a request path (`/sns/userinfo`): starting with `/`, at most \
+                 {MAX_PATH_LEN} bytes, without a query, fragment or control characters"
+            ));
+        }
+        let count = self.count.unwrap_or(1);
+        if !(1..=MAX_FAULT_COUNT).contains(&count) {
+            return Err(format!(
+                "`count` must be between 1 and {MAX_FAULT_COUNT}, got {count}"
+            ));
+        }
+        Ok((self.to_fault()?, count))
+    }
+
     fn to_fault(&self) -> Result<Fault, String> {
         Ok(match self.fault.as_str() {
             "errcode" => Fault::ErrCode(
@@ -58,18 +93,43 @@ impl FaultSpec {
             "html502" => Fault::Html502,
             "empty_gbk" => Fault::EmptyGbk,
             "truncated_json" => Fault::TruncatedJson,
-            "delay" => Fault::Delay(Duration::from_millis(
-                self.ms.ok_or("fault `delay` needs `ms`")?,
-            )),
+            "delay" => {
+                let ms = self.ms.ok_or("fault `delay` needs `ms`")?;
+                if ms > MAX_DELAY_MS {
+                    return Err(format!(
+                        "fault `delay` takes at most {MAX_DELAY_MS} ms, got {ms}"
+                    ));
+                }
+                Fault::Delay(Duration::from_millis(ms))
+            }
             "reset" => Fault::Reset,
-            "respond" => Fault::Respond {
-                status: self.status.unwrap_or(200),
-                content_type: self
+            "respond" => {
+                let status = self.status.unwrap_or(200);
+                if StatusCode::from_u16(status).is_err() {
+                    return Err(format!(
+                        "`status` must be an HTTP status (100–999), got {status}"
+                    ));
+                }
+                let content_type = self
                     .content_type
                     .clone()
-                    .unwrap_or_else(|| "text/plain".to_owned()),
-                body: self.body.clone().ok_or("fault `respond` needs a `body`")?,
-            },
+                    .unwrap_or_else(|| "text/plain".to_owned());
+                if hyper::header::HeaderValue::from_str(&content_type).is_err() {
+                    return Err("`content_type` is not a valid header value".to_owned());
+                }
+                let body = self.body.clone().ok_or("fault `respond` needs a `body`")?;
+                if body.len() > MAX_RESPOND_BODY_BYTES {
+                    return Err(format!(
+                        "a `respond` body is limited to {MAX_RESPOND_BODY_BYTES} bytes, got {}",
+                        body.len()
+                    ));
+                }
+                Fault::Respond {
+                    status,
+                    content_type,
+                    body,
+                }
+            }
             other => {
                 return Err(format!(
                     "unknown fault `{other}` (errcode, html502, empty_gbk, truncated_json, delay, reset, respond)"
@@ -94,6 +154,51 @@ pub(crate) fn fault_name(fault: &Fault) -> serde_json::Value {
         } => serde_json::json!({
             "fault": "respond", "status": status, "content_type": content_type, "body": body,
         }),
+    }
+}
+
+/// `POST /__sandbox/shapes`: the fields to change; absent ones stay as they are.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShapesPatch {
+    /// Absent: unchanged; `null`: leave `language` out; a string: send it.
+    #[serde(default, deserialize_with = "present")]
+    language: Option<Option<String>>,
+    unionid: Option<bool>,
+    escape_slashes: Option<bool>,
+    errmsg: Option<String>,
+    sns_content_type: Option<String>,
+    refresh_scope_trailing_comma: Option<bool>,
+}
+
+/// A field that is present, `null` included, is `Some`.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+impl ShapesPatch {
+    fn apply(self, shapes: &mut Shapes) -> Result<(), crate::Error> {
+        if let Some(language) = self.language {
+            shapes.language = language;
+        }
+        if let Some(unionid) = self.unionid {
+            shapes.unionid = unionid;
+        }
+        if let Some(escape) = self.escape_slashes {
+            shapes.escape_slashes = escape;
+        }
+        if let Some(errmsg) = self.errmsg {
+            shapes.errmsg = errmsg.parse()?;
+        }
+        if let Some(content_type) = self.sns_content_type {
+            shapes.sns_content_type = content_type.parse()?;
+        }
+        if let Some(comma) = self.refresh_scope_trailing_comma {
+            shapes.refresh_scope_trailing_comma = comma;
+        }
+        Ok(())
     }
 }
 
@@ -169,12 +274,22 @@ fn run(shared: &Shared, route: &str, req: &Req<'_>) -> Result<Reply, Reply> {
         }
         (&Method::POST, "faults") => {
             let spec: FaultSpec = json_body(req)?;
-            let fault = spec
-                .to_fault()
+            let (fault, count) = spec
+                .checked()
                 .map_err(|e| Reply::control_error(StatusCode::BAD_REQUEST, &e))?;
             let mut st = shared.lock();
+            let queued: usize = st.faults.values().map(|q| q.len()).sum();
+            if queued + count > MAX_QUEUED_FAULTS {
+                return Err(Reply::control_error(
+                    StatusCode::BAD_REQUEST,
+                    &format!(
+                        "at most {MAX_QUEUED_FAULTS} faults may be queued at once ({queued} are); \
+                         DELETE /__sandbox/faults to clear them"
+                    ),
+                ));
+            }
             let queue = st.faults.entry(spec.path.clone()).or_default();
-            for _ in 0..spec.count.unwrap_or(1) {
+            for _ in 0..count {
                 queue.push_back(fault.clone());
             }
             ok(serde_json::json!({ "path": spec.path, "queued": queue.len() }))
@@ -195,6 +310,19 @@ fn run(shared: &Shared, route: &str, req: &Req<'_>) -> Result<Reply, Reply> {
             let code = crate::mint_code_in(&mut ctx, &mint.appid, &mint.user, &mint.scope)
                 .map_err(lib_error)?;
             ok(serde_json::json!({ "code": code }))
+        }
+        (&Method::GET, "shapes") => Ok(Reply::control(
+            StatusCode::OK,
+            &shared.lock().shapes.to_json(),
+        )),
+        (&Method::POST, "shapes") => {
+            let patch: ShapesPatch = json_body(req)?;
+            let mut st = shared.lock();
+            let mut shapes = Shapes::clone(&st.shapes);
+            patch.apply(&mut shapes).map_err(lib_error)?;
+            let answer = shapes.to_json();
+            st.shapes = std::sync::Arc::new(shapes);
+            ok(answer)
         }
         (&Method::POST, "reset") => {
             shared.reset();

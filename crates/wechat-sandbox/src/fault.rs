@@ -63,11 +63,15 @@ impl Fault {
                 "text/html; charset=gbk",
                 Bytes::new(),
             )),
-            Fault::TruncatedJson => Applied::Reply(Reply::new(
-                StatusCode::OK,
-                crate::reply::api_content_type(path),
-                r#"{"access_token":"86_TRUNCATED","expires_in":72"#,
-            )),
+            Fault::TruncatedJson => {
+                let mut reply = Reply::new(
+                    StatusCode::OK,
+                    crate::reply::api_content_type(path),
+                    r#"{"access_token":"86_TRUNCATED","expires_in":72"#,
+                );
+                reply.wire = Some(crate::reply::Wire::Json);
+                Applied::Reply(reply)
+            }
             Fault::Delay(d) => Applied::Delay(*d),
             Fault::Reset => Applied::Reset,
             Fault::Respond {

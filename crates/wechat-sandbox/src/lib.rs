@@ -62,7 +62,8 @@
 //!
 //! Errors are HTTP 200 with `{"errcode":N,"errmsg":"<text>, rid: xxxxxxxx-xxxxxxxx-xxxxxxxx"}`
 //! and nothing else; `/sns/*` bodies (success and error) are `Content-Type: text/plain`,
-//! the others `application/json; charset=utf-8` (§0). Parameter checks run in the order
+//! the others `application/json; charset=utf-8` (§0). Those are the default [`Shapes`];
+//! see "Answer shapes" below for the other forms real WeChat answers in. Parameter checks run in the order
 //! listed; a failed check never uses up a code.
 //!
 //! | route | behaviour | errcodes |
@@ -71,13 +72,18 @@
 //! | `GET /connect/qrconnect` | same for websites (`snsapi_login`); parameter order not enforced (unverified on WeChat, §1.1) | HTML pages |
 //! | `GET /sns/oauth2/access_token` `appid, secret, code, grant_type=authorization_code` | `access_token, expires_in 7200, refresh_token, openid, scope`, `unionid` for profile scopes, `is_snapshotuser: 1` for snapshot users | 43001 41002 40013 41004 40125 41008 40002 40029 40163 |
 //! | `GET /sns/oauth2/refresh_token` `appid, grant_type=refresh_token, refresh_token` | no secret taken; unexpired access token → same token, expiry extended; expired → new token; refresh token lives 30 days from authorization, never extended (§1.3) | 41002 40013 40002 41003 40030 42002 |
-//! | `GET /sns/userinfo` `access_token, openid, lang?` | `openid, nickname, sex 0, province "", city "", country "", headimgurl, privilege [], unionid` (post-2021 values, §1.7) | 41001 41009 40014 42001 40003 48001 40035 (lang other than `zh_CN`/`zh_TW`/`en`) |
+//! | `GET /sns/userinfo` `access_token, openid, lang?` | `openid, nickname, sex 0, language "", province "", city "", country "", headimgurl, privilege [], unionid` (post-2021 values, §1.7) | 41001 41009 40014 42001 40003 48001 40035 (lang other than `zh_CN`/`zh_TW`/`en`) |
 //! | `GET /sns/auth` `access_token, openid` | `{"errcode":0,"errmsg":"ok"}` | 41001 41009 40014 42001 40003 |
 //! | `GET /sns/jscode2session` `appid, secret, js_code, grant_type` | `session_key, openid, unionid`; no `errcode`, no `expires_in` | 41002 40013 41004 40125 41008 40002 40029 40163 |
 //! | `GET /wxa/checksession` `access_token, openid, signature, sig_method=hmac_sha256` | ok when `signature == hex(hmac_sha256(key = session_key text, ""))` of the *current* key (§4.4) | 41001 40001 42001 41009 40003 87009 |
 //! | `GET /cgi-bin/token` `grant_type=client_credential, appid, secret` | `{access_token, expires_in: 7200}`; every call rotates, the previous token answers 40001 | 40002 41002 40013 41004 40125 |
 //! | `POST /cgi-bin/stable_token` JSON `{grant_type, appid, secret, force_refresh?}` | same token on repeat (`expires_in` counts down); a new one 5 min before expiry with the old one still valid; `force_refresh` replaces it at once (≤ 20/day, ≥ 30 s apart) | 43002 47001 40002 41002 40013 41004 40125 45009 45011 |
 //! | `POST /wxa/business/getuserphonenumber?access_token` JSON `{code, openid?}` | `{errcode 0, errmsg "ok", phone_info {phoneNumber, purePhoneNumber, countryCode 86, watermark {timestamp, appid}}}` | 43002 41001 40001 42001 47001 (body not JSON) 40029 40003 40163 |
+//! | `POST /cgi-bin/qrcode/create?access_token` JSON `{expire_seconds?, action_name, action_info {scene {scene_id \| scene_str}}}` | `QR_SCENE`/`QR_STR_SCENE` (temporary: `expire_seconds` default 60, at most 2592000) and `QR_LIMIT_SCENE`/`QR_LIMIT_STR_SCENE` (permanent, `scene_id` 1..=100000); `{ticket, expire_seconds, url}` | 43002 41001 40001 42001 48001 (not an Official Account) 47001 40053 |
+//! | `GET /cgi-bin/showqrcode?ticket` | the QR code of `url` as a PNG; unknown or expired tickets are a 404 (sandbox choice) | |
+//! | `GET /cgi-bin/ticket/getticket?access_token&type=jsapi\|wx_card` | `{errcode 0, errmsg "ok", ticket, expires_in}`: the same ticket until it expires (7200 s) | 41001 40001 42001 48001 40097 |
+//! | `GET /cgi-bin/user/info?access_token&openid&lang?` | follower: `subscribe 1, openid, language, subscribe_time, unionid, remark, groupid, tagid_list, subscribe_scene, qr_scene, qr_scene_str` (no nickname, avatar, gender or region since 2021); not following: `{subscribe 0, openid, unionid}` | 41001 40001 42001 48001 41009 40035 40003 |
+//! | `POST /cgi-bin/user/info/batchget?access_token` JSON `{user_list: [{openid, lang?}]}` | `{user_info_list: […]}` as above, 1..=100 entries | 43002 47001 40035 40003 |
 //!
 //! Lifetimes (sandbox clock): Official Account codes, `js_code`s and phone codes 5 minutes,
 //! website codes 10 minutes, all single use (second use 40163; unknown, expired or another
@@ -115,26 +121,52 @@
 //!
 //! The same operations for other processes, under `/__sandbox/` (not journaled). It has no
 //! authentication: keep the sandbox on a loopback address. Bodies are
-//! JSON; errors are `{"error": "…"}` with status 400 (bad input) or 404 (unknown route).
+//! JSON, at most 256 KiB; errors are `{"error": "…"}` with status 400 (bad input), 404
+//! (unknown route) or 413 (body too large). Faults are bounded: `count` 1–1,000 per call,
+//! 10,000 queued in all, `delay` at most 600,000 ms, a `respond` body at most 64 KiB.
 //!
 //! | request | body | answer |
 //! |---|---|---|
 //! | `GET /__sandbox/journal` (or `/__sandbox/requests`) | | `[{"method","path","params":[["k","v"],…],"body":null\|"…","content_type":null\|"…","at_ms"}]` ([`JournalEntry`]) |
 //! | `DELETE /__sandbox/journal` (or `POST /__sandbox/journal/clear`) | | `{"cleared": n}`; also zeroes the request counts |
-//! | `GET /__sandbox/stats` | | `{"requests": {"/sns/userinfo": n, …}, "journal_len": n, "journal_dropped": n}`: counts per path since the last clear, never truncated ([`Sandbox::request_count`]) |
+//! | `GET /__sandbox/stats` | | `{"requests": {"/sns/userinfo": n, …}, "journal_len": n, "journal_dropped": n}`: counts per path since the last clear, never truncated ([`Sandbox::request_count`]); beyond 1,024 distinct paths, new ones count under `"(other paths)"` |
 //! | `GET /__sandbox/clock` | | `{"now_ms"}` |
 //! | `POST /__sandbox/clock/advance` | `{"seconds": 7200}` and/or `{"ms": 500}` | `{"now_ms", "offset_ms"}` |
 //! | `POST /__sandbox/faults` | `{"path": "/sns/userinfo", "fault": "errcode", "errcode": 45011, "count": 1}`; `fault` is `errcode`, `html502`, `empty_gbk`, `truncated_json`, `delay` (with `"ms"`), `reset` or `respond` (with `"body"`, optional `"status"` (200) and `"content_type"` (`text/plain`)) | `{"path", "queued": n}` |
 //! | `GET /__sandbox/faults` | | `{"/path": [{"fault": "errcode", "errcode": 45011}, …]}` |
 //! | `DELETE /__sandbox/faults` | | `{"ok": true}` |
 //! | `POST /__sandbox/codes` | `{"appid", "user", "scope"}` | `{"code"}` |
-//! | `POST /__sandbox/reset` | | `{"ok": true}` |
+//! | `POST /__sandbox/reset` | | `{"ok": true}` (also restores the start-up shapes) |
+//! | `GET /__sandbox/shapes` | | `{"language": ""\|null\|"…", "unionid", "escape_slashes", "errmsg", "sns_content_type", "refresh_scope_trailing_comma"}` ([`Shapes`]) |
+//! | `POST /__sandbox/shapes` | any of those fields (`"language": null` leaves it out; unknown fields are a 400) | the shapes now in force |
 //! | `POST /__sandbox/mp/login` | `{"appid", "user"}` | `{"js_code"}` (rotates the session_key) |
 //! | `POST /__sandbox/mp/userinfo` | `{"appid", "user"}` | `{"rawData", "signature", "encryptedData", "iv"}` ([`MpUserInfo`]) |
 //! | `POST /__sandbox/mp/phone_code` | `{"appid", "user"}` | `{"code"}` |
 //! | `GET /__sandbox/config` | | `{"apps": [{"appid", "kind", "domain"}], "users": [{"id", "snapshot", "unionid", "openids": {"<appid>": "<openid>"}}]}` (no secrets) |
 //! | `GET /__sandbox/check-authorize-url?url=<percent-encoded URL>` | | `{"ok": true}` or `{"ok": false, "errcode": 10005\|null, "message", "detail"}` ([`Sandbox::check_authorize_url`]) |
 //! | `GET /__sandbox/consent?page&user&action&query` | | what the consent page's links call |
+//! | `POST /__sandbox/oa/server` | `{"appid", "url", "token", "encoding_aes_key"?, "mode"?: "plain"\|"compatible"\|"safe"}` | verifies the URL as WeChat does (GET with `signature, timestamp, nonce, echostr`; the answer must be exactly the echostr) and registers it: `{"verified": true, "attempt"}` ([`PushAttempt`]); 400 naming what came back otherwise |
+//! | `POST /__sandbox/oa/push` | `{"appid", "user", "msg_type", "fields"?: {"Content": "hi"} or [["Content", "hi"]], "timeout_ms"?, "tries"?, "mode"?}` | `user` sends a message or triggers an event; every delivery and the judged reply ([`PushRecord`]) |
+//! | `POST /__sandbox/oa/scan` | `{"appid", "user", "ticket" or "scene", …}` | `subscribe` + `EventKey qrscene_S` if `user` does not follow yet, `SCAN` + `EventKey S` if they do ([`PushRecord`]) |
+//! | `POST /__sandbox/oa/follow`, `/__sandbox/oa/unfollow` | `{"appid", "user", …}` | changes the follow state; `{"push": PushRecord\|null}` (pushed when a server is registered) |
+//! | `GET /__sandbox/oa/pushes`, `DELETE /__sandbox/oa/pushes` | | every [`PushRecord`] (newest 1000) / `{"cleared": n}` |
+//!
+//! ## The Official Account's server URL
+//!
+//! Like WeChat, the sandbox calls the account's server: [`Sandbox::register_server`]
+//! verifies it, [`Sandbox::push`], [`Sandbox::scan`] and [`Sandbox::set_following`] push
+//! to it (`ToUserName` = [`original_id`], `FromUserName` = the user's openid, `CreateTime`
+//! and `timestamp` from the sandbox clock, a random `MsgId` for messages). Query:
+//! `signature, timestamp, nonce, openid`, plus `encrypt_type=aes, msg_signature` in the
+//! compatible and safe modes (AES-256-CBC, IV = key[..16], PKCS#7 over 32-byte blocks,
+//! `random(16) ‖ len ‖ msg ‖ appid`). A delivery not answered within the timeout (default
+//! [`DEFAULT_PUSH_TIMEOUT`], 5 s) is dropped and the same request is sent again, up to
+//! [`DEFAULT_PUSH_TRIES`] deliveries in all. The last answer is judged as WeChat would
+//! ([`ReplyCheck`]): `success` or an empty body, or a reply whose addresses are swapped,
+//! whose type and fields are a passive reply's, and which (safe mode) is encrypted for
+//! this appid with a valid `MsgSignature` and a `TimeStamp` in seconds. Retries resend the
+//! same request (whether WeChat re-signs them is unverified); a non-200 answer is judged
+//! invalid and not retried (unverified on WeChat).
 //!
 //! ## Faults
 //!
@@ -144,11 +176,44 @@
 //! processing the request (a code stays usable); `Delay` waits, then processes it even if the client
 //! has given up meanwhile.
 //!
+//! ## Answer shapes
+//!
+//! Real WeChat answers the same call in several shapes, by account, API and year. The
+//! sandbox answers in one at a time, [`Shapes`], set with [`SandboxBuilder::shapes`],
+//! [`Sandbox::set_shapes`], `POST /__sandbox/shapes` or the binary's flags; a client's
+//! tests should pass with every entry of [`Shapes::variants`].
+//!
+//! | field (flag) | default | other shapes |
+//! |---|---|---|
+//! | `language` (`--language TEXT`, `--no-language`) | `"language":""` in `sns/userinfo`, as since 2021 | `"zh_CN"` (older bodies), absent |
+//! | `unionid` (`--no-unionid`) | present in `access_token` (profile scopes), `userinfo`, `jscode2session` and the decrypted Mini Program profile | absent everywhere (an app bound to no Open Platform account) |
+//! | `escape_slashes` (`--escape-slashes`) | `/` as is | `\/` in every JSON string (`"headimgurl":"https:\/\/thirdwx…"`, errmsg URLs) |
+//! | `errmsg` (`--errmsg SHAPE`) | `rid`: `text, rid: 8x-8x-8x` | `rid-no-comma` `text rid: …`; `hints` `text, hints: [ req_id: … ]`; `hint` `text hint: [XfmcTVNre-vGNNia]`; `hint-rid` `text hint: […] rid: …`; `bare` `text` |
+//! | `sns_content_type` (`--sns-content-type`) | `text-plain` | `json` (`application/json; charset=utf-8`) |
+//! | `refresh_scope_trailing_comma` (`--refresh-scope-trailing-comma`) | the scope as granted | `snsapi_base,snsapi_userinfo,` after a refresh |
+//!
+//! Canned fault bodies (`respond`, `html502`, `empty_gbk`) are sent as given; an `errcode`
+//! fault takes the errmsg shape.
+//!
+//! ## Connection limits
+//!
+//! [`ServerLimits`], set with [`SandboxBuilder::limits`] or the flags below. A connection
+//! must send each request head within `header_read_timeout` (10 s; from the connection's
+//! start, then from the first byte of each later request; trickling bytes does not extend
+//! it) and its body within the same time again (else 408); between requests it may idle
+//! `idle_timeout` (75 s, longer than the SDK's 60 s pool idle timeout). A connection over
+//! `max_connections` (4,096) is answered `503 Service Unavailable` and closed. A request
+//! being handled (a `delay` fault included) is never cut short.
+//!
 //! ## Command line
 //!
 //! ```text
 //! wechat-sandbox --listen 127.0.0.1:PORT [--app APPID:SECRET[:KIND[:DOMAIN]]]... [--user ID[:snapshot]]...
-//!                [--threads N] [--journal-capacity N]
+//!                [--threads N] [--journal-capacity N] [--max-connections N]
+//!                [--header-read-timeout-ms MS] [--idle-timeout-ms MS]
+//!                [--language TEXT | --no-language] [--no-unionid] [--escape-slashes]
+//!                [--errmsg rid|rid-no-comma|hints|hint|hint-rid|bare]
+//!                [--sns-content-type text-plain|json] [--refresh-scope-trailing-comma]
 //! ```
 //!
 //! The first stdout line is `listening on http://HOST:PORT` (port 0 picks a free one), then
@@ -170,12 +235,17 @@ mod control;
 pub mod defaults;
 mod fault;
 mod journal;
+mod limits;
 mod miniprogram;
 mod model;
+mod official_account;
+mod push;
+mod qrcode;
 mod reply;
 mod request;
 mod server;
 mod server_token;
+mod shape;
 mod sns;
 mod state;
 
@@ -189,8 +259,17 @@ use tokio::sync::watch;
 pub use connect::{ACTION_HEADER, AuthorizeUrlError, USER_HEADER};
 pub use fault::Fault;
 pub use journal::JournalEntry;
+pub use limits::{
+    DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, ServerLimits,
+};
 pub use miniprogram::MpUserInfo;
 pub use model::{AppInfo, AppKind, UserInfo};
+pub use official_account::{
+    DEFAULT_PUSH_TIMEOUT, DEFAULT_PUSH_TRIES, PushOptions, PushRecord, ReplyCheck, ScanTarget,
+    ServerConfig, original_id,
+};
+pub use push::{PushAttempt, ServerMode};
+pub use shape::{ErrmsgShape, Shapes, SnsContentType};
 
 use model::{App, Directory, Scope};
 use request::Ctx;
@@ -233,6 +312,9 @@ pub enum Error {
         /// The scope given.
         scope: String,
     },
+    /// An Official Account server-side operation (server URL, push, scan) could not be done.
+    #[error("{0}")]
+    OfficialAccount(String),
     /// `mp_userinfo` before any `mp_login`: the user has no session_key yet.
     #[error("user `{user}` has no session with `{appid}` yet: call mp_login first")]
     NoSession {
@@ -257,10 +339,25 @@ pub struct SandboxBuilder {
     users: Vec<(String, bool)>,
     listen: SocketAddr,
     journal_capacity: usize,
+    shapes: Shapes,
+    limits: ServerLimits,
     problems: Vec<String>,
 }
 
 impl SandboxBuilder {
+    /// How answers are shaped where real WeChat varies ([`Shapes`]); default
+    /// [`Shapes::default`].
+    pub fn shapes(mut self, shapes: Shapes) -> Self {
+        self.shapes = shapes;
+        self
+    }
+
+    /// Connection limits: header-read and idle timeouts, connection cap ([`ServerLimits`]).
+    pub fn limits(mut self, limits: ServerLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// Adds an app. Call [`domain`](Self::domain) right after to set its callback host.
     pub fn app(
         mut self,
@@ -365,7 +462,10 @@ impl SandboxBuilder {
 
     /// Binds the listener and starts serving on the current tokio runtime. The server stops
     /// when the last [`Sandbox`] handle is dropped.
-    pub async fn start(self) -> Result<Sandbox> {
+    pub async fn start(mut self) -> Result<Sandbox> {
+        let shapes = std::mem::take(&mut self.shapes);
+        let limits = std::mem::take(&mut self.limits);
+        self.problems.extend(limits.problems());
         let (dir, listen, journal_capacity) = self.directory()?;
         let listener = TcpListener::bind(listen)
             .await
@@ -377,9 +477,9 @@ impl SandboxBuilder {
             addr: listen,
             source,
         })?;
-        let shared = Arc::new(Shared::new(dir, journal_capacity));
+        let shared = Arc::new(Shared::new(dir, journal_capacity, shapes));
         let (stop, stopped) = watch::channel(false);
-        tokio::spawn(server::serve(listener, shared.clone(), stopped));
+        tokio::spawn(server::serve(listener, shared.clone(), limits, stopped));
         let url = match addr {
             SocketAddr::V4(v4) => format!("http://{v4}"),
             SocketAddr::V6(v6) => format!("http://[{}]:{}", v6.ip(), v6.port()),
@@ -447,6 +547,8 @@ impl Sandbox {
             users: Vec::new(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             journal_capacity: DEFAULT_JOURNAL_CAPACITY,
+            shapes: Shapes::default(),
+            limits: ServerLimits::default(),
             problems: Vec::new(),
         }
     }
@@ -494,6 +596,17 @@ impl Sandbox {
     /// and the clock back to wall time. Apps, users and ids stay.
     pub fn reset(&self) {
         self.shared.reset();
+    }
+
+    /// The answer shapes in force ([`Shapes`]).
+    pub fn shapes(&self) -> Shapes {
+        Shapes::clone(&self.shared.lock().shapes)
+    }
+
+    /// Shapes every answer from now on as `shapes` (until the next call or
+    /// [`reset`](Self::reset), which restores the builder's).
+    pub fn set_shapes(&self, shapes: Shapes) {
+        self.shared.lock().shapes = Arc::new(shapes);
     }
 
     /// Moves the sandbox clock forward: codes, tokens and refresh tokens expire without sleeping.

@@ -21,7 +21,9 @@ use crate::state::{CODE_TTL_MS, CodeGrant, issue_code, redeem_code};
 struct SessionBody<'a> {
     session_key: &'a str,
     openid: &'a str,
-    unionid: &'a str,
+    /// Only for Mini Programs bound to an Open Platform account (`Shapes::unionid`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unionid: Option<&'a str>,
 }
 
 /// `GET /sns/jscode2session?appid&secret&js_code&grant_type=authorization_code` (§4.1).
@@ -46,7 +48,7 @@ pub(crate) fn jscode2session(ctx: &mut Ctx<'_>, req: &Req<'_>) -> Result<Reply, 
     let body = SessionBody {
         session_key: &session_key,
         openid: ctx.dir.openid(app, grant.user),
-        unionid: ctx.dir.unionid(grant.user),
+        unionid: ctx.st.shapes.unionid.then(|| ctx.dir.unionid(grant.user)),
     };
     Ok(Reply::api(req.path, &body))
 }
@@ -239,7 +241,8 @@ struct FullProfile<'a> {
     open_id: &'a str,
     #[serde(flatten)]
     profile: &'a RawProfile<'a>,
-    union_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    union_id: Option<&'a str>,
     watermark: Watermark<'a>,
 }
 
@@ -272,7 +275,7 @@ pub(crate) fn userinfo(ctx: &mut Ctx<'_>, appid: &str, user: &str) -> Result<MpU
     let full = FullProfile {
         open_id: ctx.dir.openid(app, user_idx),
         profile: &profile,
-        union_id: ctx.dir.unionid(user_idx),
+        union_id: ctx.st.shapes.unionid.then(|| ctx.dir.unionid(user_idx)),
         watermark: Watermark {
             timestamp: ctx.now_ms / 1000,
             appid,

@@ -18,6 +18,18 @@ pub(crate) struct Reply {
     pub body: Bytes,
     /// Rare extra headers (`Location`, `Set-Cookie`); kept out of line so replies stay small.
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Set when the body is WeChat wire JSON, which [`Shapes`](crate::Shapes) may reshape.
+    pub wire: Option<Wire>,
+}
+
+/// What kind of WeChat JSON a reply holds, for [`Shapes::finish`](crate::Shapes).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Wire {
+    /// A success body (or a truncated one).
+    Json,
+    /// The error envelope for this errcode, with [`errmsg`]'s text: kept as the number so
+    /// the errmsg suffix can be rewritten in any shape.
+    Error(i64),
 }
 
 impl Reply {
@@ -31,27 +43,36 @@ impl Reply {
             content_type: HeaderValue::from_static(content_type),
             body: body.into(),
             headers: Vec::new(),
+            wire: None,
         }
+    }
+
+    fn wire(mut self, wire: Wire) -> Reply {
+        self.wire = Some(wire);
+        self
     }
 
     /// A success body on an API route, with the route's content type.
     pub(crate) fn api<T: serde::Serialize>(path: &str, value: &T) -> Reply {
         match serde_json::to_vec(value) {
-            Ok(body) => Reply::new(StatusCode::OK, api_content_type(path), body),
+            Ok(body) => Reply::new(StatusCode::OK, api_content_type(path), body).wire(Wire::Json),
             // Our own response structs always serialize; answer like a busy WeChat if not.
             Err(_) => Reply::errcode(path, -1),
         }
     }
 
-    /// WeChat's error envelope: HTTP 200, `{"errcode":N,"errmsg":"…, rid: …"}` (§0).
+    /// WeChat's error envelope: HTTP 200, `{"errcode":N,"errmsg":"…, rid: …"}` (§0), in the
+    /// default errmsg shape; the server reshapes it if another is set.
     pub(crate) fn errcode(path: &str, errcode: i64) -> Reply {
         Reply::errcode_with(path, errcode, errmsg(errcode))
     }
 
+    /// The error envelope with a message of the endpoint's own (e.g. `invalid args`).
     pub(crate) fn errcode_with(path: &str, errcode: i64, text: &str) -> Reply {
         let body =
             serde_json::json!({ "errcode": errcode, "errmsg": format!("{text}, rid: {}", rid()) });
         Reply::new(StatusCode::OK, api_content_type(path), body.to_string())
+            .wire(Wire::Error(errcode))
     }
 
     /// `{"errcode":0,"errmsg":"ok"}` as `sns/auth` and `wxa/checksession` answer.
@@ -61,6 +82,7 @@ impl Reply {
             api_content_type(path),
             r#"{"errcode":0,"errmsg":"ok"}"#,
         )
+        .wire(Wire::Json)
     }
 
     pub(crate) fn redirect(location: String) -> Reply {
@@ -137,7 +159,11 @@ pub(crate) fn errmsg(errcode: i64) -> &'static str {
     match errcode {
         -1 => "system error",
         0 => "ok",
-        40001 => "invalid credential, access_token is invalid or not latest",
+        // As observed in 2023-24, URL included (§4.5 "Observed errors").
+        40001 => {
+            "invalid credential, access_token is invalid or not latest, could get access_token \
+             by getStableAccessToken, more details at https://mmbizurl.cn/s/JtxxFh33r"
+        }
         40002 => "invalid grant_type",
         40003 => "invalid openid",
         40013 => "invalid appid",

@@ -1,21 +1,27 @@
-//! The HTTP side: accept loop, one hyper HTTP/1.1 connection per socket (keep-alive), routing.
+//! The HTTP side: accept loop, one hyper HTTP/1.1 connection per socket (keep-alive), routing,
+//! and the connection limits ([`ServerLimits`]): at most `max_connections` sockets, each
+//! closed when its request head (or body) is slower than `header_read_timeout` or when it
+//! idles longer than `idle_timeout` between requests.
 
 use std::os::fd::AsFd as _;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::CONTENT_TYPE;
+use hyper::header::{CONNECTION, CONTENT_TYPE, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 use crate::connect::{self, Page};
 use crate::fault::Applied;
 use crate::journal::JournalEntry;
+use crate::limits::{Activity, ServerLimits, Verdict, Watched};
 use crate::reply::Reply;
 use crate::request::{Ctx, Req};
 use crate::state::Shared;
@@ -38,8 +44,11 @@ impl std::error::Error for ResetConnection {}
 pub(crate) async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
+    limits: ServerLimits,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let limits = Arc::new(limits);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -47,15 +56,54 @@ pub(crate) async fn serve(
         };
         let Ok((stream, _)) = accepted else {
             // EMFILE and friends: back off briefly instead of spinning.
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
             continue;
         };
-        tokio::spawn(connection(stream, shared.clone(), shutdown.clone()));
+        match slots.clone().try_acquire_owned() {
+            Ok(slot) => {
+                let connection =
+                    connection(stream, shared.clone(), limits.clone(), shutdown.clone());
+                tokio::spawn(async move {
+                    connection.await;
+                    drop(slot);
+                });
+            }
+            Err(_) => {
+                tokio::spawn(refuse(stream));
+            }
+        }
     }
 }
 
-async fn connection(stream: TcpStream, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+/// What a connection over the cap gets: a 503 and the close, rather than a socket that
+/// hangs in the backlog. Bounded in time, so a flood of them cannot pile up.
+async fn refuse(mut stream: TcpStream) {
+    const BODY: &str = "wechat-sandbox: too many open connections\n";
+    let busy = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        stream.write_all(busy.as_bytes()).await?;
+        stream.shutdown().await?;
+        // Read what the client sent until it closes, so the close is a FIN and not a reset
+        // that could destroy the 503 before the client reads it.
+        let mut sink = [0u8; 4096];
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
+}
+
+async fn connection(
+    stream: TcpStream,
+    shared: Arc<Shared>,
+    limits: Arc<ServerLimits>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let _ = stream.set_nodelay(true);
+    let activity = Activity::new();
     // A second handle on the socket, so a `Fault::Reset` can set SO_LINGER=0 before hyper
     // drops the stream: the close then sends RST, which is what "connection reset" means.
     let raw = stream
@@ -64,13 +112,17 @@ async fn connection(stream: TcpStream, shared: Arc<Shared>, mut shutdown: watch:
         .ok()
         .map(std::net::TcpStream::from);
     let raw = Arc::new(std::sync::Mutex::new(raw));
+    let body_timeout = limits.header_read_timeout;
     let service = {
         let raw = raw.clone();
+        let activity = activity.clone();
         service_fn(move |req| {
             let shared = shared.clone();
             let raw = raw.clone();
+            let in_service = activity.enter();
             async move {
-                let outcome = handle(shared, req).await;
+                let outcome = handle(shared, req, body_timeout).await;
+                drop(in_service);
                 match outcome {
                     Outcome::Reply(reply) => Ok(into_response(reply)),
                     Outcome::Reset => {
@@ -86,13 +138,24 @@ async fn connection(stream: TcpStream, shared: Arc<Shared>, mut shutdown: watch:
             }
         })
     };
+    let io = TokioIo::new(Watched::new(stream, activity.clone()));
+    // hyper's own header timeout also runs while a keep-alive connection waits for its next
+    // request, so it cannot tell a slow head from an idle socket; the watchdog below does.
     let conn = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
-        .serve_connection(TokioIo::new(stream), service);
+        .serve_connection(io, service);
     tokio::pin!(conn);
-    tokio::select! {
-        _ = conn.as_mut() => {}
-        _ = shutdown.changed() => {}
+    loop {
+        let wait = match activity.verdict(&limits) {
+            Verdict::Close => return,
+            Verdict::Wait(wait) => wait,
+        };
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            _ = shutdown.changed() => return,
+            // Dropping the connection closes the socket.
+            _ = tokio::time::sleep(wait) => {}
+        }
     }
 }
 
@@ -124,20 +187,46 @@ fn parse<'a>(parts: &'a hyper::http::request::Parts, body: &'a [u8]) -> Req<'a> 
     }
 }
 
-async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Outcome {
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>, body_timeout: Duration) -> Outcome {
     let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => {
+    let control = parts.uri.path().starts_with("/__sandbox/");
+    let limit = if control {
+        crate::control::MAX_BODY_BYTES
+    } else {
+        MAX_BODY_BYTES
+    };
+    let body = match tokio::time::timeout(body_timeout, Limited::new(body, limit).collect()).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(_)) if control => {
+            return Outcome::Reply(Reply::control_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("control-plane bodies are limited to {limit} bytes"),
+            ));
+        }
+        Ok(Err(_)) => {
             return Outcome::Reply(Reply::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "text/plain",
                 "request body too large\n",
             ));
         }
+        Err(_) => {
+            let mut reply = Reply::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "text/plain",
+                "request body not received in time\n",
+            );
+            reply
+                .headers
+                .push((CONNECTION, HeaderValue::from_static("close")));
+            return Outcome::Reply(reply);
+        }
     };
     let delay = {
         let req = parse(&parts, &body);
+        if let Some(oa) = req.path.strip_prefix("/__sandbox/oa/") {
+            return Outcome::Reply(crate::official_account::control(&shared, oa, &req).await);
+        }
         if let Some(control) = req.path.strip_prefix("/__sandbox/") {
             return Outcome::Reply(crate::control::handle(&shared, control, &req));
         }
@@ -157,6 +246,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Outcome {
                 at_ms: now_ms,
             });
         }
+        let shapes = st.shapes.clone();
         match st.next_fault(req.path).map(|fault| fault.apply(req.path)) {
             None => {
                 let mut ctx = Ctx {
@@ -164,9 +254,14 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Outcome {
                     st: &mut st,
                     now_ms,
                 };
-                return Outcome::Reply(route(&mut ctx, &req));
+                let mut reply = route(&mut ctx, &req);
+                shapes.finish(req.path, &mut reply);
+                return Outcome::Reply(reply);
             }
-            Some(Applied::Reply(reply)) => return Outcome::Reply(reply),
+            Some(Applied::Reply(mut reply)) => {
+                shapes.finish(req.path, &mut reply);
+                return Outcome::Reply(reply);
+            }
             Some(Applied::Reset) => return Outcome::Reset,
             Some(Applied::Delay(delay)) => delay,
         }
@@ -178,12 +273,15 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Outcome {
         let req = parse(&parts, &body);
         let now_ms = shared.now_ms();
         let mut st = shared.lock();
+        let shapes = st.shapes.clone();
         let mut ctx = Ctx {
             dir: &shared.dir,
             st: &mut st,
             now_ms,
         };
-        route(&mut ctx, &req)
+        let mut reply = route(&mut ctx, &req);
+        shapes.finish(req.path, &mut reply);
+        reply
     });
     match task.await {
         Ok(reply) => Outcome::Reply(reply),
@@ -203,6 +301,11 @@ fn route(ctx: &mut Ctx<'_>, req: &Req<'_>) -> Reply {
         "/wxa/business/getuserphonenumber" => crate::miniprogram::getuserphonenumber(ctx, req),
         "/cgi-bin/token" => crate::server_token::token(ctx, req),
         "/cgi-bin/stable_token" => crate::server_token::stable_token(ctx, req),
+        "/cgi-bin/qrcode/create" => crate::qrcode::create(ctx, req),
+        "/cgi-bin/showqrcode" => crate::qrcode::show(ctx, req),
+        "/cgi-bin/ticket/getticket" => crate::official_account::getticket(ctx, req),
+        "/cgi-bin/user/info" => crate::official_account::user_info(ctx, req),
+        "/cgi-bin/user/info/batchget" => crate::official_account::user_info_batchget(ctx, req),
         "/connect/oauth2/authorize" => Ok(connect::authorize(ctx, Page::OAuth2, req)),
         "/connect/qrconnect" => Ok(connect::authorize(ctx, Page::QrConnect, req)),
         _ => Ok(Reply::new(

@@ -29,12 +29,16 @@ struct UserInfoBody<'a> {
     nickname: &'a str,
     /// Always 0 since the 2021 change (§1.7 item 1).
     sex: u8,
+    /// `""` since the 2021 change; absent or a language code on other bodies (`Shapes::language`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    language: Option<&'a str>,
     province: &'a str,
     city: &'a str,
     country: &'a str,
     headimgurl: &'a str,
     privilege: [&'a str; 0],
-    unionid: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unionid: Option<&'a str>,
 }
 
 /// `sns/*` calls are GET with query parameters (§0 "Transport").
@@ -104,10 +108,9 @@ pub(crate) fn access_token(ctx: &mut Ctx<'_>, req: &Req<'_>) -> Result<Reply, Re
         refresh_token: &refresh_token,
         openid: ctx.dir.openid(app, grant.user),
         scope: grant.scope.as_str(),
-        // unionid only with a profile scope (§1.2 table; §2.3 for websites).
-        unionid: grant
-            .scope
-            .reads_profile()
+        // unionid only with a profile scope (§1.2 table; §2.3 for websites), and only for
+        // apps bound to an Open Platform account.
+        unionid: (grant.scope.reads_profile() && ctx.st.shapes.unionid)
             .then(|| ctx.dir.unionid(grant.user)),
         is_snapshotuser: snapshot_flag(ctx, app, grant.user),
     };
@@ -176,12 +179,26 @@ pub(crate) fn refresh_token(ctx: &mut Ctx<'_>, req: &Req<'_>) -> Result<Reply, R
         expires_in: ACCESS_TOKEN_TTL_S,
         refresh_token,
         openid: ctx.dir.openid(app, grant.user),
-        scope: grant.scope.as_str(),
+        scope: if ctx.st.shapes.refresh_scope_trailing_comma {
+            refreshed_scope(grant.scope)
+        } else {
+            grant.scope.as_str()
+        },
         // The refresh response lists no unionid (§1.3, OA-RT).
         unionid: None,
         is_snapshotuser: snapshot_flag(ctx, app, grant.user),
     };
     Ok(Reply::api(req.path, &body))
+}
+
+/// The scope as real refreshes report it: every scope the grant implies, each followed by a
+/// comma (`snsapi_base,snsapi_userinfo,` is observed; the other two follow the pattern).
+fn refreshed_scope(scope: Scope) -> &'static str {
+    match scope {
+        Scope::Base => "snsapi_base,",
+        Scope::UserInfo => "snsapi_base,snsapi_userinfo,",
+        Scope::Login => "snsapi_login,",
+    }
 }
 
 /// Looks up a web-auth access token and checks it belongs to `openid`:
@@ -219,16 +236,18 @@ pub(crate) fn userinfo(ctx: &mut Ctx<'_>, req: &Req<'_>) -> Result<Reply, Reply>
         Some(_) => return Err(Reply::errcode(req.path, 40035)),
     }
     let user = &ctx.dir.users[grant.user];
+    let shapes = &ctx.st.shapes;
     let body = UserInfoBody {
         openid: ctx.dir.openid(grant.app, grant.user),
         nickname: &user.nickname,
         sex: 0,
+        language: shapes.language.as_deref(),
         province: "",
         city: "",
         country: "",
         headimgurl: &user.headimgurl,
         privilege: [],
-        unionid: ctx.dir.unionid(grant.user),
+        unionid: shapes.unionid.then(|| ctx.dir.unionid(grant.user)),
     };
     Ok(Reply::api(req.path, &body))
 }

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand::Rng as _;
@@ -12,6 +12,7 @@ use rand::distr::Alphanumeric;
 use crate::fault::Fault;
 use crate::journal::JournalEntry;
 use crate::model::{Directory, Scope};
+use crate::shape::Shapes;
 
 pub(crate) const MINUTE_MS: i64 = 60_000;
 /// Official Account code and Mini Program `js_code` / phone code lifetime (§1.6).
@@ -22,6 +23,10 @@ pub(crate) const WEBSITE_CODE_TTL_MS: i64 = 10 * MINUTE_MS;
 pub(crate) const ACCESS_TOKEN_TTL_S: i64 = 7200;
 /// Refresh token lifetime from the original authorization, never extended (§1.3).
 pub(crate) const REFRESH_TOKEN_TTL_MS: i64 = 30 * 24 * 60 * MINUTE_MS;
+/// Distinct paths counted one by one in the request counts (`/__sandbox/stats`).
+pub(crate) const MAX_COUNTED_PATHS: usize = 1024;
+/// The count every further path goes to.
+pub(crate) const OTHER_PATHS: &str = "(other paths)";
 /// How many codes of one kind may pile up before expired ones are swept.
 const SWEEP_THRESHOLD: usize = 4096;
 
@@ -88,10 +93,14 @@ pub(crate) struct State {
     /// Current session_key per (app, user); `mp_login` rotates it (§4.1).
     pub session_keys: HashMap<(usize, usize), String>,
     pub server_tokens: Vec<ServerTokens>,
+    /// The answer shapes in force; shared so a request clones a pointer, not the struct.
+    pub shapes: Arc<Shapes>,
+    /// Official Account server URLs, followers, QR codes, tickets and pushes.
+    pub oa: crate::official_account::OaState,
 }
 
 impl State {
-    pub(crate) fn new(apps: usize, journal_capacity: usize) -> State {
+    pub(crate) fn new(apps: usize, journal_capacity: usize, shapes: Arc<Shapes>) -> State {
         State {
             journal: VecDeque::new(),
             journal_capacity,
@@ -105,16 +114,21 @@ impl State {
             refresh_tokens: HashMap::new(),
             session_keys: HashMap::new(),
             server_tokens: (0..apps).map(|_| ServerTokens::default()).collect(),
+            shapes,
+            oa: Default::default(),
         }
     }
 
-    /// Counts a request to `path`; true if the journal wants an entry for it.
+    /// Counts a request to `path`; true if the journal wants an entry for it. Beyond
+    /// [`MAX_COUNTED_PATHS`] distinct paths, new ones are counted under [`OTHER_PATHS`], so
+    /// a client inventing paths cannot grow the table without bound.
     pub(crate) fn count(&mut self, path: &str) -> bool {
-        match self.counts.get_mut(path) {
-            Some(n) => *n += 1,
-            None => {
-                self.counts.insert(path.to_owned(), 1);
-            }
+        if let Some(n) = self.counts.get_mut(path) {
+            *n += 1;
+        } else if self.counts.len() < MAX_COUNTED_PATHS {
+            self.counts.insert(path.to_owned(), 1);
+        } else {
+            *self.counts.entry(OTHER_PATHS.to_owned()).or_default() += 1;
         }
         self.journal_capacity > 0
     }
@@ -205,15 +219,19 @@ pub(crate) struct Shared {
     pub dir: Directory,
     state: Mutex<State>,
     clock_offset_ms: AtomicI64,
+    /// The shapes the sandbox was built with, restored by `reset`.
+    initial_shapes: Arc<Shapes>,
 }
 
 impl Shared {
-    pub(crate) fn new(dir: Directory, journal_capacity: usize) -> Shared {
+    pub(crate) fn new(dir: Directory, journal_capacity: usize, shapes: Shapes) -> Shared {
         let apps = dir.apps.len();
+        let shapes = Arc::new(shapes);
         Shared {
             dir,
-            state: Mutex::new(State::new(apps, journal_capacity)),
+            state: Mutex::new(State::new(apps, journal_capacity, shapes.clone())),
             clock_offset_ms: AtomicI64::new(0),
+            initial_shapes: shapes,
         }
     }
 
@@ -251,7 +269,7 @@ impl Shared {
     pub(crate) fn reset(&self) {
         let mut st = self.lock();
         let capacity = st.journal_capacity;
-        *st = State::new(self.dir.apps.len(), capacity);
+        *st = State::new(self.dir.apps.len(), capacity, self.initial_shapes.clone());
         self.clock_offset_ms.store(0, Ordering::Relaxed);
     }
 }

@@ -87,3 +87,33 @@ fn debug_output_holds_no_key_or_secret() {
         "{debug}"
     );
 }
+
+#[test]
+fn nested_routes_must_all_be_under_the_prefix() {
+    let builder = || {
+        WeChatLogin::builder(
+            client(),
+            "https://example.com/auth/wechat/callback",
+            Key::generate(),
+        )
+    };
+    assert!(builder().nested_under("/auth").build().is_ok());
+    assert!(matches!(
+        builder()
+            .nested_under("/auth")
+            .logout_path("/logout")
+            .build(),
+        Err(ConfigError::OutsidePrefix {
+            which: "logout",
+            ..
+        })
+    ));
+    assert!(matches!(
+        builder().nested_under("/au").build(),
+        Err(ConfigError::OutsidePrefix { .. })
+    ));
+    assert!(matches!(
+        builder().nested_under("/auth/").build(),
+        Err(ConfigError::Path { .. })
+    ));
+}

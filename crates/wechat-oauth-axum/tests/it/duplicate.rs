@@ -74,13 +74,15 @@ async fn concurrent_duplicate_callbacks_make_one_code_exchange() {
 
 #[tokio::test]
 async fn a_state_used_on_another_process_is_not_exchanged_again() {
-    // Two processes sharing the key and the token store: the lease `state:<nonce>` in the
+    // Two processes sharing the key and the store set: the claim `state:<nonce>` in the
     // store, not process memory, makes the state single use.
     let site = Site::new().await;
     let key = Key::generate();
     let client = site.login.client().clone();
+    let shared = wechat_oauth::store::Stores::memory();
     let build = || {
         WeChatLogin::builder(client.clone(), CALLBACK, key.clone())
+            .stores(shared.clone())
             .flow(Flow::OfficialAccountUserInfo)
             .build()
             .unwrap()

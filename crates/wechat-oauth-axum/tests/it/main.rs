@@ -1,9 +1,11 @@
 //! Router tests: the whole login, driven with `tower::ServiceExt::oneshot` (no sockets for
 //! the site) against a real sandbox over loopback for the code exchanges.
 
+mod attacks;
 mod config;
 mod duplicate;
 mod redirect;
+mod session;
 mod state;
 
 use std::collections::BTreeMap;
@@ -52,7 +54,7 @@ pub(crate) fn app_for(login: &WeChatLogin) -> Router {
         .route("/profile", get(profile))
         .route("/maybe", get(maybe))
         .merge(login.routes())
-        .layer(login.layer())
+        .with_state(login.clone())
 }
 
 impl Site {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use wechat_oauth_axum::{BrowserBinding, Flow, Key, WeChatLogin};
+use wechat_oauth_axum::{Flow, Key, WeChatLogin};
 use wechat_sandbox::defaults;
 
 use crate::{
@@ -170,26 +170,19 @@ async fn a_replayed_state_is_refused_without_a_second_code_exchange() {
         StatusCode::SEE_OTHER
     );
 
-    // The same URL from another browser (leaked through a log or a Referer).
+    // The same URL from another browser (leaked through a log or a Referer), whatever user
+    // agent it claims: no session, at most a fresh login of its own.
+    for attacker in [Browser::default(), Browser::wechat()] {
+        let response = attacker.send(&site.app, "GET", &uri).await;
+        assert_eq!(response.status(), StatusCode::FOUND);
+        assert!(location(&response).starts_with(site.sandbox.url()));
+        assert!(
+            set_cookies(&response)
+                .iter()
+                .all(|c| !c.starts_with("wechat_session="))
+        );
+    }
     let attacker = Browser::default();
-    let response = attacker.send(&site.app, "GET", &uri).await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert!(
-        set_cookies(&response)
-            .iter()
-            .all(|c| !c.starts_with("wechat_session="))
-    );
-
-    // Even from a WeChat browser (which may legitimately have no cookies) it gets no session:
-    // at most a fresh login of its own.
-    let response = Browser::wechat().send(&site.app, "GET", &uri).await;
-    assert_eq!(response.status(), StatusCode::FOUND);
-    assert!(location(&response).starts_with(site.sandbox.url()));
-    assert!(
-        set_cookies(&response)
-            .iter()
-            .all(|c| !c.starts_with("wechat_session="))
-    );
 
     // With a fresh code spliced onto the used state: refused as well.
     let response = attacker
@@ -199,15 +192,19 @@ async fn a_replayed_state_is_refused_without_a_second_code_exchange() {
             &callback_uri(&site.code_for("bob"), &state),
         )
         .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        response.status(),
+        StatusCode::FOUND,
+        "restarted, not exchanged"
+    );
     assert_eq!(site.exchanges(), 1);
 }
 
 #[tokio::test]
-async fn a_state_started_in_another_browser_is_refused() {
+async fn a_state_started_in_another_browser_restarts_a_login_of_this_browser_once() {
     let site = Site::new().await;
     let mut attacker = Browser::default();
-    let attackers_state = attacker.start_login(&site, "/").await;
+    let attackers_state = attacker.start_login(&site, "/profile").await;
     let mut victim = Browser::default();
     victim.start_login(&site, "/").await; // the victim has a login of its own in flight
 
@@ -217,28 +214,46 @@ async fn a_state_started_in_another_browser_is_refused() {
             &callback_uri(&site.code_for("bob"), &attackers_state),
         )
         .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert!(body_text(response).await.contains("another browser"));
-    // A browser with no cookie at all is no better, unless it is WeChat's (below).
-    let response = Browser::default()
-        .send(
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let restarted = state_in(&location(&response));
+    assert_ne!(restarted, attackers_state);
+    assert!(!victim.cookies.contains_key("wechat_session"));
+    assert_eq!(site.exchanges(), 0);
+
+    // The restart is bound to the victim's browser and completes there, as the victim.
+    let response = victim
+        .get(
             &site.app,
-            "GET",
-            &callback_uri(&site.code_for("bob"), &attackers_state),
+            &callback_uri(&site.code_for("alice"), &restarted),
         )
         .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(site.exchanges(), 0);
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/profile");
+    let user: serde_json::Value =
+        serde_json::from_str(&body_text(victim.get(&site.app, "/profile").await).await).unwrap();
+    assert_eq!(
+        user["openid"],
+        site.sandbox.openid(defaults::OFFICIAL_APPID, "alice")
+    );
+    assert_eq!(site.exchanges(), 1);
 }
 
 #[tokio::test]
-async fn the_wechat_browser_may_lose_its_cookies_and_still_log_in() {
+async fn the_wechat_browser_that_lost_its_cookie_once_logs_in_through_the_restart() {
     let site = Site::new().await;
     let mut browser = Browser::wechat();
     let state = browser.start_login(&site, "/profile").await;
-    browser.cookies.clear(); // socialite#97: the in-app browser dropped them
+    browser.cookies.clear(); // socialite#97: the in-app browser dropped them this time
     let response = browser
         .get(&site.app, &callback_uri(&site.code_for("alice"), &state))
+        .await;
+    assert_eq!(response.status(), StatusCode::FOUND, "restarted");
+    let restarted = state_in(&location(&response));
+    let response = browser
+        .get(
+            &site.app,
+            &callback_uri(&site.code_for("alice"), &restarted),
+        )
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), "/profile");
@@ -246,18 +261,42 @@ async fn the_wechat_browser_may_lose_its_cookies_and_still_log_in() {
         browser.get(&site.app, "/profile").await.status(),
         StatusCode::OK
     );
+    assert_eq!(site.exchanges(), 1);
 }
 
 #[tokio::test]
-async fn browser_binding_required_refuses_cookieless_callbacks_even_from_wechat() {
-    let site = Site::with(|b| b.browser_binding(BrowserBinding::Required)).await;
+async fn a_browser_that_never_keeps_the_cookie_gets_a_page_saying_what_to_do() {
+    let site = Site::new().await;
     let mut browser = Browser::wechat();
     let state = browser.start_login(&site, "/").await;
     browser.cookies.clear();
     let response = browser
-        .get(&site.app, &callback_uri(&site.code_for("alice"), &state))
+        .send(
+            &site.app,
+            "GET",
+            &callback_uri(&site.code_for("alice"), &state),
+        )
         .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let restarted = state_in(&location(&response));
+    let response = browser
+        .send(
+            &site.app,
+            "GET",
+            &callback_uri(&site.code_for("alice"), &restarted),
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::BAD_REQUEST,
+        "no second restart"
+    );
+    let page = body_text(response).await;
+    assert!(page.contains("did not keep the sign-in cookie"), "{page}");
+    assert!(
+        page.contains("Allow cookies") && page.contains("Open in Browser"),
+        "{page}"
+    );
     assert_eq!(site.exchanges(), 0);
 }
 

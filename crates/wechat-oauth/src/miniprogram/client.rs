@@ -9,10 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use super::crypto::{self, Checks, DecryptError, DecryptReason};
 use super::payload::{Decrypted, PhoneInfo, UserInfo};
-use super::session::{Login, MemorySessionStore, Session, SessionStore};
-use crate::http::Transport;
-use crate::server_token::{DEFAULT_REFRESH_MARGIN, ServerTokenManager, TokenEndpoint};
-use crate::{Error, HttpOptions, Secret};
+use super::session::{Login, Session, SessionStore};
+use crate::app::MiniProgramClientBuilder;
+use crate::server_token::ServerTokenManager;
+use crate::transport::Transport;
+use crate::{AppSecret, AuthCode, Error, SessionKey};
 
 /// The server side of Mini Program login for one app (the seed's `isMiniProgram` mode).
 ///
@@ -24,7 +25,7 @@ pub struct MiniProgramClient {
 
 struct Inner {
     appid: String,
-    secret: Secret,
+    secret: AppSecret,
     transport: Transport,
     sessions: Arc<dyn SessionStore>,
     server_token: ServerTokenManager,
@@ -37,129 +38,6 @@ impl fmt::Debug for MiniProgramClient {
             .field("appid", &self.inner.appid)
             .field("max_watermark_age", &self.inner.max_watermark_age)
             .finish_non_exhaustive()
-    }
-}
-
-/// Builds a [`MiniProgramClient`]; see [`MiniProgramClient::builder`].
-#[must_use]
-pub struct MiniProgramClientBuilder {
-    appid: String,
-    secret: Secret,
-    http: HttpOptions,
-    api_base: Option<String>,
-    sessions: Option<Arc<dyn SessionStore>>,
-    max_watermark_age: Option<Duration>,
-    token_endpoint: TokenEndpoint,
-    server_token: Option<ServerTokenManager>,
-    allow_insecure_http: bool,
-}
-
-impl fmt::Debug for MiniProgramClientBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MiniProgramClientBuilder")
-            .field("appid", &self.appid)
-            .field("api_base", &self.api_base)
-            .field("max_watermark_age", &self.max_watermark_age)
-            .field("token_endpoint", &self.token_endpoint)
-            .finish_non_exhaustive()
-    }
-}
-
-impl MiniProgramClientBuilder {
-    /// Base URL of WeChat's APIs (default `https://api.weixin.qq.com/`); point it at the
-    /// sandbox in tests. Validated in [`build`](Self::build).
-    pub fn api_base(mut self, base: impl Into<String>) -> Self {
-        self.api_base = Some(base.into());
-        self
-    }
-
-    crate::config::http_option_setters!();
-
-    /// All connection settings at once. A later [`api_base`](Self::api_base) still
-    /// overrides `options.api_base`.
-    pub fn http_options(mut self, options: HttpOptions) -> Self {
-        self.http = options;
-        self
-    }
-
-    /// Where sessions (and their session keys) are kept; default a [`MemorySessionStore`].
-    /// Any `S: SessionStore` works, including `Arc<dyn SessionStore>`.
-    pub fn session_store<S: SessionStore + 'static>(mut self, store: S) -> Self {
-        self.sessions = Some(Arc::new(store));
-        self
-    }
-
-    /// Refuse decrypted data whose `watermark.timestamp` is older than `age` (default: no
-    /// limit). Limits how long a captured `encryptedData` can be replayed.
-    pub fn max_watermark_age(mut self, age: Duration) -> Self {
-        self.max_watermark_age = Some(age);
-        self
-    }
-
-    /// Which endpoint issues the server access token (default [`TokenEndpoint::Stable`]).
-    /// Ignored when [`server_token`](Self::server_token) supplies a manager.
-    pub fn token_endpoint(mut self, endpoint: TokenEndpoint) -> Self {
-        self.token_endpoint = endpoint;
-        self
-    }
-
-    /// Share an existing server-token manager (for the same appid) instead of creating one,
-    /// so all of the app's server-side calls use one cached token.
-    pub fn server_token(mut self, manager: ServerTokenManager) -> Self {
-        self.server_token = Some(manager);
-        self
-    }
-
-    /// Allow a plain `http://` base URL on a host other than loopback (default: only
-    /// `https://`, or `http://` on loopback for the sandbox), as
-    /// [`OAuthClientBuilder::allow_insecure_http`](crate::OAuthClientBuilder::allow_insecure_http).
-    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
-        self.allow_insecure_http = allow;
-        self
-    }
-
-    /// Builds the client.
-    ///
-    /// # Errors
-    /// [`Error::Config`] for an empty appid or secret, an invalid or (off loopback) plain-http
-    /// base URL, an HTTP client that cannot be built, or a shared server-token manager for
-    /// another appid.
-    pub fn build(mut self) -> Result<MiniProgramClient, Error> {
-        if self.appid.is_empty() || self.secret.is_empty() {
-            return Err(Error::Config("appid and secret must not be empty".into()));
-        }
-        if let Some(base) = &self.api_base {
-            self.http.api_base = crate::config::normalize_base(base)?;
-        }
-        crate::config::check_scheme(&self.http.api_base, self.allow_insecure_http)?;
-        let transport = self.http.transport()?;
-        let server_token = match self.server_token {
-            Some(manager) if manager.appid() != self.appid => {
-                return Err(Error::Config(
-                    "the server-token manager belongs to another appid".into(),
-                ));
-            }
-            Some(manager) => manager,
-            None => ServerTokenManager::with_transport(
-                self.appid.clone(),
-                self.secret.clone(),
-                transport.clone(),
-                self.token_endpoint,
-                DEFAULT_REFRESH_MARGIN,
-            )?,
-        };
-        Ok(MiniProgramClient {
-            inner: Arc::new(Inner {
-                appid: self.appid,
-                secret: self.secret,
-                transport,
-                sessions: self
-                    .sessions
-                    .unwrap_or_else(|| Arc::new(MemorySessionStore::new())),
-                server_token,
-                max_watermark_age: self.max_watermark_age,
-            }),
-        })
     }
 }
 
@@ -191,7 +69,7 @@ pub enum SessionKeyStatus {
 #[derive(Deserialize)]
 struct Code2Session {
     openid: String,
-    session_key: Secret,
+    session_key: SessionKey,
     #[serde(default)]
     unionid: Option<String>,
 }
@@ -202,7 +80,9 @@ struct PhoneResponse {
 }
 
 impl MiniProgramClient {
-    /// Starts building a client for the Mini Program `appid` with its AppSecret.
+    /// Starts building a client for the Mini Program `appid` with its AppSecret: the
+    /// app's builder ([`WeChatApp::builder`](crate::WeChatApp::builder)), returning its
+    /// Mini Program client.
     ///
     /// ```no_run
     /// use wechat_oauth::miniprogram::{MemorySessionStore, MiniProgramClient};
@@ -216,18 +96,29 @@ impl MiniProgramClient {
     /// ```
     pub fn builder(
         appid: impl Into<String>,
-        secret: impl Into<Secret>,
+        secret: impl Into<AppSecret>,
     ) -> MiniProgramClientBuilder {
-        MiniProgramClientBuilder {
-            appid: appid.into(),
-            secret: secret.into(),
-            http: HttpOptions::default(),
-            api_base: None,
-            sessions: None,
-            max_watermark_age: None,
-            token_endpoint: TokenEndpoint::default(),
-            server_token: None,
-            allow_insecure_http: false,
+        MiniProgramClientBuilder::new(appid.into(), secret.into())
+    }
+
+    /// The client of an app (see [`crate::WeChatApp`]).
+    pub(crate) fn new(
+        appid: String,
+        secret: AppSecret,
+        transport: Transport,
+        sessions: Arc<dyn SessionStore>,
+        server_token: ServerTokenManager,
+        max_watermark_age: Option<Duration>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                appid,
+                secret,
+                transport,
+                sessions,
+                server_token,
+                max_watermark_age,
+            }),
         }
     }
 
@@ -256,11 +147,11 @@ impl MiniProgramClient {
     /// # Errors
     /// [`Error::WeChat`] (40029 invalid code, 40163 code used, 40226 login blocked, 45011
     /// rate limited, -1 busy), [`Error::Transport`], [`Error::Response`],
-    /// [`Error::Store`] if the session could not be saved, [`Error::Config`] for an empty code.
-    pub async fn code_to_session(&self, js_code: impl Into<Secret>) -> Result<Session, Error> {
+    /// [`Error::Store`] if the session could not be saved, [`Error::InvalidArgument`] for an empty code.
+    pub async fn code_to_session(&self, js_code: impl Into<AuthCode>) -> Result<Session, Error> {
         let js_code = js_code.into();
         if js_code.is_empty() {
-            return Err(Error::Config("empty js_code".into()));
+            return Err(Error::InvalidArgument("empty js_code".into()));
         }
         let inner = &self.inner;
         let created_at = crate::now_millis();
@@ -296,7 +187,7 @@ impl MiniProgramClient {
     ///
     /// # Errors
     /// As [`code_to_session`](Self::code_to_session).
-    pub async fn login(&self, js_code: impl Into<Secret>) -> Result<Login, Error> {
+    pub async fn login(&self, js_code: impl Into<AuthCode>) -> Result<Login, Error> {
         self.code_to_session(js_code).await.map(|s| s.login())
     }
 
@@ -309,7 +200,7 @@ impl MiniProgramClient {
     }
 
     async fn require_session(&self, openid: &str) -> Result<Session, Error> {
-        self.session(openid).await?.ok_or_else(|| Error::NoToken {
+        self.session(openid).await?.ok_or_else(|| Error::NoSession {
             openid: openid.to_owned(),
         })
     }
@@ -321,7 +212,7 @@ impl MiniProgramClient {
     /// [`DecryptError`]: -41001 bad key, -41002 bad iv, -41003 anything else (opaque).
     pub fn decrypt(
         &self,
-        session_key: &Secret,
+        session_key: &SessionKey,
         encrypted_data: &str,
         iv: &str,
     ) -> Result<Decrypted, DecryptError> {
@@ -340,7 +231,7 @@ impl MiniProgramClient {
     /// requires it.
     ///
     /// # Errors
-    /// [`Error::NoToken`] if no session is stored for `openid`, [`Error::Store`],
+    /// [`Error::NoSession`] if no session is stored for `openid`, [`Error::Store`],
     /// [`Error::Decrypt`].
     pub async fn decrypt_for(
         &self,
@@ -361,7 +252,7 @@ impl MiniProgramClient {
     /// [`decrypt_user_info`](Self::decrypt_user_info) with the session stored for `openid`.
     ///
     /// # Errors
-    /// [`Error::NoToken`] if no session is stored for `openid`, [`Error::Store`],
+    /// [`Error::NoSession`] if no session is stored for `openid`, [`Error::Store`],
     /// [`Error::Decrypt`].
     pub async fn decrypt_user_info_for(
         &self,
@@ -409,7 +300,7 @@ impl MiniProgramClient {
     /// [`decrypt_user_info`](Self::decrypt_user_info).
     pub async fn get_user_by_code(
         &self,
-        js_code: impl Into<Secret>,
+        js_code: impl Into<AuthCode>,
         encrypted_data: &str,
         iv: &str,
     ) -> Result<MiniProgramUser, Error> {
@@ -424,7 +315,12 @@ impl MiniProgramClient {
 
     /// Checks the `signature` of `wx.getUserInfo`'s `rawData` against a session key:
     /// `hex(sha1(rawData + session_key))`, compared in constant time (`wechat-protocol.md` §4.3).
-    pub fn verify_signature(&self, raw_data: &str, signature: &str, session_key: &Secret) -> bool {
+    pub fn verify_signature(
+        &self,
+        raw_data: &str,
+        signature: &str,
+        session_key: &SessionKey,
+    ) -> bool {
         crypto::verify_signature(raw_data, signature, session_key.expose_secret())
     }
 
@@ -433,7 +329,7 @@ impl MiniProgramClient {
     /// refreshed and retried once if WeChat rejects it.
     ///
     /// # Errors
-    /// [`Error::NoToken`] if no session is stored for `openid`; the server token's errors;
+    /// [`Error::NoSession`] if no session is stored for `openid`; the server token's errors;
     /// [`Error::WeChat`] for anything but 0 and 87009.
     pub async fn check_session_key(&self, openid: &str) -> Result<SessionKeyStatus, Error> {
         let session = self.require_session(openid).await?;
@@ -475,8 +371,8 @@ impl MiniProgramClient {
     ///
     /// # Errors
     /// [`Error::WeChat`] (40029 invalid or used code, 40001 stale token, 45011 rate
-    /// limited), [`Error::Transport`], [`Error::Response`], [`Error::Config`] for an empty code.
-    pub async fn get_phone_number(&self, code: impl Into<Secret>) -> Result<PhoneInfo, Error> {
+    /// limited), [`Error::Transport`], [`Error::Response`], [`Error::InvalidArgument`] for an empty code.
+    pub async fn get_phone_number(&self, code: impl Into<AuthCode>) -> Result<PhoneInfo, Error> {
         self.phone_number(code.into(), None).await
     }
 
@@ -490,18 +386,18 @@ impl MiniProgramClient {
     /// belongs to another user.
     pub async fn get_phone_number_for(
         &self,
-        code: impl Into<Secret>,
+        code: impl Into<AuthCode>,
         openid: &str,
     ) -> Result<PhoneInfo, Error> {
         if openid.is_empty() {
-            return Err(Error::Config("empty openid".into()));
+            return Err(Error::InvalidArgument("empty openid".into()));
         }
         self.phone_number(code.into(), Some(openid)).await
     }
 
-    async fn phone_number(&self, code: Secret, openid: Option<&str>) -> Result<PhoneInfo, Error> {
+    async fn phone_number(&self, code: AuthCode, openid: Option<&str>) -> Result<PhoneInfo, Error> {
         if code.is_empty() {
-            return Err(Error::Config("empty phone code".into()));
+            return Err(Error::InvalidArgument("empty phone code".into()));
         }
         let mut body = serde_json::json!({ "code": code.expose_secret() });
         if let Some(openid) = openid {

@@ -44,7 +44,8 @@ mod crypto;
 mod payload;
 mod session;
 
-pub use client::{MiniProgramClient, MiniProgramClientBuilder, MiniProgramUser, SessionKeyStatus};
+pub use crate::app::MiniProgramClientBuilder;
+pub use client::{MiniProgramClient, MiniProgramUser, SessionKeyStatus};
 pub use crypto::{
     DecryptError, DecryptReason, decrypt, diagnose, session_key_signature, verify_signature,
 };

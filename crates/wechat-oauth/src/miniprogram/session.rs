@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::Secret;
+use crate::SessionKey;
 use crate::store::StoreError;
 
 /// A user's Mini Program session, as `sns/jscode2session` returns it (`wechat-protocol.md` §4.1).
@@ -29,7 +29,7 @@ pub struct Session {
     pub unionid: Option<String>,
     /// The key that decrypts this user's `encryptedData` and signs `rawData`. One user has
     /// one valid key at a time; a new `wx.login` may replace it.
-    pub session_key: Secret,
+    pub session_key: SessionKey,
     /// When the session was obtained, in milliseconds since the Unix epoch.
     pub created_at: i64,
 }
@@ -39,7 +39,7 @@ impl Session {
     pub fn new(
         openid: impl Into<String>,
         unionid: Option<String>,
-        session_key: impl Into<Secret>,
+        session_key: impl Into<SessionKey>,
         created_at: i64,
     ) -> Self {
         Self {
@@ -80,7 +80,7 @@ pub struct Login {
 /// Implementations must be safe to call concurrently from many tasks and processes, and
 /// must keep session keys as carefully as tokens (never log them). [`Session`] is
 /// deliberately not `Serialize`: persist its four fields (the key through
-/// [`Secret::expose_secret`]) and read them back with [`Session::new`].
+/// [`SessionKey::expose_secret`]) and read them back with [`Session::new`].
 #[async_trait]
 pub trait SessionStore: Send + Sync {
     /// The session stored for `openid`, or `None`.

@@ -9,6 +9,10 @@ mod flows;
 mod miniprogram;
 mod node;
 mod resilience;
+mod seam;
 mod secrets;
+#[cfg(feature = "conformance")]
+mod server_token_shared;
+mod shapes;
 mod transport;
 mod upstream;

@@ -392,7 +392,10 @@ async fn upstream_23_get_user_by_code_with_lang() {
 async fn upstream_26_verify_token_invalid() {
     let sandbox = sandbox().await;
     let status = client(&sandbox)
-        .verify_token("openid", "access_token")
+        .verify_token(
+            "openid",
+            &wechat_oauth::AccessTokenValue::new("access_token"),
+        )
         .await
         .unwrap();
     match status {

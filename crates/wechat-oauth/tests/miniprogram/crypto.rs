@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 use proptest::prelude::*;
 use std::time::Duration;
 
-use wechat_oauth::Secret;
+use wechat_oauth::SessionKey;
 use wechat_oauth::miniprogram::{
     DecryptError, DecryptReason, MiniProgramClient, Session, decrypt, diagnose,
 };
@@ -169,7 +169,7 @@ fn stale_watermarks_are_refused_when_an_age_limit_is_set() {
         .max_watermark_age(Duration::from_secs(600))
         .build()
         .unwrap();
-    let key = Secret::new(b64(&KEY));
+    let key = SessionKey::new(b64(&KEY));
     assert!(
         client
             .decrypt(&key, &with_timestamp(now - 60), &b64(&IV))
@@ -188,7 +188,7 @@ fn stale_watermarks_are_refused_when_an_age_limit_is_set() {
         Some(DecryptError::IllegalBuffer)
     );
     // Without a limit, the official 2016 vector is fine.
-    let key = Secret::new(DEMO_SESSION_KEY);
+    let key = SessionKey::new(DEMO_SESSION_KEY);
     assert!(
         demo_client()
             .decrypt(&key, DEMO_ENCRYPTED_DATA, DEMO_IV)
@@ -410,7 +410,7 @@ fn old_flow_phone_payloads_decode_with_a_numeric_or_string_country_code() {
     let client = MiniProgramClient::builder(APPID, "unused-secret")
         .build()
         .unwrap();
-    let key = Secret::new(b64(&KEY));
+    let key = SessionKey::new(b64(&KEY));
     for country_code in ["86", "\"86\""] {
         let json = format!(
             r#"{{"phoneNumber":"+8613800138000","purePhoneNumber":"13800138000","countryCode":{country_code},"watermark":{{"appid":"{APPID}","timestamp":1}}}}"#
@@ -462,13 +462,9 @@ fn clients_refuse_bad_configuration() {
     assert!(build(APPID, "s", "http://127.0.0.1:9").is_ok());
     assert!(build(APPID, "s", "http://localhost:9").is_ok());
 
-    let other_app = wechat_oauth::server_token::ServerTokenManager::builder("wxother", "s")
-        .build()
-        .unwrap();
-    let shared = MiniProgramClient::builder(APPID, "s")
-        .server_token(other_app)
-        .build();
-    assert!(matches!(shared, Err(wechat_oauth::Error::Config(_))));
+    // The server-token manager is the app's own: no way to pair it with another app's.
+    let client = build(APPID, "s", "http://127.0.0.1:9").unwrap();
+    assert_eq!(client.server_token().appid(), APPID);
 }
 
 #[tokio::test]

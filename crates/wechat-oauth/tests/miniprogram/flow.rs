@@ -192,7 +192,7 @@ async fn blocked_logins_and_garbage_answers_are_typed_errors() {
     }
     assert!(matches!(
         client.code_to_session("").await,
-        Err(Error::Config(_))
+        Err(Error::InvalidArgument(_))
     ));
 }
 
@@ -216,13 +216,13 @@ async fn sessions_live_in_their_own_store_not_the_token_store() {
     // Unknown users have no session: a typed error, no request to WeChat.
     sandbox.clear_journal();
     let err = client.check_session_key("o-unknown").await.unwrap_err();
-    assert!(err.is_no_token(), "{err:?}");
+    assert!(err.is_no_session() && !err.is_no_token(), "{err:?}");
     assert!(
         client
             .decrypt_for("o-unknown", "", "")
             .await
             .unwrap_err()
-            .is_no_token()
+            .is_no_session()
     );
     assert!(sandbox.journal().is_empty());
 }

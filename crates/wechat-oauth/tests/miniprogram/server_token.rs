@@ -13,7 +13,7 @@ use crate::{requests_to, start};
 fn manager(sandbox: &wechat_sandbox::Sandbox, endpoint: TokenEndpoint) -> ServerTokenManager {
     ServerTokenManager::builder(MINIPROGRAM_APPID, MINIPROGRAM_SECRET)
         .api_base(sandbox.url())
-        .endpoint(endpoint)
+        .token_endpoint(endpoint)
         .build()
         .unwrap()
 }

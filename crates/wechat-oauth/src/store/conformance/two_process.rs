@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{OAuthClient, Secret, TokenStatus, TokenStore};
+use crate::{AppSecret, OAuthClient, TokenStatus, TokenStore};
 
 /// The variable that carries the job to the worker process (JSON).
 pub const WORKER_ENV: &str = "WECHAT_OAUTH_TWO_PROCESS_WORKER";
@@ -28,7 +28,7 @@ pub struct Job {
     /// The app both processes act for.
     pub appid: String,
     /// Its secret (a sandbox default here, but still never printed by `Debug`).
-    pub secret: Secret,
+    pub secret: AppSecret,
     /// How the worker opens the shared store (a URL, a path: the caller's choice).
     pub store: String,
     /// The user whose token both processes hammer.
@@ -262,9 +262,7 @@ pub async fn assert_one_refresh_per_expiry<S>(
             "round {round}: the store holds the newest token"
         );
         assert!(stored.is_valid());
-        let status = client
-            .verify_token(&job.openid, stored.access_token.clone())
-            .await;
+        let status = client.verify_token(&job.openid, &stored.access_token).await;
         assert!(
             matches!(status, Ok(TokenStatus::Valid)),
             "round {round}: WeChat accepts the stored token: {status:?}"

@@ -1,0 +1,196 @@
+//! The Official Account's server-side APIs against the sandbox over real HTTP: follower
+//! info (`user/info`, `batchget`) and the JS-SDK ticket and `wx.config` signature.
+
+use std::sync::Arc;
+
+use sha1::Digest as _;
+use wechat_oauth::follower::SubscribeScene;
+use wechat_oauth::{Lang, OfficialAccountClient};
+use wechat_sandbox::defaults::{OFFICIAL_APPID, OFFICIAL_SECRET, WEBSITE_APPID};
+use wechat_sandbox::{PushOptions, Sandbox};
+
+async fn setup() -> (Sandbox, OfficialAccountClient) {
+    let sandbox = Sandbox::builder()
+        .start()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let client = OfficialAccountClient::builder(OFFICIAL_APPID, OFFICIAL_SECRET)
+        .api_base(sandbox.url())
+        .allow_insecure_http(true)
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    (sandbox, client)
+}
+
+#[tokio::test]
+async fn a_follower_has_a_follow_state_and_unionid_but_no_profile() {
+    let (sandbox, client) = setup().await;
+    let openid = sandbox.openid(OFFICIAL_APPID, "alice");
+    let before = client
+        .get_follower(&openid, Lang::ZhCn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!before.subscribed);
+    assert_eq!(before.unionid, Some(sandbox.unionid("alice")));
+    assert_eq!(before.subscribe_time, None);
+
+    sandbox
+        .set_following(OFFICIAL_APPID, "alice", true, PushOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let after = client
+        .get_follower(&openid, Lang::En)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(after.subscribed);
+    assert!(after.subscribe_time.is_some_and(|t| t > 1_600_000_000));
+    assert_eq!(after.subscribe_scene, Some(SubscribeScene::Search));
+    let request = sandbox
+        .journal()
+        .into_iter()
+        .rfind(|r| r.path == "/cgi-bin/user/info")
+        .unwrap_or_else(|| panic!("no user/info request"));
+    assert_eq!(request.param("lang"), Some("en"));
+    assert_eq!(request.param("openid"), Some(openid.as_str()));
+}
+
+#[tokio::test]
+async fn another_apps_openid_is_wechat_error_40003() {
+    let (sandbox, client) = setup().await;
+    let foreign = sandbox.openid(WEBSITE_APPID, "alice");
+    let err = client.get_follower(&foreign, Lang::ZhCn).await.unwrap_err();
+    assert_eq!(err.errcode(), Some(40003), "{err}");
+}
+
+#[tokio::test]
+async fn batchget_keeps_the_order_and_splits_at_100() {
+    let (sandbox, client) = setup().await;
+    sandbox
+        .set_following(OFFICIAL_APPID, "bob", true, PushOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let alice = sandbox.openid(OFFICIAL_APPID, "alice");
+    let bob = sandbox.openid(OFFICIAL_APPID, "bob");
+    let followers = client
+        .get_followers(&[&alice, &bob], Lang::ZhCn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(followers.len(), 2);
+    assert_eq!(
+        (followers[0].openid.as_str(), followers[0].subscribed),
+        (alice.as_str(), false)
+    );
+    assert_eq!(
+        (followers[1].openid.as_str(), followers[1].subscribed),
+        (bob.as_str(), true)
+    );
+
+    sandbox.clear_journal();
+    let many: Vec<&str> = (0..150)
+        .map(|i| {
+            if i % 2 == 0 {
+                alice.as_str()
+            } else {
+                bob.as_str()
+            }
+        })
+        .collect();
+    let followers = client
+        .get_followers(&many, Lang::ZhCn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(followers.len(), 150);
+    assert_eq!(sandbox.request_count("/cgi-bin/user/info/batchget"), 2);
+}
+
+#[tokio::test]
+async fn the_jsapi_ticket_is_fetched_once_for_concurrent_callers() {
+    let (sandbox, client) = setup().await;
+    let client = Arc::new(client);
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move { client.jsapi_ticket().await }));
+    }
+    let mut tickets = Vec::new();
+    for task in tasks {
+        let ticket = task
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        tickets.push(ticket.expose_secret().to_owned());
+    }
+    tickets.dedup();
+    assert_eq!(tickets.len(), 1);
+    assert_eq!(sandbox.request_count("/cgi-bin/ticket/getticket"), 1);
+    client
+        .jsapi_ticket()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        sandbox.request_count("/cgi-bin/ticket/getticket"),
+        1,
+        "cached"
+    );
+}
+
+#[tokio::test]
+async fn wx_config_signs_the_url_without_its_fragment() {
+    let (sandbox, client) = setup().await;
+    let page = "http://127.0.0.1:3000/profile?from=singlemessage&isappinstalled=0";
+    let config = client
+        .js_sdk_config(&format!("{page}#/tab/2"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.app_id, OFFICIAL_APPID);
+    assert_eq!(config.nonce_str.len(), 16);
+    // The signature, recomputed here from the ticket the sandbox issued.
+    let ticket = client
+        .jsapi_ticket()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let string1 = format!(
+        "jsapi_ticket={}&noncestr={}&timestamp={}&url={page}",
+        ticket.expose_secret(),
+        config.nonce_str,
+        config.timestamp
+    );
+    assert_eq!(
+        config.signature,
+        hex::encode(sha1::Sha1::digest(string1.as_bytes()))
+    );
+    let json = serde_json::to_value(&config).unwrap_or_default();
+    assert!(
+        json.get("nonceStr").is_some() && json.get("appId").is_some(),
+        "{json}"
+    );
+    assert_eq!(sandbox.request_count("/cgi-bin/ticket/getticket"), 1);
+}
+
+#[tokio::test]
+async fn a_superseded_server_token_is_refreshed_once_and_the_call_retried() {
+    let (sandbox, client) = setup().await;
+    let openid = sandbox.openid(OFFICIAL_APPID, "alice");
+    client
+        .get_follower(&openid, Lang::ZhCn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Another process forces a new stable token: the cached one now answers 40001.
+    let forced = reqwest::Client::new()
+        .post(format!("{}/cgi-bin/stable_token", sandbox.url()))
+        .json(&serde_json::json!({"grant_type": "client_credential", "appid": OFFICIAL_APPID, "secret": OFFICIAL_SECRET, "force_refresh": true}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(forced.status(), 200);
+    let follower = client
+        .get_follower(&openid, Lang::ZhCn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(follower.openid, openid);
+    assert_eq!(
+        sandbox.request_count("/cgi-bin/user/info"),
+        3,
+        "one rejected, one retried"
+    );
+}
