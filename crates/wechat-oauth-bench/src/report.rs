@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::measure::ClientReport;
-use crate::results::{Results, StoreRun};
+use crate::results::{MessageRun, Results, StoreRun};
 
 /// Start of the generated section.
 pub const BEGIN: &str = "<!-- bench:begin -->";
@@ -181,6 +181,38 @@ pub fn targets(r: &Results) -> Vec<Target> {
             "round trips/s (raw vs store)",
             &|x| x <= 2.0,
         ));
+    }
+    for ours in r.messages.iter().filter(|m| m.server == crate::suite::OURS) {
+        let npm = r.messages.iter().find(|n| {
+            n.server == crate::suite::NPM_WECHAT
+                && n.mode == ours.mode
+                && n.load.concurrency == ours.load.concurrency
+        });
+        for (what, unit, f) in [
+            (
+                "messages/s",
+                "messages/s",
+                (|m: &MessageRun| m.load.calls_per_sec()) as fn(&MessageRun) -> f64,
+            ),
+            (
+                "server CPU per message",
+                "µs/message",
+                MessageRun::server_cpu_us_per_message,
+            ),
+        ] {
+            let mut t = ratio(
+                13,
+                &format!(
+                    "reference, not a bar: {what}, ours ÷ npm wechat 2.1.0, {} mode, {} in flight",
+                    ours.mode, ours.load.concurrency
+                ),
+                npm.map(|n| (f(ours), f(n))),
+                unit,
+                &|_| true,
+            );
+            t.met = None;
+            out.push(t);
+        }
     }
     for s in &r.state_stores {
         out.push(ratio(
@@ -436,8 +468,12 @@ pub fn render(r: &Results, chart: Option<&str>) -> String {
              `MsgSignature` and decryption in safe mode; a text reply to the sender saying \
              `echo: <Content>`). The server under test runs alone on the client core, a fresh \
              process per row; its CPU (user + system, all threads) is read from `/proc/<pid>/stat` \
-             around the measured window. `npm wechat 2.1.0` = node-webot's middleware, \
-             `wechat(config, (req, res) => res.reply(...))` in a plain node `http` server.\n"
+             around the measured window. `ours` = `wechat_oauth_message::axum::router` under \
+             `axum::serve` (single-threaded runtime), in plain mode (明文) for the plain rows and \
+             safe mode (安全, only encrypted pushes accepted) for the encrypted ones, retries \
+             deduplicated in memory by `MsgId`; `npm wechat 2.1.0` = node-webot's middleware, \
+             `wechat(config, (req, res) => res.reply(...))` in a plain node `http` server (it checks \
+             signatures and decrypts, and keeps no record of `MsgId`s).\n"
         );
         let _ = writeln!(
             s,
@@ -480,12 +516,6 @@ pub fn render(r: &Results, chart: Option<&str>) -> String {
                 ))
             })
             .collect();
-        if !r.messages.iter().any(|m| m.server == "ours") {
-            let _ = writeln!(
-                s,
-                "\nOurs is not in this run: the message-interface crate was not in the workspace yet."
-            );
-        }
         if !ratios.is_empty() {
             let _ = writeln!(
                 s,

@@ -169,6 +169,9 @@ pub struct Suite<'a> {
 
 const SLACK: Duration = Duration::from_secs(120);
 
+/// Our message interface (`wechat-oauth-message`'s axum router).
+pub const OURS: &str = "ours";
+
 /// The npm message middleware compared against.
 pub const NPM_WECHAT: &str = "npm wechat 2.1.0";
 
@@ -548,7 +551,7 @@ impl Suite<'_> {
     /// on the server core, where the idle sandbox is); the server's CPU is read from
     /// `/proc/<pid>/stat` around the measured window.
     pub async fn messages(&self, results: &mut Results) -> anyhow::Result<()> {
-        let mut servers = Vec::new();
+        let mut servers = vec![OURS];
         if self.programs.node.is_some() {
             servers.push(NPM_WECHAT);
         } else {
@@ -556,9 +559,11 @@ impl Suite<'_> {
                 .not_run
                 .push("message interface with the npm wechat middleware: node unavailable".into());
         }
-        for server in servers {
-            for mode in [Mode::Plain, Mode::Encrypted] {
-                for &level in &self.plan.message_levels {
+        // Servers interleaved within each mode and load, so drift in machine load touches
+        // them alike.
+        for mode in [Mode::Plain, Mode::Encrypted] {
+            for &level in &self.plan.message_levels {
+                for &server in &servers {
                     let run = self.message_run(server, mode, level).await?;
                     eprintln!(
                         "messages {server:>18} {:<9} x{level:<4} {:>8.0}/s  server cpu {:>7.1} us/msg  errors {}",
@@ -575,8 +580,13 @@ impl Suite<'_> {
     }
 
     /// The command that starts `server`, pinned to the client core.
-    fn message_server(&self, server: &str) -> anyhow::Result<tokio::process::Command> {
+    fn message_server(&self, server: &str, mode: Mode) -> anyhow::Result<tokio::process::Command> {
         match (server, &self.programs.node) {
+            (OURS, _) => {
+                let mut cmd = self.client("msg-server");
+                cmd.args(["--mode", mode.as_str()]);
+                Ok(cmd)
+            }
             (NPM_WECHAT, Some(node)) => {
                 let mut cmd = node.command(self.plan.pinning, "msg-server");
                 cmd.args([
@@ -600,7 +610,7 @@ impl Suite<'_> {
         mode: Mode,
         level: usize,
     ) -> anyhow::Result<MessageRun> {
-        let cmd = self.message_server(server)?;
+        let cmd = self.message_server(server, mode)?;
         let running = RunningServer::spawn(server, cmd, Duration::from_secs(30)).await?;
         let mut load = self
             .plan

@@ -7,6 +7,7 @@
 
 mod floor;
 mod getuser;
+mod msg_server;
 mod push;
 mod state_stores;
 mod stores;
@@ -42,6 +43,9 @@ enum Mode {
     /// Round trips through the storage model's sessions, credentials and single-use
     /// values, or the same through the backend's raw driver.
     State(state_stores::StateArgs),
+    /// Ours as a message-interface server (the load generator's peer); prints
+    /// `listening on URL`, then serves until killed.
+    MsgServer(msg_server::MsgServerArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -89,6 +93,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     let report = runtime.block_on(async move {
         match cli.mode {
+            Mode::MsgServer(args) => msg_server::run(args).await.map(|never| match never {}),
             Mode::TlsRelay(args) => {
                 let (listener, acceptor) = wechat_oauth_bench::tls::bind(&args.cert_out).await?;
                 println!("listening on https://{}", listener.local_addr()?);
