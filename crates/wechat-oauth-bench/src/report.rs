@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::measure::ClientReport;
-use crate::results::{MessageRun, Results, StoreRun};
+use crate::results::{Results, ServerRun, StoreRun};
 
 /// Start of the generated section.
 pub const BEGIN: &str = "<!-- bench:begin -->";
@@ -192,12 +192,12 @@ pub fn targets(r: &Results) -> Vec<Target> {
             (
                 "messages/s",
                 "messages/s",
-                (|m: &MessageRun| m.load.calls_per_sec()) as fn(&MessageRun) -> f64,
+                (|m: &ServerRun| m.load.calls_per_sec()) as fn(&ServerRun) -> f64,
             ),
             (
                 "server CPU per message",
                 "µs/message",
-                MessageRun::server_cpu_us_per_message,
+                ServerRun::server_cpu_us_per_message,
             ),
         ] {
             let mut t = ratio(
@@ -213,6 +213,21 @@ pub fn targets(r: &Results) -> Vec<Target> {
             t.met = None;
             out.push(t);
         }
+    }
+    let site = |name: &str| r.sites.iter().find(|s| s.server == name);
+    if let Some(login) = site(crate::suite::SITE_LOGIN) {
+        out.push(ratio(
+            11,
+            &format!(
+                "an authenticated axum request (session lookup, memory store) ≤ 1.3× the CPU of the \
+                 same handler without the middleware, {} in flight",
+                login.load.concurrency
+            ),
+            site(crate::suite::SITE_BARE)
+                .map(|b| (login.server_cpu_us_per_message(), b.server_cpu_us_per_message())),
+            "µs/request (server)",
+            &|x| x <= 1.3,
+        ));
     }
     for s in &r.state_stores {
         out.push(ratio(
@@ -529,6 +544,44 @@ pub fn render(r: &Results, chart: Option<&str>) -> String {
             for line in ratios {
                 let _ = writeln!(s, "{line}");
             }
+        }
+    }
+
+    if !r.sites.is_empty() {
+        let _ = writeln!(s, "\n### The login middleware: one signed-in page\n");
+        let _ = writeln!(
+            s,
+            "A browser (`bench-client browse`, Rust hyper, keep-alive, its own process on the server \
+             core) signs in once through the site's real login (login route, a sandbox-minted code, \
+             the callback with its pending-login cookie), then keeps N `GET /profile` requests in \
+             flight with its cookies, checking each answer (`200`, `hello <openid>`). \
+             `{}` = the page takes a `WeChatUser` (signed session cookie checked, the \
+             server-side session read from the memory store and its idle expiry pushed, on every \
+             request); `{}` = the same handler shape on a router with no login at all. The site \
+             runs alone on the client core, a fresh process per row; its CPU is read from \
+             `/proc/<pid>/stat` around the measured window.\n",
+            crate::suite::SITE_LOGIN,
+            crate::suite::SITE_BARE
+        );
+        let _ = writeln!(
+            s,
+            "| site | in flight | requests | requests/s | p50 ms | p99 ms | server CPU µs/request | server peak RSS MiB | errors |"
+        );
+        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for m in &r.sites {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.1} | {:.1} | {} |",
+                m.server,
+                m.load.concurrency,
+                m.load.calls,
+                m.load.calls_per_sec(),
+                m.load.p50_ms,
+                m.load.p99_ms,
+                m.server_cpu_us_per_message(),
+                m.server_peak_rss_kib as f64 / 1024.0,
+                m.load.errors
+            );
         }
     }
 

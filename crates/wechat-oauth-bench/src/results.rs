@@ -24,7 +24,10 @@ pub struct Results {
     pub state_stores: Vec<StoreRun>,
     /// Message-interface servers under a load of pushed messages.
     #[serde(default)]
-    pub messages: Vec<MessageRun>,
+    pub messages: Vec<ServerRun>,
+    /// The login middleware's per-request cost: the same page with and without it.
+    #[serde(default)]
+    pub sites: Vec<ServerRun>,
     /// Micro benchmarks.
     pub micro: Vec<Micro>,
     /// Scenarios that could not run, with the reason.
@@ -122,13 +125,14 @@ pub struct Micro {
     pub source: String,
 }
 
-/// One message-interface server, one mode, one load: the load generator's report (its
-/// calls are the messages answered and checked) and the server's own CPU over the window.
+/// One server under test (a message-interface server, a site), one scenario, one load: the
+/// load generator's report (its calls are the requests answered and checked) and the
+/// server's own CPU over the measured window.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct MessageRun {
-    /// `ours` or `npm wechat 2.1.0`.
+pub struct ServerRun {
+    /// `ours`, `npm wechat 2.1.0`, `WeChatUser`, `no middleware`.
     pub server: String,
-    /// `plain` or `encrypted`.
+    /// The scenario: `plain` or `encrypted` for messages, `memory store` for sites.
     pub mode: String,
     /// The load generator's report (messages answered, latencies, errors).
     pub load: ClientReport,
@@ -138,8 +142,8 @@ pub struct MessageRun {
     pub server_peak_rss_kib: u64,
 }
 
-impl MessageRun {
-    /// Server CPU microseconds per message answered.
+impl ServerRun {
+    /// Server CPU microseconds per message (request) answered.
     pub fn server_cpu_us_per_message(&self) -> f64 {
         if self.load.calls > 0 {
             self.server_cpu_s * 1e6 / self.load.calls as f64

@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use crate::measure::ClientReport;
 use crate::procs::{NodeSetup, Pinning, Programs, RunningClient, RunningServer};
-use crate::results::{MessageRun, Micro, Results, StoreRun, Storm};
+use crate::results::{Micro, Results, ServerRun, StoreRun, Storm};
 use crate::sandbox::{APPID, SECRET, SandboxServer};
 use crate::tls::TlsRelay;
 use crate::wechat_push::{Mode, bench_account};
@@ -168,6 +168,11 @@ pub struct Suite<'a> {
 }
 
 const SLACK: Duration = Duration::from_secs(120);
+
+/// The signed-in page: `WeChatUser` on the login middleware's router.
+pub const SITE_LOGIN: &str = "WeChatUser";
+/// The same page without the middleware.
+pub const SITE_BARE: &str = "no middleware";
 
 /// Our message interface (`wechat-oauth-message`'s axum router).
 pub const OURS: &str = "ours";
@@ -603,29 +608,90 @@ impl Suite<'_> {
         }
     }
 
-    /// One row: a fresh server (so its peak RSS is this row's), warmed up, then measured.
+    /// One message row: a fresh server and the push load generator.
     async fn message_run(
         &self,
         server: &str,
         mode: Mode,
         level: usize,
-    ) -> anyhow::Result<MessageRun> {
+    ) -> anyhow::Result<ServerRun> {
         let cmd = self.message_server(server, mode)?;
-        let running = RunningServer::spawn(server, cmd, Duration::from_secs(30)).await?;
-        let mut load = self
+        self.server_run(server, mode.as_str(), cmd, |url| {
+            let mut load = self.load_generator("push");
+            load.args(["--url", url, "--mode", mode.as_str()]);
+            load.args([
+                "--messages",
+                &self.plan.messages.to_string(),
+                "--warmup",
+                &self.plan.message_warmup.to_string(),
+                "--concurrency",
+                &level.to_string(),
+            ]);
+            load
+        })
+        .await
+    }
+
+    /// The login middleware's per-request cost: a signed-in page, and the same handler
+    /// without the middleware, each its own site process.
+    pub async fn sites(&self, results: &mut Results) -> anyhow::Result<()> {
+        for &level in &self.plan.message_levels {
+            for (site, implementation) in [(SITE_LOGIN, "login"), (SITE_BARE, "bare")] {
+                let mut cmd = self.client("site");
+                cmd.args(["--impl", implementation, "--sandbox", self.sandbox.url()]);
+                let run = self
+                    .server_run(site, "memory store", cmd, |url| {
+                        let mut load = self.load_generator("browse");
+                        load.args(["--site", url, "--sandbox", self.sandbox.url()]);
+                        if implementation == "login" {
+                            load.args(["--login-as", "u0"]);
+                        }
+                        load.args([
+                            "--requests",
+                            &self.plan.messages.to_string(),
+                            "--warmup",
+                            &self.plan.message_warmup.to_string(),
+                            "--concurrency",
+                            &level.to_string(),
+                        ]);
+                        load
+                    })
+                    .await?;
+                eprintln!(
+                    "site {site:>18} x{level:<4} {:>8.0}/s  server cpu {:>7.1} us/request  errors {}",
+                    run.load.calls_per_sec(),
+                    run.server_cpu_us_per_message(),
+                    run.load.errors
+                );
+                results.sites.push(run);
+            }
+        }
+        Ok(())
+    }
+
+    /// A `bench-client` load generator, pinned to the server core (the sandbox idles there
+    /// while a server under test owns the client core).
+    fn load_generator(&self, mode: &str) -> tokio::process::Command {
+        let mut cmd = self
             .plan
             .pinning
             .command(Pinning::SERVER_CORE, &self.programs.bench_client);
-        load.args(["push", "--url", running.url(), "--mode", mode.as_str()]);
-        load.args([
-            "--messages",
-            &self.plan.messages.to_string(),
-            "--warmup",
-            &self.plan.message_warmup.to_string(),
-            "--concurrency",
-            &level.to_string(),
-        ]);
-        let mut generator = RunningClient::spawn("push load generator", load)?;
+        cmd.arg(mode);
+        cmd
+    }
+
+    /// A fresh server process (so its peak RSS is this row's) and a load generator given its
+    /// URL: the generator warms up, says `ready`; the server's CPU is read, the generator
+    /// released, and the server's CPU read again when it reports.
+    async fn server_run(
+        &self,
+        server: &str,
+        scenario: &str,
+        cmd: tokio::process::Command,
+        load: impl FnOnce(&str) -> tokio::process::Command,
+    ) -> anyhow::Result<ServerRun> {
+        let running = RunningServer::spawn(server, cmd, Duration::from_secs(30)).await?;
+        let mut generator = RunningClient::spawn("load generator", load(running.url()))?;
         generator.wait_ready(SLACK).await?;
         let before = running.cpu()?;
         generator.go().await?;
@@ -633,15 +699,17 @@ impl Suite<'_> {
         let after = running.cpu()?;
         let peak = running.peak_rss_kib();
         running.stop().await;
-        Ok(MessageRun {
+        Ok(ServerRun {
             server: server.to_owned(),
-            mode: mode.as_str().to_owned(),
+            mode: scenario.to_owned(),
             load: report,
             server_cpu_s: after.since(before).total(),
             server_peak_rss_kib: peak,
         })
     }
+}
 
+impl Suite<'_> {
     /// The Mini Program decrypt + signature check in node's `crypto`, as a timed loop.
     pub async fn node_decrypt(&self, node: &NodeSetup) -> anyhow::Result<Micro> {
         let vector = self.plan.scratch.join("mp-vector.json");
@@ -750,6 +818,10 @@ pub async fn run_all(suite: &Suite<'_>, command: &str) -> anyhow::Result<Results
         .messages(&mut results)
         .await
         .context("message interface")?;
+    suite
+        .sites(&mut results)
+        .await
+        .context("login middleware per request")?;
     results.machine.load_after = loadavg();
     results.machine.seconds = started.elapsed().as_secs_f64();
     Ok(results)

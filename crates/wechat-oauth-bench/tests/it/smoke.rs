@@ -136,6 +136,14 @@ async fn every_scenario_runs_and_refresh_storms_refresh_once_per_openid() {
         );
     }
 
+    assert_eq!(results.sites.len(), 2 * plan.message_levels.len());
+    for m in &results.sites {
+        let what = format!("site {} x{}", m.server, m.load.concurrency);
+        assert_sane(&m.load, &what);
+        assert_eq!(m.load.calls, plan.messages as u64, "{what}");
+        assert!(m.server_peak_rss_kib > 0, "{what}: no server RSS");
+    }
+
     // The npm middleware checks each message's signature and decrypts it, so a clean run
     // also proves the load generator signs and encrypts as WeChat does.
     {
@@ -200,6 +208,8 @@ async fn every_scenario_runs_and_refresh_storms_refresh_once_per_openid() {
     assert!(section.starts_with(report::BEGIN) && section.trim_end().ends_with(report::END));
     assert!(section.contains("| 10 | ours |") && section.contains("Refresh storm"));
     assert!(section.contains("getUser over HTTPS"));
+    assert!(section.contains("The login middleware: one signed-in page"));
+    assert!(section.contains("Message interface"));
     assert!(section.contains("≤ 1.1× bare hyper GET") && section.contains("≥ 0.9× bare hyper GET"));
     chart::draw(&results, &scratch.join("chart.png")).unwrap();
     assert!(std::fs::metadata(scratch.join("chart.png")).unwrap().len() > 1000);

@@ -5,10 +5,12 @@
 //! Every mode runs on a single-threaded tokio runtime: the process gets exactly one
 //! core, and a multi-threaded runtime on one core would only add hand-offs.
 
+mod browse;
 mod floor;
 mod getuser;
 mod msg_server;
 mod push;
+mod site;
 mod state_stores;
 mod stores;
 mod storm;
@@ -46,6 +48,10 @@ enum Mode {
     /// Ours as a message-interface server (the load generator's peer); prints
     /// `listening on URL`, then serves until killed.
     MsgServer(msg_server::MsgServerArgs),
+    /// A site under test for the login middleware (`/profile` with or without `WeChatUser`).
+    Site(site::SiteArgs),
+    /// A browser signing in once, then requesting one page over and over.
+    Browse(browse::BrowseArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -94,6 +100,8 @@ fn main() -> anyhow::Result<()> {
     let report = runtime.block_on(async move {
         match cli.mode {
             Mode::MsgServer(args) => msg_server::run(args).await.map(|never| match never {}),
+            Mode::Site(args) => site::run(args).await.map(|never| match never {}),
+            Mode::Browse(args) => browse::run(args).await,
             Mode::TlsRelay(args) => {
                 let (listener, acceptor) = wechat_oauth_bench::tls::bind(&args.cert_out).await?;
                 println!("listening on https://{}", listener.local_addr()?);
