@@ -17,8 +17,8 @@ use crate::refresh::Flight;
 use crate::transport::Transport;
 use crate::user::{Lang, TokenStatus, UserInfo, means_invalid_token};
 use crate::{
-    AccessToken, AccessTokenValue, AppSecret, AuthCode, Error, RefreshToken, Result, TokenStore,
-    now_millis,
+    AccessToken, AccessTokenValue, AppSecret, AuthCode, Error, LeaseStore, RefreshToken, Result,
+    TokenStore, now_millis,
 };
 
 /// Default for [`AppBuilder::refresh_skew`](crate::AppBuilder::refresh_skew).
@@ -52,6 +52,8 @@ pub(crate) struct Inner {
     pub(crate) transport: Transport,
     pub(crate) open_base: Url,
     pub(crate) store: Arc<dyn TokenStore>,
+    /// Refresh locks, shared with every process using the same backend.
+    pub(crate) leases: Arc<dyn LeaseStore>,
     pub(crate) connect_redirect: bool,
     pub(crate) default_lang: Lang,
     pub(crate) refresh_skew: Duration,
@@ -76,7 +78,7 @@ impl fmt::Debug for OAuthClient {
     }
 }
 
-/// WeChat's answer to a code exchange or a refresh (`wechat-protocol.md` §1.2, §1.3).
+/// WeChat's answer to a code exchange or a refresh (docs/protocol.md §3.1, §3.2).
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: AccessTokenValue,
@@ -127,6 +129,7 @@ impl OAuthClient {
         transport: Transport,
         open_base: Url,
         store: Arc<dyn TokenStore>,
+        leases: Arc<dyn LeaseStore>,
         settings: &ClientSettings,
     ) -> Self {
         Self {
@@ -136,6 +139,7 @@ impl OAuthClient {
                 transport,
                 open_base,
                 store,
+                leases,
                 connect_redirect: settings.connect_redirect,
                 default_lang: settings.default_lang.clone(),
                 refresh_skew: settings.refresh_skew,
@@ -284,7 +288,7 @@ impl OAuthClient {
         let token = self.get_latest_access_token(openid).await?;
         match self.user_info_in(&token, lang).await {
             Err(err) if err.is_token_invalid() => {
-                // WeChat dropped the token before its time (`wechat-protocol.md` §6.13).
+                // WeChat dropped the token before its time (docs/protocol.md §3.4).
                 tracing::debug!(
                     errcode = err.errcode(),
                     "user info rejected the token; refreshing once"
