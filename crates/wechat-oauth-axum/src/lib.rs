@@ -73,6 +73,9 @@
 mod config;
 mod cookie;
 mod extract;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod key;
 mod outcome;
 mod pages;

@@ -221,7 +221,7 @@ impl OAuthClientBuilder {
 
 /// WeChat's answer to a code exchange or a refresh (`wechat-protocol.md` §1.2, §1.3).
 #[derive(Deserialize)]
-struct TokenResponse {
+pub(crate) struct TokenResponse {
     access_token: Secret,
     #[serde(deserialize_with = "lenient::u64")]
     expires_in: u64,

@@ -258,6 +258,9 @@ mod authorize;
 mod client;
 pub mod config;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 mod lenient;
 pub mod miniprogram;

@@ -355,7 +355,7 @@ impl ServerTokenManager {
 }
 
 #[derive(Deserialize)]
-struct TokenResponse {
+pub(crate) struct TokenResponse {
     access_token: Secret,
     #[serde(deserialize_with = "crate::lenient::u64")]
     expires_in: u64,

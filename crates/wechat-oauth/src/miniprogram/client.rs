@@ -189,7 +189,7 @@ pub enum SessionKeyStatus {
 }
 
 #[derive(Deserialize)]
-struct Code2Session {
+pub(crate) struct Code2Session {
     openid: String,
     session_key: Secret,
     #[serde(default)]
@@ -197,7 +197,7 @@ struct Code2Session {
 }
 
 #[derive(Deserialize)]
-struct PhoneResponse {
+pub(crate) struct PhoneResponse {
     phone_info: PhoneInfo,
 }
 

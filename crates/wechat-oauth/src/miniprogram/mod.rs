@@ -44,6 +44,8 @@ mod crypto;
 mod payload;
 mod session;
 
+#[cfg(feature = "fuzzing")]
+pub(crate) use client::{Code2Session, PhoneResponse};
 pub use client::{MiniProgramClient, MiniProgramClientBuilder, MiniProgramUser, SessionKeyStatus};
 pub use crypto::{
     DecryptError, DecryptReason, decrypt, diagnose, session_key_signature, verify_signature,
