@@ -147,6 +147,9 @@
 mod config;
 mod cookie;
 mod extract;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod key;
 mod origin;
 mod outcome;
