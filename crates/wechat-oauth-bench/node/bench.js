@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 // The npm `wechat-oauth` 1.5.0 as a benchmark client, spawned by wechat-oauth-bench.
-// Driven as ../shared/peer/node-peer.js does: OAuth.prototype.request is wrapped to
+// Driven the way a side-by-side peer harness must: OAuth.prototype.request is wrapped to
 // rewrite the hard-coded https://api.weixin.qq.com prefix to the sandbox, so urllib and
 // all of the library's logic stay in the path. Prints one JSON report (the same fields
 // as the Rust clients' ClientReport) as its last stdout line.

@@ -195,7 +195,7 @@ pub fn render(r: &Results, chart: Option<&str>) -> String {
          `ours` = `OAuthClient::get_user`; `hyper` = a bare keep-alive hyper GET of the same \
          `/sns/userinfo` URL, body read, no decoding (the floor); `node-*` = npm `wechat-oauth` \
          1.5.0 with the default agent (a new connection per call) or a keep-alive agent, \
-         its requests rewritten to the sandbox as in `shared/peer/node-peer.js`.\n"
+         its requests rewritten to the sandbox with the library's one request method wrapped.\n"
     );
     let _ = writeln!(
         s,

@@ -20,7 +20,7 @@ async fn get(client: &HyperClient, url: &str) -> anyhow::Result<Bytes> {
     let status = response.status();
     let body = response.into_body().collect().await?.to_bytes();
     anyhow::ensure!(status.is_success(), "HTTP {status}");
-    // WeChat reports errors under HTTP 200 (wechat-protocol.md): count them as failures.
+    // WeChat reports errors under HTTP 200 (docs/protocol.md §1): count them as failures.
     anyhow::ensure!(
         !body.windows(9).any(|w| w == b"\"errcode\""),
         "errcode in response"
