@@ -195,6 +195,9 @@ mod cookie;
 #[cfg(feature = "demo")]
 pub mod demo;
 mod extract;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod key;
 mod origin;
 mod outcome;

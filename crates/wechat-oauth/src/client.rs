@@ -80,7 +80,7 @@ impl fmt::Debug for OAuthClient {
 
 /// WeChat's answer to a code exchange or a refresh (docs/protocol.md §3.1, §3.2).
 #[derive(Deserialize)]
-struct TokenResponse {
+pub(crate) struct TokenResponse {
     access_token: AccessTokenValue,
     #[serde(deserialize_with = "lenient::u64")]
     expires_in: u64,

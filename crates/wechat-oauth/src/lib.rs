@@ -286,6 +286,9 @@ mod authorize;
 mod client;
 pub mod config;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod follower;
 mod json_repair;
 pub mod jssdk;
