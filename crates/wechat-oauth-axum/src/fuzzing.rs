@@ -10,8 +10,8 @@ use axum_extra::extract::cookie::CookieJar;
 use wechat_oauth::OAuthClient;
 
 use crate::key::Key;
-use crate::routes::{CallbackParams, MAX_PARAM_LEN};
 use crate::pending::PendingLogins;
+use crate::routes::{CallbackParams, MAX_PARAM_LEN};
 use crate::state::{
     FlowTag, MAX_STATE_LEN, NONCE_LEN, ReturnRef, StateClaims, StateContext, fits_inline,
 };

@@ -79,7 +79,7 @@ pub(crate) struct CallbackParams {
 }
 
 impl CallbackParams {
-    /// Refuses a repeated `code` or `state` (`?code=x&code=y`, `wechat-protocol.md` §8.2 S5)
+    /// Refuses a repeated `code` or `state` (`?code=x&code=y`, docs/protocol.md §7)
     /// and oversized values.
     pub(crate) fn parse(query: &str) -> Result<Self, ()> {
         let mut params = Self::default();

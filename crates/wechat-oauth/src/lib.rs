@@ -286,10 +286,10 @@ mod authorize;
 mod client;
 pub mod config;
 pub mod error;
+pub mod follower;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod follower;
 mod json_repair;
 pub mod jssdk;
 mod lenient;
