@@ -5,7 +5,8 @@ mod attacks;
 mod config;
 mod duplicate;
 mod redirect;
-mod session;
+mod serve;
+pub(crate) mod session;
 mod state;
 
 use std::collections::BTreeMap;
