@@ -24,6 +24,10 @@
 //!   upsert collide with its `_id` (E11000), which means "not acquired". Expiry is checked
 //!   by the store itself, not by a TTL index (TTL monitors run about once a minute, and the
 //!   MongoDB-compatible server used in tests does not run one at all).
+//! - Mini Program sessions, web sessions, credentials and claims are documents
+//!   `{_id: "<kind>:<key>", kind, id, value, version, expires_at, limit_at, owner}` in
+//!   `<collection>_state` (`tokens_state`), written by guarded upserts; expiry is checked on
+//!   read. `<collection>_schema` holds the layout version (2).
 //! - Every operation runs under [`MongoOptions::timeout`] and the driver's server selection
 //!   timeout is set to the same, so a down server gives [`StoreError::Unavailable`] or
 //!   [`StoreError::Timeout`]; the driver's pool reconnects by itself.
@@ -47,8 +51,13 @@ use mongodb::bson::{Bson, Document, doc};
 use mongodb::error::{Error as MongoError, ErrorKind, WriteFailure};
 use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, Database, IndexModel};
-use wechat_oauth::store::{Lease, decode_stored, validate_for_save};
+use wechat_oauth::store::{
+    Guard, Lease, Record, RecordKind, RecordStore, claim_record, decode_stored, validate_for_save,
+};
 use wechat_oauth::{AccessToken, LeaseStore, StoreError, TokenStore, now_millis};
+
+/// The layout version recorded in `<collection>_schema`.
+const SCHEMA_VERSION: i64 = 2;
 
 /// Settings of a [`MongoStore`].
 #[derive(Debug, Clone)]
@@ -111,6 +120,7 @@ impl MongoOptions {
 pub struct MongoStore {
     tokens: Collection<Document>,
     leases: Collection<Document>,
+    state: Collection<Document>,
     timeout: Duration,
 }
 
@@ -159,8 +169,22 @@ impl MongoStore {
         let store = Self {
             tokens: database.collection(&options.collection),
             leases: database.collection(&options.lease_collection),
+            state: database.collection(&format!("{}_state", options.collection)),
             timeout: options.timeout,
         };
+        // The layout version, beside the seed's collection (which stays as it is).
+        let schema: Collection<Document> =
+            database.collection(&format!("{}_schema", options.collection));
+        store
+            .run(
+                schema
+                    .update_one(
+                        doc! { "_id": "wechat-oauth" },
+                        doc! { "$max": { "version": SCHEMA_VERSION } },
+                    )
+                    .upsert(true),
+            )
+            .await?;
         let index = IndexModel::builder()
             .keys(doc! { "openid": 1 })
             .options(IndexOptions::builder().unique(true).build())
@@ -179,6 +203,11 @@ impl MongoStore {
     /// The token collection.
     pub fn collection(&self) -> &Collection<Document> {
         &self.tokens
+    }
+
+    /// The collection of every other kind of state (`<collection>_state`).
+    pub fn state_collection(&self) -> &Collection<Document> {
+        &self.state
     }
 
     async fn run<T>(
@@ -375,10 +404,126 @@ impl LeaseStore for MongoStore {
     }
 
     async fn claim_once(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
-        // A claim is a lease in a namespace of its own that nobody releases.
-        Ok(self
-            .acquire_lease(&format!("\u{1}claim:{key}"), ttl)
-            .await?
-            .is_some())
+        claim_record(self, key, ttl).await
+    }
+}
+
+fn record_id(kind: RecordKind, key: &str) -> String {
+    format!("{}:{key}", kind.as_str())
+}
+
+fn optional_i64(doc: &Document, field: &str) -> Result<Option<i64>, StoreError> {
+    match doc.get(field) {
+        None | Some(Bson::Null) => Ok(None),
+        Some(value) => bson_i64(value)
+            .map(Some)
+            .ok_or_else(|| StoreError::Malformed(format!("field `{field}` is not a number"))),
+    }
+}
+
+#[async_trait]
+impl RecordStore for MongoStore {
+    async fn get_record(
+        &self,
+        kind: RecordKind,
+        key: &str,
+        now: i64,
+    ) -> Result<Option<Record>, StoreError> {
+        let found = self
+            .run(self.state.find_one(doc! { "_id": record_id(kind, key) }))
+            .await?;
+        let Some(doc) = found else { return Ok(None) };
+        let value = doc
+            .get_str("value")
+            .map_err(|_| StoreError::Malformed("field `value` is not a string".into()))?;
+        let version = optional_i64(&doc, "version")?
+            .ok_or_else(|| StoreError::Malformed("field `version` is missing".into()))?;
+        let record = Record::new(
+            value,
+            version,
+            optional_i64(&doc, "expires_at")?,
+            optional_i64(&doc, "limit_at")?,
+            doc.get_str("owner").ok().map(str::to_owned),
+        );
+        // No TTL index does this (the test server runs none, and real ones lag a minute).
+        Ok((!record.is_expired_at(now)).then_some(record))
+    }
+
+    async fn put_record(
+        &self,
+        kind: RecordKind,
+        key: &str,
+        record: &Record,
+        guard: Guard,
+    ) -> Result<bool, StoreError> {
+        if key.is_empty() || key.len() > 512 {
+            return Err(StoreError::Rejected("key must be 1-512 bytes".into()));
+        }
+        let id = record_id(kind, key);
+        let fields = doc! {
+            "kind": kind.as_str(),
+            "id": key,
+            "value": &record.value,
+            "version": record.version,
+            "expires_at": record.expires_at,
+            "limit_at": record.limit_at,
+            "owner": record.owner.as_deref(),
+        };
+        let filter = match guard {
+            Guard::IfNotNewer => doc! { "_id": &id, "version": { "$lte": record.version } },
+            Guard::IfExpired(now) => doc! { "_id": &id, "expires_at": { "$lte": now } },
+            _ => doc! { "_id": &id },
+        };
+        let written = self
+            .run(
+                self.state
+                    .update_one(filter, doc! { "$set": fields })
+                    .upsert(true),
+            )
+            .await;
+        match written {
+            Ok(_) => Ok(true),
+            // The guard did not match a stored record, so the upsert collided with its `_id`.
+            Err(StoreError::Backend(e)) if is_duplicate_key(&*e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn touch_record(
+        &self,
+        kind: RecordKind,
+        key: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let Some(current) = self.get_record(kind, key, now).await? else {
+            return Ok(false);
+        };
+        let until = current
+            .limit_at
+            .map_or(expires_at, |limit| limit.min(expires_at));
+        let touched = self
+            .run(self.state.update_one(
+                doc! { "_id": record_id(kind, key), "expires_at": { "$gt": now } },
+                doc! { "$set": { "expires_at": until } },
+            ))
+            .await?;
+        Ok(touched.matched_count == 1)
+    }
+
+    async fn delete_record(&self, kind: RecordKind, key: &str) -> Result<(), StoreError> {
+        self.run(self.state.delete_one(doc! { "_id": record_id(kind, key) }))
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_records_of(&self, kind: RecordKind, owner: &str) -> Result<u64, StoreError> {
+        let deleted = self
+            .run(
+                self.state
+                    .delete_many(doc! { "kind": kind.as_str(), "owner": owner }),
+            )
+            .await?;
+        Ok(deleted.deleted_count)
     }
 }

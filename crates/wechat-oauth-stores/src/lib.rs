@@ -1,5 +1,6 @@
-//! Open any [`wechat_oauth`] token store from a URL, for command-line tools, demos and
-//! configuration files.
+//! Open any [`wechat_oauth`] backend from a URL and get the whole [`Stores`] set (user
+//! tokens, leases, Mini Program sessions, web sessions, credentials), for command-line
+//! tools, demos and configuration files.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), wechat_oauth_stores::OpenError> {
@@ -24,10 +25,8 @@
 //! crate's `connect_with`. Error messages show the URL with its password replaced by `***`.
 #![forbid(unsafe_code)]
 
-use std::sync::Arc;
-
 use wechat_oauth::store::FileStore;
-use wechat_oauth::{LeaseStore, StoreError, Stores, TokenStore};
+use wechat_oauth::{StoreError, Stores};
 
 /// The store used when none is configured: an SQLite file `wechat-oauth-tokens.db` in the
 /// working directory, created on first use.
@@ -111,32 +110,32 @@ pub async fn open(url: &str) -> Result<Stores, OpenError> {
                     reason: "no directory (expected e.g. file:///var/lib/app/tokens)".into(),
                 });
             }
-            tokens_and_leases(FileStore::open(path).await.map_err(failed)?)
+            Stores::new(FileStore::open(path).await.map_err(failed)?)
         }
-        "sqlite" => tokens_and_leases(
+        "sqlite" => Stores::new(
             wechat_oauth_sqlx::SqliteStore::connect(url)
                 .await
                 .map_err(failed)?,
         ),
         "mysql" | "mariadb" => {
             let url = format!("mysql:{rest}");
-            tokens_and_leases(
+            Stores::new(
                 wechat_oauth_sqlx::MySqlStore::connect(&url)
                     .await
                     .map_err(failed)?,
             )
         }
-        "postgres" | "postgresql" => tokens_and_leases(
+        "postgres" | "postgresql" => Stores::new(
             wechat_oauth_sqlx::PostgresStore::connect(url)
                 .await
                 .map_err(failed)?,
         ),
-        "redis" => tokens_and_leases(
+        "redis" => Stores::new(
             wechat_oauth_redis::RedisStore::connect(url)
                 .await
                 .map_err(failed)?,
         ),
-        "mongodb" => tokens_and_leases(
+        "mongodb" => Stores::new(
             wechat_oauth_mongodb::MongoStore::connect(url)
                 .await
                 .map_err(failed)?,
@@ -148,16 +147,6 @@ pub async fn open(url: &str) -> Result<Stores, OpenError> {
         }
     };
     Ok(stores)
-}
-
-/// User tokens and leases in `backend`; the other kinds of state in this process's memory
-/// until every backend keeps them too.
-fn tokens_and_leases<B: TokenStore + LeaseStore + 'static>(backend: B) -> Stores {
-    let backend = Arc::new(backend);
-    let mut stores = Stores::memory();
-    stores.tokens = backend.clone();
-    stores.leases = backend;
-    stores
 }
 
 /// `url` with any password replaced by `***`; a URL that does not parse is not repeated

@@ -26,6 +26,18 @@ async fn clean_up(store: &MongoStore) {
 async fn mongodb_store_passes_the_conformance_suite() {
     let Some(store) = store().await else { return };
     conformance::run(&store).await;
+    conformance::state::run_state(&store).await;
+    conformance::state::malformed_records_read_as_malformed(&store, |kind, key| {
+        let state = store.state_collection().clone();
+        async move {
+            state
+                .insert_one(doc! { "_id": format!("{kind}:{key}"), "kind": kind, "id": key, "value": 5, "version": "new" })
+                .await
+                .unwrap();
+        }
+    })
+    .await;
+    store.state_collection().delete_many(doc! {}).await.unwrap();
     conformance::malformed_row_reads_as_malformed(&store, |openid| {
         let tokens = store.collection().clone();
         async move {

@@ -6,7 +6,28 @@ use wechat_oauth::store::conformance::{self, Server, connected_or_skip};
 use wechat_oauth_stores::{OpenError, open, redact};
 
 async fn round_trip(url: &str) {
-    let store = open(url).await.unwrap_or_else(|e| panic!("{e}")).tokens;
+    let stores = open(url).await.unwrap_or_else(|e| panic!("{e}"));
+    // Every kind of state comes from the URL's backend.
+    let session_openid = conformance::unique_namespace("open-mp");
+    let session = wechat_oauth::miniprogram::Session::new(&session_openid, None, "a2V5", 1);
+    assert!(stores.sessions.save_session(&session).await.unwrap());
+    assert_eq!(
+        stores.sessions.get_session(&session_openid).await.unwrap(),
+        Some(session)
+    );
+    stores
+        .sessions
+        .delete_session(&session_openid)
+        .await
+        .unwrap();
+    assert!(
+        stores
+            .leases
+            .claim_once(&session_openid, std::time::Duration::from_secs(5))
+            .await
+            .unwrap()
+    );
+    let store = stores.tokens;
     let openid = conformance::unique_namespace("open");
     let token = conformance::sample_token(&openid, 1_700_000_000_000);
     assert!(store.save(&openid, &token).await.unwrap());

@@ -9,7 +9,10 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::codec::{decode_stored_str, encode_for_store};
-use super::{Lease, LeaseStore, StoreError, TokenStore, validate_for_save};
+use super::{
+    Guard, Lease, LeaseStore, Record, RecordKind, RecordStore, StoreError, TokenStore,
+    claim_record, validate_for_save,
+};
 use crate::{AccessToken, now_millis};
 
 /// Tokens in a directory, one file per openid: `<openid>:access_token.txt` holding the
@@ -45,6 +48,46 @@ pub struct FileStore {
     dir: PathBuf,
 }
 
+/// A [`Record`] as a file in `<dir>/.state/<kind>/`.
+#[derive(Serialize, Deserialize)]
+struct RecordFile {
+    value: String,
+    version: i64,
+    expires_at: Option<i64>,
+    limit_at: Option<i64>,
+    owner: Option<String>,
+}
+
+impl RecordFile {
+    fn read(path: &Path) -> Result<Option<Record>, StoreError> {
+        let Some(text) = read_optional(path)? else {
+            return Ok(None);
+        };
+        let file: RecordFile = serde_json::from_str(&text).map_err(|e| {
+            StoreError::Malformed(format!("record file is not valid ({:?})", e.classify()))
+        })?;
+        Ok(Some(Record::new(
+            file.value,
+            file.version,
+            file.expires_at,
+            file.limit_at,
+            file.owner,
+        )))
+    }
+
+    fn write(path: &Path, record: &Record) -> Result<(), StoreError> {
+        let file = RecordFile {
+            value: record.value.clone(),
+            version: record.version,
+            expires_at: record.expires_at,
+            limit_at: record.limit_at,
+            owner: record.owner.clone(),
+        };
+        let json = serde_json::to_vec(&file).map_err(StoreError::backend)?;
+        write_atomically(path, &json)
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct LeaseFile {
     holder: String,
@@ -59,8 +102,16 @@ impl FileStore {
     /// [`StoreError::Unavailable`] if the directory cannot be created.
     pub async fn open(dir: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let dir = dir.into();
-        let leases = dir.join(".leases");
-        blocking(move || fs::create_dir_all(leases).map_err(StoreError::unavailable)).await?;
+        let folders: Vec<PathBuf> = std::iter::once(dir.join(".leases"))
+            .chain(RecordKind::ALL.map(|k| dir.join(".state").join(k.as_str())))
+            .collect();
+        blocking(move || {
+            for folder in folders {
+                fs::create_dir_all(folder).map_err(StoreError::unavailable)?;
+            }
+            Ok(())
+        })
+        .await?;
         Ok(Self { dir })
     }
 
@@ -86,6 +137,18 @@ impl FileStore {
             ));
         }
         Ok(self.dir.join(format!("{openid}:access_token.txt")))
+    }
+
+    /// `<dir>/.state/<kind>/<hex of key>.json`: one subfolder per kind of state.
+    fn record_path(&self, kind: RecordKind, key: &str) -> Result<PathBuf, StoreError> {
+        if key.is_empty() || key.len() > 200 {
+            return Err(StoreError::Rejected("key must be 1-200 bytes".into()));
+        }
+        Ok(self
+            .dir
+            .join(".state")
+            .join(kind.as_str())
+            .join(format!("{}.json", hex::encode(key))))
     }
 
     fn lease_path(&self, name: &str) -> PathBuf {
@@ -249,11 +312,108 @@ impl LeaseStore for FileStore {
     }
 
     async fn claim_once(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
-        // A claim is a lease in its own namespace that nobody releases.
-        Ok(self
-            .acquire_lease(&format!("\0claim:{key}"), ttl)
-            .await?
-            .is_some())
+        claim_record(self, key, ttl).await
+    }
+}
+
+#[async_trait]
+impl RecordStore for FileStore {
+    async fn get_record(
+        &self,
+        kind: RecordKind,
+        key: &str,
+        now: i64,
+    ) -> Result<Option<Record>, StoreError> {
+        let Ok(path) = self.record_path(kind, key) else {
+            return Ok(None);
+        };
+        let record = blocking(move || RecordFile::read(&path)).await?;
+        Ok(record.filter(|r| !r.is_expired_at(now)))
+    }
+
+    async fn put_record(
+        &self,
+        kind: RecordKind,
+        key: &str,
+        record: &Record,
+        guard: Guard,
+    ) -> Result<bool, StoreError> {
+        let path = self.record_path(kind, key)?;
+        let record = record.clone();
+        Self::locked(&path.clone(), move || {
+            // A file that no longer parses protects nothing: it is replaced.
+            let current = RecordFile::read(&path).ok().flatten();
+            let allowed = match (guard, current) {
+                (_, None) | (Guard::Always, _) => true,
+                (Guard::IfNotNewer, Some(c)) => c.version <= record.version,
+                (Guard::IfExpired(now), Some(c)) => c.is_expired_at(now),
+            };
+            if allowed {
+                RecordFile::write(&path, &record)?;
+            }
+            Ok(allowed)
+        })
+        .await
+    }
+
+    async fn touch_record(
+        &self,
+        kind: RecordKind,
+        key: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let Ok(path) = self.record_path(kind, key) else {
+            return Ok(false);
+        };
+        Self::locked(&path.clone(), move || {
+            let Some(mut record) = RecordFile::read(&path)? else {
+                return Ok(false);
+            };
+            if record.expires_at.is_none() || record.is_expired_at(now) {
+                return Ok(false);
+            }
+            record.expires_at = Some(record.limit_at.map_or(expires_at, |l| l.min(expires_at)));
+            RecordFile::write(&path, &record)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn delete_record(&self, kind: RecordKind, key: &str) -> Result<(), StoreError> {
+        let Ok(path) = self.record_path(kind, key) else {
+            return Ok(());
+        };
+        Self::locked(&path.clone(), move || remove_optional(&path)).await
+    }
+
+    async fn delete_records_of(&self, kind: RecordKind, owner: &str) -> Result<u64, StoreError> {
+        // A scan of the kind's folder: sign-out-everywhere is rare, and there is no index
+        // file to keep consistent across processes.
+        let folder = self.dir.join(".state").join(kind.as_str());
+        let owner = owner.to_owned();
+        let paths = blocking(move || {
+            let mut paths = Vec::new();
+            for entry in fs::read_dir(&folder).map_err(io_error)? {
+                let path = entry.map_err(io_error)?.path();
+                if path.extension().is_some_and(|e| e == "json")
+                    && RecordFile::read(&path)
+                        .ok()
+                        .flatten()
+                        .is_some_and(|r| r.owner.as_deref() == Some(owner.as_str()))
+                {
+                    paths.push(path);
+                }
+            }
+            Ok(paths)
+        })
+        .await?;
+        let mut deleted = 0;
+        for path in paths {
+            Self::locked(&path.clone(), move || remove_optional(&path)).await?;
+            deleted += 1;
+        }
+        Ok(deleted)
     }
 }
 

@@ -9,13 +9,26 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::future::BoxFuture;
 
-use super::{BoxError, Lease, LeaseStore, MemoryStore, StoreError, TokenStore, validate_for_save};
+use super::{
+    BoxError, Credential, CredentialStore, Lease, LeaseStore, MemoryStore, StoreError, TokenStore,
+    WebSession, WebSessionStore, validate_for_save,
+};
 use crate::AccessToken;
+use crate::miniprogram::{Session, SessionStore, validate_session};
 
 type GetFn =
     dyn Fn(String) -> BoxFuture<'static, Result<Option<AccessToken>, BoxError>> + Send + Sync;
 type SaveFn = dyn Fn(String, AccessToken) -> BoxFuture<'static, Result<(), BoxError>> + Send + Sync;
 type DeleteFn = dyn Fn(String) -> BoxFuture<'static, Result<(), BoxError>> + Send + Sync;
+type GetSessionFn =
+    dyn Fn(String) -> BoxFuture<'static, Result<Option<Session>, BoxError>> + Send + Sync;
+type SaveSessionFn = dyn Fn(Session) -> BoxFuture<'static, Result<(), BoxError>> + Send + Sync;
+
+/// The Mini Program session pair given to [`FnStore::with_sessions`].
+struct SessionFns {
+    get: Box<GetSessionFn>,
+    save: Box<SaveSessionFn>,
+}
 
 /// A store made of your own functions, the way the seed takes `getToken` and `saveToken`:
 /// port those two callbacks to async closures and keep your storage as it is.
@@ -26,8 +39,10 @@ type DeleteFn = dyn Fn(String) -> BoxFuture<'static, Result<(), BoxError>> + Sen
 ///   if it is newer, with saves for one openid serialized inside this process. Another
 ///   process writing through its own functions is not covered; for several processes use a
 ///   store with a conditional write (SQL, Redis, MongoDB, [`FileStore`](super::FileStore));
-/// - **leases** are held in this process's memory, so refreshes are single-flight here but
-///   not across processes;
+/// - **leases**, claims, web sessions and credentials are held in this process's memory,
+///   so refreshes are single-flight here but not across processes;
+/// - **Mini Program sessions** go through your functions too if you give them
+///   ([`with_sessions`](Self::with_sessions)), in memory otherwise;
 /// - **delete** calls the function given to [`with_delete`](Self::with_delete); without
 ///   one it does nothing (the seed has no delete either), and the SDK still treats an
 ///   expired or rejected token as absent.
@@ -72,6 +87,7 @@ pub struct FnStore {
     get: Box<GetFn>,
     save: Box<SaveFn>,
     delete: Option<Box<DeleteFn>>,
+    sessions: Option<SessionFns>,
     /// One async mutex per openid being saved, so a read-compare-write is not interleaved.
     saving: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     leases: MemoryStore,
@@ -106,6 +122,7 @@ impl FnStore {
                 Box::pin(async move { fut.await.map_err(Into::into) })
             }),
             delete: None,
+            sessions: None,
             saving: Mutex::default(),
             leases: MemoryStore::new(),
         }
@@ -123,6 +140,33 @@ impl FnStore {
             let fut = delete(openid);
             Box::pin(async move { fut.await.map_err(Into::into) })
         }));
+        self
+    }
+
+    /// Adds Mini Program sessions kept by your own functions, the seed's `getToken` /
+    /// `saveToken` pair applied to sessions (its 多进程 example with `isMiniProgram`):
+    /// `get(openid)` and `save(session)`. Newer-wins is added as for tokens (in this
+    /// process). Without them, sessions are kept in this process's memory.
+    #[must_use]
+    pub fn with_sessions<G, GF, GE, S, SF, SE>(mut self, get: G, save: S) -> Self
+    where
+        G: Fn(String) -> GF + Send + Sync + 'static,
+        GF: Future<Output = Result<Option<Session>, GE>> + Send + 'static,
+        GE: Into<BoxError>,
+        S: Fn(Session) -> SF + Send + Sync + 'static,
+        SF: Future<Output = Result<(), SE>> + Send + 'static,
+        SE: Into<BoxError>,
+    {
+        self.sessions = Some(SessionFns {
+            get: Box::new(move |openid| {
+                let fut = get(openid);
+                Box::pin(async move { fut.await.map_err(Into::into) })
+            }),
+            save: Box::new(move |session| {
+                let fut = save(session);
+                Box::pin(async move { fut.await.map_err(Into::into) })
+            }),
+        });
         self
     }
 
@@ -186,5 +230,73 @@ impl LeaseStore for FnStore {
 
     async fn claim_once(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
         self.leases.claim_once(key, ttl).await
+    }
+}
+
+#[async_trait]
+impl SessionStore for FnStore {
+    async fn get_session(&self, openid: &str) -> Result<Option<Session>, StoreError> {
+        match &self.sessions {
+            Some(fns) => (fns.get)(openid.to_owned()).await.map_err(closure_error),
+            None => self.leases.get_session(openid).await,
+        }
+    }
+
+    async fn save_session(&self, session: &Session) -> Result<bool, StoreError> {
+        let Some(fns) = &self.sessions else {
+            return self.leases.save_session(session).await;
+        };
+        validate_session(session)?;
+        // Sessions and tokens of one openid may be saved at once: separate locks.
+        let lock = self.save_lock(&format!("session\u{1}{}", session.openid))?;
+        let _guard = lock.lock().await;
+        match self.get_session(&session.openid).await {
+            Ok(Some(current)) if current.created_at > session.created_at => return Ok(false),
+            Ok(_) | Err(StoreError::Malformed(_)) => {}
+            Err(e) => return Err(e),
+        }
+        (fns.save)(session.clone()).await.map_err(closure_error)?;
+        Ok(true)
+    }
+
+    async fn delete_session(&self, openid: &str) -> Result<(), StoreError> {
+        match &self.sessions {
+            // The seed's pair has no delete: an unused session key simply stays.
+            Some(_) => Ok(()),
+            None => self.leases.delete_session(openid).await,
+        }
+    }
+}
+
+/// Web sessions and credentials have no closure form: they are kept in this process.
+#[async_trait]
+impl WebSessionStore for FnStore {
+    async fn create_web_session(&self, session: &WebSession) -> Result<(), StoreError> {
+        self.leases.create_web_session(session).await
+    }
+    async fn get_web_session(&self, id: &str) -> Result<Option<WebSession>, StoreError> {
+        self.leases.get_web_session(id).await
+    }
+    async fn touch_web_session(&self, id: &str, idle_expires_at: i64) -> Result<bool, StoreError> {
+        self.leases.touch_web_session(id, idle_expires_at).await
+    }
+    async fn delete_web_session(&self, id: &str) -> Result<(), StoreError> {
+        self.leases.delete_web_session(id).await
+    }
+    async fn delete_web_sessions_for(&self, openid: &str) -> Result<u64, StoreError> {
+        self.leases.delete_web_sessions_for(openid).await
+    }
+}
+
+#[async_trait]
+impl CredentialStore for FnStore {
+    async fn get_credential(&self, key: &str) -> Result<Option<Credential>, StoreError> {
+        self.leases.get_credential(key).await
+    }
+    async fn put_credential(&self, key: &str, credential: &Credential) -> Result<bool, StoreError> {
+        self.leases.put_credential(key, credential).await
+    }
+    async fn delete_credential(&self, key: &str) -> Result<(), StoreError> {
+        self.leases.delete_credential(key).await
     }
 }

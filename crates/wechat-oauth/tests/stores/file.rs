@@ -8,6 +8,16 @@ async fn file_store_passes_the_conformance_suite() {
     let dir = tempfile::tempdir().unwrap();
     let store = FileStore::open(dir.path()).await.unwrap();
     conformance::run(&store).await;
+    conformance::state::run_state(&store).await;
+    let root = dir.path().to_owned();
+    conformance::state::malformed_records_read_as_malformed(&store, |kind, key| {
+        let path = root
+            .join(".state")
+            .join(kind)
+            .join(format!("{}.json", hex_encode(&key)));
+        async move { std::fs::write(path, "{\"value\": 5").unwrap() }
+    })
+    .await;
     conformance::malformed_row_reads_as_malformed(&store, |openid| {
         let path = store.token_path(&openid).unwrap();
         async move { std::fs::write(path, "{\"access_token\": \"A\", \"create_at\": ").unwrap() }
@@ -85,4 +95,8 @@ async fn file_store_leaves_no_temporary_files_behind() {
         .filter(|name| name.starts_with(".tmp-"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+fn hex_encode(text: &str) -> String {
+    text.bytes().map(|b| format!("{b:02x}")).collect()
 }

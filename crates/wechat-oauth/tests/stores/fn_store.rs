@@ -37,6 +37,7 @@ async fn fn_store_passes_the_conformance_suite() {
     let db = Db::default();
     let store = json_map_store(&db, true);
     conformance::run(&store).await;
+    conformance::state::run_state(&store).await;
     conformance::malformed_row_reads_as_malformed(&store, |openid| {
         db.lock()
             .unwrap()
@@ -65,4 +66,53 @@ async fn fn_store_reports_closure_failures_as_backend_errors() {
     let err = store.get("o1").await.unwrap_err();
     assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
     assert!(err.to_string().contains("database is on fire"));
+}
+
+/// The seed's getToken/saveToken pair applied to Mini Program sessions: your own map
+/// behind two closures, newer-wins added.
+#[tokio::test]
+async fn fn_store_keeps_mini_program_sessions_through_your_own_functions() {
+    use wechat_oauth::miniprogram::{Session, SessionStore};
+    type Sessions = Arc<Mutex<HashMap<String, (Option<String>, String, i64)>>>;
+    let db: Sessions = Arc::default();
+    let (read, write) = (db.clone(), db.clone());
+    let store = json_map_store(&Db::default(), true).with_sessions(
+        move |openid| {
+            let db = read.clone();
+            async move {
+                let row = db.lock().unwrap().get(&openid).cloned();
+                Ok::<_, StoreError>(row.map(|(u, k, at)| Session::new(openid, u, k, at)))
+            }
+        },
+        move |session: Session| {
+            let db = write.clone();
+            async move {
+                db.lock().unwrap().insert(
+                    session.openid.clone(),
+                    (
+                        session.unionid.clone(),
+                        session.session_key.expose_secret().to_owned(),
+                        session.created_at,
+                    ),
+                );
+                Ok::<_, StoreError>(())
+            }
+        },
+    );
+    let session = Session::new("o-mp", Some("u1".into()), "a2V5LWtleS1rZXkta2V5LQ==", 5);
+    assert!(store.save_session(&session).await.unwrap());
+    assert!(
+        db.lock().unwrap().contains_key("o-mp"),
+        "the session went through save"
+    );
+    assert_eq!(
+        store.get_session("o-mp").await.unwrap(),
+        Some(session.clone())
+    );
+    let older = Session::new("o-mp", None, "b2xkLWtleS1rZXkta2V5LQ==", 4);
+    assert!(
+        !store.save_session(&older).await.unwrap(),
+        "an older login is refused"
+    );
+    assert_eq!(store.get_session("o-mp").await.unwrap(), Some(session));
 }
