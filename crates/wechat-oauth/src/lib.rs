@@ -265,6 +265,7 @@ pub mod jssdk;
 mod lenient;
 pub mod miniprogram;
 mod official_account;
+pub mod qrcode;
 mod refresh;
 mod response;
 mod secret;
