@@ -147,6 +147,7 @@
 mod config;
 mod cookie;
 mod extract;
+mod follow;
 mod key;
 mod origin;
 mod outcome;
@@ -159,6 +160,7 @@ mod state;
 
 pub use config::{ConfigError, FailurePage, Flow, SnapshotUsers, WeChatLogin, WeChatLoginBuilder};
 pub use extract::WeChatUserRejection;
+pub use follow::{FollowLogin, FollowLoginBuilder, ScanOutcome};
 pub use key::{Key, KeyTooShort};
 pub use pages::LoginFailure;
 pub use return_path::safe_return_path;

@@ -45,10 +45,16 @@ impl QrCode {
     /// The image at `base` + `/cgi-bin/showqrcode?ticket=…` (a sandbox or a mirror), with
     /// the ticket URL-encoded.
     pub fn image_url_on(&self, base: &str) -> String {
+        Self::image_url_for_ticket(base, &self.ticket)
+    }
+
+    /// The image of the code with this `ticket` at `base` (a ticket kept from an earlier
+    /// [`create_temporary_qrcode`](OfficialAccountClient::create_temporary_qrcode)).
+    pub fn image_url_for_ticket(base: &str, ticket: &str) -> String {
         format!(
             "{}/cgi-bin/showqrcode?ticket={}",
             base.trim_end_matches('/'),
-            percent_encoding::utf8_percent_encode(&self.ticket, percent_encoding::NON_ALPHANUMERIC)
+            percent_encoding::utf8_percent_encode(ticket, percent_encoding::NON_ALPHANUMERIC)
         )
     }
 }

@@ -4,6 +4,8 @@
 mod attacks;
 mod config;
 mod duplicate;
+mod follow;
+mod follow_site;
 mod redirect;
 mod session;
 mod state;
