@@ -6,6 +6,7 @@ mod config;
 mod duplicate;
 mod follow;
 mod follow_site;
+mod jssdk;
 mod redirect;
 mod session;
 mod state;
