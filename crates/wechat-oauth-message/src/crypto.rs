@@ -213,6 +213,58 @@ mod tests {
         }
     }
 
+    /// AES-256-CBC over `plain` as is (a whole number of blocks), base64.
+    fn raw_encrypt(key: &EncodingAesKey, plain: &[u8]) -> String {
+        let encryptor = cbc::Encryptor::<aes::Aes256>::new(&key.0.into(), &key.iv().into());
+        STANDARD.encode(encryptor.encrypt_padded_vec::<NoPadding>(plain))
+    }
+
+    fn test_key() -> EncodingAesKey {
+        EncodingAesKey::new("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG")
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_bad_pad_byte_is_bad_padding() {
+        let key = test_key();
+        let mut plain = [b'x'; 64];
+        plain[63] = 0;
+        assert_eq!(
+            decrypt(&key, "wx1", &raw_encrypt(&key, &plain)).map(|_| ()),
+            Err(MessageError::BadPadding)
+        );
+        // Pad 17 is valid PKCS#7 for 32-byte blocks but would be refused by a 16-byte check.
+        let msg = "abcdefghijklmnopqrstuvwx";
+        let mut plain = vec![0u8; 16];
+        plain.extend_from_slice(&(msg.len() as u32).to_be_bytes());
+        plain.extend_from_slice(msg.as_bytes());
+        plain.extend_from_slice(b"wx1");
+        plain.resize(64, 64 - plain.len() as u8);
+        assert_eq!(plain[63], 17);
+        assert_eq!(
+            decrypt(&key, "wx1", &raw_encrypt(&key, &plain)).map(|m| m.to_string()),
+            Ok(msg.to_owned())
+        );
+    }
+
+    #[test]
+    fn a_length_beyond_the_buffer_is_illegal_buffer() {
+        let key = test_key();
+        let mut plain = vec![0u8; 16];
+        plain.extend_from_slice(&1000u32.to_be_bytes());
+        plain.extend_from_slice(b"short");
+        plain.resize(32, 32 - plain.len() as u8);
+        assert_eq!(
+            decrypt(&key, "wx1", &raw_encrypt(&key, &plain)).map(|_| ()),
+            Err(MessageError::IllegalBuffer)
+        );
+        // All padding, nothing else: too short for the header.
+        assert_eq!(
+            decrypt(&key, "wx1", &raw_encrypt(&key, &[32u8; 32])).map(|_| ()),
+            Err(MessageError::IllegalBuffer)
+        );
+    }
+
     #[test]
     fn padding_accepts_1_to_32_equal_bytes_only() {
         let mut block = [b'x'; 64];

@@ -35,13 +35,12 @@ pub trait Dedupe: Send + Sync {
 /// instance is still recognised.
 ///
 /// ```
-/// use std::sync::Arc;
-/// use wechat_oauth::MemoryStore;
+/// use wechat_oauth::store::Stores;
 /// use wechat_oauth_message::MessageServer;
 ///
-/// let store = Arc::new(MemoryStore::new()); // or a shared backend
+/// let stores = Stores::memory(); // or the app's shared stores (`app.stores()`)
 /// let server = MessageServer::builder("token", "wx5a4d1e0f0a000001")
-///     .dedupe(store.clone())
+///     .dedupe(stores.leases.clone())
 ///     .build()?;
 /// # let _ = server;
 /// # Ok::<(), wechat_oauth_message::MessageError>(())

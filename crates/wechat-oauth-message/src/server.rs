@@ -546,6 +546,9 @@ impl MessageServer {
     /// handler. If the dedupe backend fails, the push is handled anyway (a double
     /// delivery beats a lost one) and the failure is logged.
     ///
+    /// Call it inside a tokio runtime: the handler runs on a spawned task, so that it can
+    /// outlive the reply window.
+    ///
     /// # Errors
     /// What [`open`](Self::open) refuses.
     pub async fn handle<H: Handler + ?Sized>(

@@ -3,7 +3,7 @@
 //!
 //! WeChat matches these URLs with a strict regular expression: the parameters must come in
 //! the order `appid, redirect_uri, response_type, scope, state`, lower-case, then the
-//! optional extras, then `#wechat_redirect` (`wechat-protocol.md` §1.1, §2.1). Every value
+//! optional extras, then `#wechat_redirect` (docs/protocol.md §2). Every value
 //! is percent-encoded once, exactly like JavaScript's `encodeURIComponent` (which is what
 //! the npm package's `querystring.stringify` does), so the URLs match the seed's byte for
 //! byte. No URL built here ever contains the app secret.
@@ -160,7 +160,7 @@ impl<'a> AuthorizeUrl<'a> {
     ///
     /// Use [`new_state`](crate::new_state) and check it on the callback with
     /// [`states_match`](crate::states_match): it is the only CSRF defence WeChat offers
-    /// (`wechat-protocol.md` §8, S1). WeChat accepts `[A-Za-z0-9]`, at most 128 bytes.
+    /// (docs/protocol.md §7). WeChat accepts `[A-Za-z0-9]`, at most 128 bytes.
     pub fn state(mut self, state: &'a str) -> Self {
         self.state = state;
         self
@@ -181,7 +181,7 @@ impl<'a> AuthorizeUrl<'a> {
     }
 
     /// Adds `forcePopup=true|false`: ask WeChat to show the consent popup even where it
-    /// would authorize silently (it still may not, `wechat-protocol.md` §1.1).
+    /// would authorize silently (it still may not, docs/protocol.md §8).
     pub fn force_popup(mut self, force: bool) -> Self {
         self.force_popup = Some(force);
         self
@@ -189,7 +189,7 @@ impl<'a> AuthorizeUrl<'a> {
 
     /// Whether to append `connect_redirect=1`, which stops the duplicate callbacks of
     /// WeChat's in-app browser (and the 40163 "code been used" they cause,
-    /// `wechat-protocol.md` §6.5). By default it is on for the Official Account page unless
+    /// docs/protocol.md §2.1). By default it is on for the Official Account page unless
     /// the client was built with `.connect_redirect(false)`, and off for the website page,
     /// which opens in a desktop browser and whose documented parameters do not include it.
     pub fn connect_redirect(mut self, on: bool) -> Self {

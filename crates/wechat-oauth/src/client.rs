@@ -76,7 +76,7 @@ impl fmt::Debug for OAuthClient {
     }
 }
 
-/// WeChat's answer to a code exchange or a refresh (`wechat-protocol.md` §1.2, §1.3).
+/// WeChat's answer to a code exchange or a refresh (docs/protocol.md §3.1, §3.2).
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: AccessTokenValue,
@@ -284,7 +284,7 @@ impl OAuthClient {
         let token = self.get_latest_access_token(openid).await?;
         match self.user_info_in(&token, lang).await {
             Err(err) if err.is_token_invalid() => {
-                // WeChat dropped the token before its time (`wechat-protocol.md` §6.13).
+                // WeChat dropped the token before its time (docs/protocol.md §3.4).
                 tracing::debug!(
                     errcode = err.errcode(),
                     "user info rejected the token; refreshing once"

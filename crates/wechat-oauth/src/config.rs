@@ -243,7 +243,7 @@ fn proxied_by_environment(base: &Url) -> bool {
 }
 
 /// Refuses a plain-http base URL off loopback unless explicitly allowed: every client sends
-/// the app secret (`wechat-protocol.md` §8, S12). Loopback stays allowed for the sandbox.
+/// the app secret (docs/protocol.md §7). Loopback stays allowed for the sandbox.
 pub(crate) fn check_scheme(base: &Url, allow_insecure_http: bool) -> Result<(), Error> {
     if base.scheme() == "https" || allow_insecure_http {
         return Ok(());

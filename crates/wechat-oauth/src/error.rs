@@ -228,11 +228,10 @@ struct Suffix {
     hint: Option<String>,
 }
 
-/// Splits WeChat's request-id suffix off an errmsg. The shapes seen on real answers
-/// (docs/protocol.md §6.2): `…, rid: X`, `… rid: X`, `…rid:X`, `…, hints: [ req_id: X ]`,
-/// `… hint: [X]` and `… hint: [H] rid: X`. The id is the `rid` when there is one, else the
-/// hint's (and then there is no separate hint); a `rid:` followed by more than one word
-/// is text, not a suffix.
+/// Splits WeChat's request-id suffix off an errmsg (docs/protocol.md §6.2): `…, rid: X`,
+/// `… rid: X`, `…rid:X`, `…, hints: [ req_id: X ]`, `… hint: [X]` and `… hint: [H] rid: X`.
+/// The id is the `rid` when there is one (the hint is then kept apart), else the hint's; a
+/// `rid:` followed by more than one word is text, not a suffix.
 fn split_suffix(raw: &str) -> Suffix {
     let mut msg = raw.trim_end();
     let mut rid = None;
@@ -256,7 +255,7 @@ fn split_suffix(raw: &str) -> Suffix {
                 if !value.is_empty() {
                     if rid.is_none() {
                         rid = Some(value.to_owned());
-                    } else if marker == "hint: [" {
+                    } else {
                         hint = Some(value.to_owned());
                     }
                 }
@@ -283,7 +282,7 @@ fn trim_separator(text: &str) -> &str {
 }
 
 /// What a WeChat `errcode` means, for the codes an OAuth or login flow meets
-/// (`wechat-protocol.md` §5). New codes appear over time: anything else is [`Other`](Self::Other).
+/// (docs/protocol.md §6.1). New codes appear over time: anything else is [`Other`](Self::Other).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum WeChatErrorKind {
@@ -569,6 +568,50 @@ mod tests {
     }
 
     #[test]
+    fn every_errmsg_shape_gives_a_clean_message_and_the_request_id() {
+        let cases: [(&str, &str, Option<&str>, Option<&str>); 9] = [
+            (
+                "invalid code, rid: 652d-1d0a-5b06",
+                "invalid code",
+                Some("652d-1d0a-5b06"),
+                None,
+            ),
+            ("not latest rid: 1-2-3", "not latest", Some("1-2-3"), None),
+            ("not latest rid:1-2-3", "not latest", Some("1-2-3"), None),
+            ("invalid code,rid: 9", "invalid code", Some("9"), None),
+            (
+                "invalid code, hints: [ req_id: KfIa-8oQ ]",
+                "invalid code",
+                Some("KfIa-8oQ"),
+                None,
+            ),
+            (
+                "data format error hint: [XfmcTVNre-vGNNia]",
+                "data format error",
+                Some("XfmcTVNre-vGNNia"),
+                None,
+            ),
+            (
+                "invalid code hint: [XfmcTVNre-vGNNia] rid: 652d-1",
+                "invalid code",
+                Some("652d-1"),
+                Some("XfmcTVNre-vGNNia"),
+            ),
+            // "rid:" inside a word is not a request id.
+            ("invalid grid:3", "invalid grid:3", None, None),
+            ("", "", None, None),
+        ];
+        for (raw, message, rid, hint) in cases {
+            let e = WeChatError::new(40029, raw);
+            assert_eq!(
+                (e.errmsg.as_str(), e.rid.as_deref(), e.hint.as_deref()),
+                (message, rid, hint),
+                "{raw:?}"
+            );
+        }
+    }
+
+    #[test]
     fn hint_suffixes_are_split_from_errmsg() {
         let cases = [
             (
@@ -608,50 +651,6 @@ mod tests {
             assert_eq!(
                 (e.errmsg.as_str(), e.rid.as_deref()),
                 (errmsg, rid),
-                "{raw:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn every_errmsg_shape_gives_a_clean_message_and_the_request_id() {
-        let cases: [(&str, &str, Option<&str>, Option<&str>); 9] = [
-            (
-                "invalid code, rid: 652d-1d0a-5b06",
-                "invalid code",
-                Some("652d-1d0a-5b06"),
-                None,
-            ),
-            ("not latest rid: 1-2-3", "not latest", Some("1-2-3"), None),
-            ("not latest rid:1-2-3", "not latest", Some("1-2-3"), None),
-            ("invalid code,rid: 9", "invalid code", Some("9"), None),
-            (
-                "invalid code, hints: [ req_id: KfIa-8oQ ]",
-                "invalid code",
-                Some("KfIa-8oQ"),
-                None,
-            ),
-            (
-                "data format error hint: [XfmcTVNre-vGNNia]",
-                "data format error",
-                Some("XfmcTVNre-vGNNia"),
-                None,
-            ),
-            (
-                "invalid code hint: [XfmcTVNre-vGNNia] rid: 652d-1",
-                "invalid code",
-                Some("652d-1"),
-                Some("XfmcTVNre-vGNNia"),
-            ),
-            // "rid:" inside a word is not a request id.
-            ("invalid grid:3", "invalid grid:3", None, None),
-            ("", "", None, None),
-        ];
-        for (raw, message, rid, hint) in cases {
-            let e = WeChatError::new(40029, raw);
-            assert_eq!(
-                (e.errmsg.as_str(), e.rid.as_deref(), e.hint.as_deref()),
-                (message, rid, hint),
                 "{raw:?}"
             );
         }

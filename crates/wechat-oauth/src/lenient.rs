@@ -3,7 +3,7 @@
 //! WeChat sends `expires_in`, `errcode`, `sex` and friends as JSON numbers, but SDKs and
 //! stores in the wild hold them as strings (the seed's MySQL table keeps `expires_in` and
 //! `create_at` as `varchar`, its Mongo schema `create_at` as `String`), and some fixtures
-//! show `"sex":"1"`. See `wechat-protocol.md` §0 "Numeric types". These accept a number,
+//! show `"sex":"1"`. See docs/protocol.md §1. These accept a number,
 //! a numeric string, or a float (truncated), and reject anything else with a clear error.
 
 use serde::de::{self, Deserializer, Visitor};

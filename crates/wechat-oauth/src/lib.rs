@@ -7,27 +7,34 @@
 //!
 //! # Single process
 //!
-//! The npm package's `new OAuth('your appid', 'your secret')` becomes a builder. Tokens are
-//! kept in memory, which is enough for one process:
+//! The npm package's `new OAuth('your appid', 'your secret')` becomes a builder. An app's
+//! credentials, connection settings and stores are given once, to a [`WeChatApp`]; the
+//! OAuth client, the Mini Program client and the server-token manager come from it and
+//! share its connection pool and stores. State is kept in memory by default, which is
+//! enough for one process:
 //!
 //! ```
 //! # fn main() -> Result<(), wechat_oauth::Error> {
-//! use wechat_oauth::OAuthClient;
+//! use wechat_oauth::{OAuthClient, WeChatApp};
 //!
+//! let app = WeChatApp::builder("your appid", "your secret").build()?;
+//! let client = app.oauth();
+//! // The same in one step, when the app needs nothing but web login:
 //! let client = OAuthClient::builder("your appid", "your secret").build()?;
 //! # let _ = client;
 //! # Ok(()) }
 //! ```
 //!
-//! The client is cheap to clone and safe to share between tasks. Everything the seed set
-//! through `setOpts` is a builder option: [`timeout`](OAuthClientBuilder::timeout),
-//! [`connect_timeout`](OAuthClientBuilder::connect_timeout),
-//! [`max_connections`](OAuthClientBuilder::max_connections) (a cap on connections to
-//! WeChat, 64 by default), your own [`http_client`](OAuthClientBuilder::http_client)
-//! (proxy, TLS roots; the built-in client is hyper over rustls, trusting the platform's
-//! certificates), and the
-//! [`api_base`](OAuthClientBuilder::api_base) / [`open_base`](OAuthClientBuilder::open_base)
-//! URLs, which point the client at the local WeChat sandbox in tests and demos:
+//! Clients are cheap to clone and safe to share between tasks. Everything the seed set
+//! through `setOpts` is a builder option: [`timeout`](AppBuilder::timeout),
+//! [`connect_timeout`](AppBuilder::connect_timeout),
+//! [`max_connections`](AppBuilder::max_connections) (a cap on connections to WeChat, 64
+//! by default), your own [`http_client`](AppBuilder::http_client) (a `reqwest::Client`
+//! with the `reqwest` feature for a proxy or TLS roots, or a closure in tests; see
+//! [`transport`]; the built-in client is hyper over rustls, trusting the platform's
+//! certificates), and the [`api_base`](AppBuilder::api_base) /
+//! [`open_base`](AppBuilder::open_base) URLs, which point the client at the local WeChat
+//! sandbox in tests and demos:
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -45,9 +52,14 @@
 //!
 //! # Many processes: a shared token store
 //!
-//! With several processes or machines, tokens must live somewhere they all see. The seed
-//! took a `getToken(openid)` / `saveToken(openid, token)` pair; here that is the
-//! [`TokenStore`] trait, with ready-made backends: [`MemoryStore`] (the default),
+//! With several processes or machines, state must live somewhere they all see: user
+//! tokens, Mini Program sessions, the app's server access token, and the leases that let
+//! one process refresh while the others wait. [`store::Stores`] bundles one store per kind,
+//! usually all from one backend, given with [`AppBuilder::stores`]
+//! (`wechat_oauth_stores::open("postgres://…")` returns a whole set). The seed took a
+//! `getToken(openid)` / `saveToken(openid, token)` pair for user tokens; here that is the
+//! [`TokenStore`] trait (set alone with [`AppBuilder::token_store`]), with ready-made
+//! backends: [`MemoryStore`] (the default),
 //! [`store::FileStore`] (one JSON file per openid, for processes on one machine),
 //! SQLite/MySQL/PostgreSQL in `wechat-oauth-sqlx`, Redis in `wechat-oauth-redis` and
 //! MongoDB in `wechat-oauth-mongodb` (or `wechat_oauth_stores::open("redis://…")` to pick
@@ -219,16 +231,30 @@
 //!
 //! # Mini Program
 //!
-//! The seed's `isMiniProgram` flag is a separate client, [`miniprogram`]: `code_to_session`,
-//! `encryptedData` decryption with watermark check, signature checks and phone numbers,
-//! with session keys kept apart from OAuth tokens.
+//! The seed's `isMiniProgram` flag is a separate client, [`WeChatApp::mini_program`]
+//! ([`miniprogram`]): `code_to_session`, `encryptedData` decryption with watermark check,
+//! signature checks and phone numbers, with session keys kept apart from OAuth tokens
+//! ([`store::Stores::sessions`]). Its server access token comes from the app's
+//! [`server_token::ServerTokenManager`], shared by every process through the store.
+//!
+//! # Secrets
+//!
+//! Each kind of secret has its own type: [`AppSecret`], [`AuthCode`] (a single-use code,
+//! not `Clone`), [`AccessTokenValue`], [`RefreshToken`], [`SessionKey`] and [`State`].
+//! They never print, compare in constant time and are zeroed on drop, and a call that
+//! takes one does not accept another: `verify_token` with its arguments swapped, or a code
+//! passed where a refresh token belongs, does not compile.
 //!
 //! # Errors
 //!
-//! One [`Error`] type; branch with its predicates ([`Error::is_invalid_code`],
-//! [`Error::is_reauthorize_required`], [`Error::is_retryable`], …) or on
-//! [`Error::errcode`], never on messages. No error, `Debug` output or log line carries
-//! the app secret, a code or a token.
+//! One [`Error`] type, `Clone`; branch with its predicates ([`Error::is_invalid_code`],
+//! [`Error::is_reauthorize_required`], [`Error::is_retryable`],
+//! [`Error::is_invalid_argument`], [`Error::is_no_session`], …) or on [`Error::errcode`],
+//! never on messages ([`WeChatError`] splits WeChat's request id off them). No error,
+//! `Debug` output or log line carries the app secret, a code or a token.
+//!
+//! The protocol facts the SDK relies on, with links to WeChat's pages, are written down in
+//! the repository's `docs/protocol.md`.
 //!
 //! # Differences from the npm package
 //!
@@ -237,9 +263,9 @@
 //! | npm `wechat-oauth` 1.5.0 | this crate |
 //! |---|---|
 //! | callbacks, `(err, data, res)` | `async fn … -> Result<T>`; no HTTP response leaks out (issue #39) |
-//! | `lang` defaults to `en` | defaults to `zh_CN` ([`Lang`]; issue #55); configurable with [`OAuthClientBuilder::default_lang`] |
-//! | authorize URLs end in `&state=…#wechat_redirect` | Official Account URLs add `&connect_redirect=1` before `#wechat_redirect` (stops WeChat's duplicate callbacks and their 40163); turn it off with [`OAuthClientBuilder::connect_redirect`]`(false)` for byte-identical URLs |
-//! | refresh only when the local clock says expired, no margin | refreshed 60 s early ([`OAuthClientBuilder::refresh_skew`], capped at half the lifetime), and once more when WeChat answers 40001/42001/40014, with one retry; [`AccessToken::is_valid`] itself keeps the seed's exact rule |
+//! | `lang` defaults to `en` | defaults to `zh_CN` ([`Lang`]; issue #55); configurable with [`AppBuilder::default_lang`] |
+//! | authorize URLs end in `&state=…#wechat_redirect` | Official Account URLs add `&connect_redirect=1` before `#wechat_redirect` (stops WeChat's duplicate callbacks and their 40163); turn it off with [`AppBuilder::connect_redirect`]`(false)` for byte-identical URLs |
+//! | refresh only when the local clock says expired, no margin | refreshed 60 s early ([`AppBuilder::refresh_skew`], capped at half the lifetime), and once more when WeChat answers 40001/42001/40014, with one retry; [`AccessToken::is_valid`] itself keeps the seed's exact rule |
 //! | 200 concurrent `getUser` on an expired token send 200 refreshes | one refresh per openid per process, coordinated across processes through the store's lease |
 //! | a dead refresh token keeps failing | 40030/42002/42007 delete the stored token and return [`Error::is_reauthorize_required`] |
 //! | string `create_at` (the README's MySQL/Mongo schemas) never expires | numbers stored as strings are parsed; such tokens expire |
@@ -247,11 +273,12 @@
 //! | `verifyToken` reports a busy WeChat as an error like an invalid token | [`TokenStatus`] tri-state: `Ok(Valid)`, `Ok(Invalid(_))`, `Err` for busy/unreachable |
 //! | empty body crashes the process; HTML pages and HTTP status ignored | typed [`Error::Response`] (empty, not JSON, truncated, status, too large) with a redacted snippet |
 //! | no retries; new TCP connection per call | pooled keep-alive client; idempotent calls retried with backoff and jitter on transport errors and -1; code exchanges never |
-//! | the app secret leaks through `err.path` | secrets are [`Secret`]s: redacted in `Debug`, absent from errors and logs |
+//! | the app secret leaks through `err.path` | secrets are typed ([`AppSecret`], [`AuthCode`], …): redacted in `Debug`, absent from errors and logs |
 //! | no `state` help | [`new_state`] (CSPRNG, `[A-Za-z0-9]{32}`) and constant-time [`states_match`] |
 //! | `getUser(null)` throws; `snsapi_base` + `getUser` gives a bare 48001 | typed arguments; 48001 is [`Error::is_scope_insufficient`] with a hint in its message |
-//! | hard-coded `https://api.weixin.qq.com` | per-client base URLs; plain `http://` only on loopback unless [`OAuthClientBuilder::allow_insecure_http`] |
+//! | hard-coded `https://api.weixin.qq.com` | per-client base URLs; plain `http://` only on loopback unless [`AppBuilder::allow_insecure_http`] |
 //! | Mini Program session keys stored with OAuth tokens | a separate client and session store ([`miniprogram`]) |
+//! | one `OAuth` object per app, no server token | one [`WeChatApp`] with its OAuth client, Mini Program client and a server access token shared across processes |
 #![forbid(unsafe_code)]
 
 mod app;

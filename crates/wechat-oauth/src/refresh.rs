@@ -1,7 +1,7 @@
 //! Coordinated refresh: when a stored token has expired (or WeChat rejected it), exactly
 //! one caller refreshes it with WeChat and everyone else gets the result.
 //!
-//! Two layers, because the seed has neither (its bug §5.1: 200 concurrent `getUser` calls
+//! Two layers, because the seed has neither (its bug: 200 concurrent `getUser` calls
 //! on one expired token sent 200 refreshes, and refresh tokens may be invalidated by a
 //! competing refresh):
 //!
@@ -178,7 +178,7 @@ impl Inner {
             Err(err) if err.is_reauthorize_required() => {
                 // The refresh token is dead (40030/42002/42007): forget the token so the
                 // next call says "authorize first" instead of failing the same way, unless a
-                // new login stored a different one meanwhile (`wechat-protocol.md` §8, S11).
+                // new login stored a different one meanwhile (docs/protocol.md §3.2).
                 let still_ours = self
                     .store
                     .get(openid)

@@ -1,7 +1,7 @@
 //! OAuth `state`: generation and constant-time comparison.
 //!
-//! WeChat accepts `state` made of `[A-Za-z0-9]`, at most 128 bytes (`wechat-protocol.md`
-//! §1.1). RFC 6749 §10.10 asks for at most 2⁻¹²⁸ guessing odds: 32 alphanumeric characters
+//! WeChat accepts `state` made of `[A-Za-z0-9]`, at most 128 bytes (docs/protocol.md
+//! §2.1). RFC 6749 §10.10 asks for at most 2⁻¹²⁸ guessing odds: 32 alphanumeric characters
 //! from a CSPRNG carry about 190 bits.
 
 use rand::Rng;

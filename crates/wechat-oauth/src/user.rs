@@ -76,7 +76,7 @@ impl FromStr for Lang {
 /// A user's profile from `sns/userinfo` (needs a `snsapi_userinfo` or `snsapi_login` token).
 ///
 /// Since October 2021 WeChat sends `sex` as 0 and empty place names for everyone
-/// (`wechat-protocol.md` §1.7). Numbers sent as strings are accepted, and fields WeChat
+/// (docs/protocol.md §8). Numbers sent as strings are accepted, and fields WeChat
 /// adds later land in [`extra`](Self::extra).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]

@@ -166,7 +166,8 @@
 //! whose type and fields are a passive reply's, and which (safe mode) is encrypted for
 //! this appid with a valid `MsgSignature` and a `TimeStamp` in seconds. Retries resend the
 //! same request (whether WeChat re-signs them is unverified); a non-200 answer is judged
-//! invalid and not retried (unverified on WeChat).
+//! invalid and not retried (unverified on WeChat). [`Sandbox::reset`] forgets registered servers,
+//! followers, QR codes, tickets and push records.
 //!
 //! ## Faults
 //!

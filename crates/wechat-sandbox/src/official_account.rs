@@ -18,7 +18,7 @@ use crate::request::{Ctx, Req};
 use crate::state::{ACCESS_TOKEN_TTL_S, Shared, random_token};
 use crate::{AppKind, Error, Result, Sandbox};
 
-/// WeChat's timeout for an answer to a push (§2.4).
+/// WeChat's timeout for an answer to a push (`docs/message-interface.md` §3).
 pub const DEFAULT_PUSH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Deliveries of one push when the answer is slow: the first and two retries (a sandbox
 /// reading of "重试三次"; configurable per push).
@@ -255,7 +255,7 @@ fn lang_ok(lang: Option<&str>) -> bool {
 }
 
 /// The follower record `user/info` returns. Since 2021-12-27 no nickname or avatar, and
-/// since 2021-10 no gender or region (§6.1): those keys are absent.
+/// since 2021-10 no gender or region (`docs/message-interface.md` §5): those keys are absent.
 fn follower_json(ctx: &Ctx<'_>, app: usize, user: usize) -> serde_json::Value {
     let openid = ctx.dir.openid(app, user);
     let unionid = ctx.dir.unionid(user);
@@ -573,8 +573,8 @@ const REPLY_TYPES: &[&str] = &[
     "transfer_customer_service",
 ];
 
-/// Judges a server's answer as WeChat does before it shows anything to the user (§2.4, §3,
-/// §4.3).
+/// Judges a server's answer as WeChat does before it shows anything to the user
+/// (`docs/message-interface.md` §3, §4).
 fn judge(
     server: &OaServer,
     appid: &str,

@@ -2,7 +2,7 @@
 //! compatible modes' encryption, the HTTP calls to the account's server URL (with the
 //! 5-second timeout and the retries), and how it judges the server's answer.
 //!
-//! An implementation of its own (`wechat-oa-server` notes §1–§4, WeChat's 消息加解密说明),
+//! An implementation of its own (`docs/message-interface.md` §1–§4, WeChat's 消息加解密说明),
 //! sharing nothing with the `wechat-oauth-message` crate, so that the two agreeing is
 //! evidence that both read WeChat's format the same way.
 
@@ -65,7 +65,7 @@ pub(crate) fn aes_key(encoding_aes_key: &str) -> Option<[u8; 32]> {
     <[u8; 32]>::try_from(out.as_slice()).ok()
 }
 
-/// `sha1` over the parts sorted byte-wise and concatenated, lower-case hex (§1, §4.2).
+/// `sha1` over the parts sorted byte-wise and concatenated, lower-case hex (`docs/message-interface.md` §1, §4).
 pub(crate) fn sha1_sorted(parts: &[&str]) -> String {
     let mut sorted = parts.to_vec();
     sorted.sort();
@@ -130,7 +130,7 @@ pub(crate) fn decrypt(key: &[u8; 32], encrypt: &str) -> Result<(String, String),
     Ok((msg, appid))
 }
 
-/// Fields WeChat writes as bare numbers; every other value goes in CDATA (§2.2).
+/// Fields WeChat writes as bare numbers; every other value goes in CDATA (`docs/message-interface.md` §2).
 fn is_numeric_field(name: &str) -> bool {
     matches!(
         name,

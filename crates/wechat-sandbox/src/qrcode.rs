@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::reply::Reply;
 use crate::request::{Ctx, Req};
 
-/// Temporary codes live 60 s when `expire_seconds` is omitted, 30 days at most (§5.2).
+/// Temporary codes live 60 s when `expire_seconds` is omitted, 30 days at most (`docs/message-interface.md` §5).
 const DEFAULT_EXPIRE_S: i64 = 60;
 const MAX_EXPIRE_S: i64 = 2_592_000;
 

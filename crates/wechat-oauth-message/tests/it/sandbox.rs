@@ -442,9 +442,9 @@ async fn a_wrong_token_fails_verification_and_registers_nothing() {
 
 #[tokio::test]
 async fn a_slow_answer_is_retried_and_the_retry_is_answered_once() {
-    // The handler takes 800 ms; the sandbox gives up after 200 ms per delivery, so the
-    // second delivery arrives while the first is still being handled.
-    let h = harness(Mode::Safe, Duration::from_millis(800)).await;
+    // The handler takes 2.5 s; the sandbox gives up after 1 s per delivery, so the second
+    // delivery arrives while the first is still being handled.
+    let h = harness(Mode::Safe, Duration::from_millis(2500)).await;
     let record = h
         .sandbox
         .push(
@@ -453,7 +453,7 @@ async fn a_slow_answer_is_retried_and_the_retry_is_answered_once() {
             "text",
             &[("Content", "slow")],
             PushOptions::default()
-                .timeout(Duration::from_millis(200))
+                .timeout(Duration::from_secs(1))
                 .tries(3),
         )
         .await
@@ -551,7 +551,7 @@ async fn a_retry_that_reaches_another_instance_is_answered_once() {
     let store = Arc::new(wechat_oauth::MemoryStore::new());
     let calls = Arc::new(AtomicUsize::new(0));
     let mut backends = Vec::new();
-    for delay_ms in [800u64, 0] {
+    for delay_ms in [2500u64, 0] {
         let server = MessageServer::builder(TOKEN, OFFICIAL_APPID)
             .mode(Mode::Safe)
             .encoding_aes_key(KEY)
@@ -615,7 +615,7 @@ async fn a_retry_that_reaches_another_instance_is_answered_once() {
             "text",
             &[("Content", "balanced")],
             PushOptions::default()
-                .timeout(Duration::from_millis(200))
+                .timeout(Duration::from_secs(1))
                 .tries(3),
         )
         .await
@@ -632,7 +632,7 @@ async fn a_retry_that_reaches_another_instance_is_answered_once() {
             "text",
             &[("Content", "balanced again")],
             PushOptions::default()
-                .timeout(Duration::from_millis(200))
+                .timeout(Duration::from_secs(1))
                 .tries(3),
         )
         .await
@@ -645,4 +645,28 @@ async fn a_retry_that_reaches_another_instance_is_answered_once() {
         2,
         "each push was handled once"
     );
+}
+
+#[tokio::test]
+async fn a_push_from_a_clock_far_ahead_is_refused_as_stale() {
+    // The sandbox's clock runs 10 minutes ahead: its pushes carry a timestamp outside the
+    // server's 5-minute window, and the server refuses them without calling the handler.
+    let h = harness(Mode::Safe, Duration::ZERO).await;
+    h.sandbox.advance_clock(Duration::from_secs(600));
+    let record = h
+        .sandbox
+        .push(
+            OFFICIAL_APPID,
+            "alice",
+            "text",
+            &[("Content", "late")],
+            PushOptions::default(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(record.attempts[0].status, Some(401));
+    let answer = record.attempts[0].response.clone().unwrap_or_default();
+    assert!(answer.contains("stale timestamp"), "{answer}");
+    assert_eq!(record.reply.verdict, "invalid");
+    assert_eq!(h.calls.load(Ordering::SeqCst), 0);
 }

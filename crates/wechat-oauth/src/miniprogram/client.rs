@@ -138,10 +138,10 @@ impl MiniProgramClient {
     }
 
     /// Exchanges a `wx.login` code for the user's session (`GET sns/jscode2session`,
-    /// `wechat-protocol.md` §4.1) and saves it in the session store under the openid.
+    /// docs/protocol.md §4.1) and saves it in the session store under the openid.
     ///
     /// Never retried: a code is single-use, and a retry after a lost answer would fail with
-    /// 40163 anyway (§8 S6). Keep the returned [`Session`] on the server; give the Mini
+    /// 40163 anyway (docs/protocol.md §3.1). Keep the returned [`Session`] on the server; give the Mini
     /// Program [`Session::login`] (or use [`login`](Self::login)).
     ///
     /// # Errors
@@ -270,7 +270,7 @@ impl MiniProgramClient {
     /// The openid check matters because AES-CBC has no integrity: whoever sends the `iv`
     /// can flip bits of the first plaintext block at will, and WeChat's user info starts
     /// with `{"openId":"…`. Requiring the session's exact openid turns every such edit into
-    /// an error (`wechat-protocol.md` §8 S7, S13).
+    /// an error (docs/protocol.md §4.2).
     ///
     /// # Errors
     /// [`DecryptError`] as [`decrypt`](Self::decrypt); [`DecryptError::IllegalBuffer`] also
@@ -314,7 +314,7 @@ impl MiniProgramClient {
     }
 
     /// Checks the `signature` of `wx.getUserInfo`'s `rawData` against a session key:
-    /// `hex(sha1(rawData + session_key))`, compared in constant time (`wechat-protocol.md` §4.3).
+    /// `hex(sha1(rawData + session_key))`, compared in constant time (docs/protocol.md §4.3).
     pub fn verify_signature(
         &self,
         raw_data: &str,
@@ -325,7 +325,7 @@ impl MiniProgramClient {
     }
 
     /// Asks WeChat whether the session key stored for `openid` is still the user's current
-    /// one (`GET wxa/checksession`, `wechat-protocol.md` §4.4). Uses the server access token,
+    /// one (`GET wxa/checksession`, docs/protocol.md §4.4). Uses the server access token,
     /// refreshed and retried once if WeChat rejects it.
     ///
     /// # Errors
@@ -363,7 +363,7 @@ impl MiniProgramClient {
     }
 
     /// Exchanges a `getPhoneNumber` button code for the user's phone number
-    /// (`POST wxa/business/getuserphonenumber`, JSON body, `wechat-protocol.md` §4.5).
+    /// (`POST wxa/business/getuserphonenumber`, JSON body, docs/protocol.md §4.5).
     ///
     /// Never retried, because the code is single-use. If WeChat rejects the server token,
     /// the token is dropped from the cache (the next call fetches a new one) and the error
@@ -377,7 +377,7 @@ impl MiniProgramClient {
     }
 
     /// [`get_phone_number`](Self::get_phone_number), with WeChat checking that the code was
-    /// issued to `openid` (the optional `openid` of the request body, §4.5). Pass the
+    /// issued to `openid` (the optional `openid` of the request body, docs/protocol.md §4.5). Pass the
     /// openid of the app's logged-in user, so that one user cannot submit a code obtained
     /// by another.
     ///

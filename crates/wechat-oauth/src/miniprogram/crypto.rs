@@ -1,5 +1,6 @@
-//! The Mini Program's cryptography: `encryptedData` decryption (`wechat-protocol.md` §4.2),
-//! the `rawData` signature (§4.3) and the `wxa/checksession` signature (§4.4).
+//! The Mini Program's cryptography: `encryptedData` decryption (docs/protocol.md §4.2),
+//! the `rawData` signature (docs/protocol.md §4.3) and the `wxa/checksession` signature
+//! (docs/protocol.md §4.4).
 //!
 //! Everything here is pure and synchronous, never panics on any input, and never puts a
 //! key, a ciphertext or a plaintext into an error, a log line or `Debug` output.
@@ -14,13 +15,13 @@ use hmac::{KeyInit, Mac};
 use sha1::Digest;
 use subtle::{ConstantTimeEq, ConstantTimeLess};
 
-/// AES block size, and the only PKCS#7 block size WeChat's demo accepts (§4.2).
+/// AES block size, and the only PKCS#7 block size WeChat's demo accepts (docs/protocol.md §4.2).
 const BLOCK: usize = 16;
 
 /// Why Mini Program `encryptedData` could not be decrypted.
 ///
 /// The three variants keep the meaning of the official demo's codes (`WXBizDataCrypt`,
-/// `wechat-protocol.md` §4.2), available as [`code`](Self::code). Everything that goes wrong
+/// docs/protocol.md §4.2), available as [`code`](Self::code). Everything that goes wrong
 /// once the key and iv are well-formed (bad base64 or length of the data, bad padding,
 /// non-JSON plaintext, a missing or foreign watermark, a stale watermark) is the single
 /// opaque [`IllegalBuffer`](Self::IllegalBuffer), so that a client cannot use the answer as
@@ -118,7 +119,7 @@ pub(crate) struct Checks<'a> {
 /// Decrypts Mini Program `encryptedData` (from `wx.getUserInfo`, the old `getPhoneNumber`,
 /// `wx.getWeRunData`, …) to its JSON.
 ///
-/// Strict, as the official demo and more (`wechat-protocol.md` §4.2, §8 S13):
+/// Strict, as the official demo and more (docs/protocol.md §4.2):
 /// `session_key` and `iv` must each be 24 characters of standard base64 decoding to 16
 /// bytes; the data must be base64 of whole AES blocks; AES-128-CBC; 16-byte PKCS#7 with
 /// pad values 1..=16, all equal; the plaintext must be a JSON object; and when
@@ -132,7 +133,7 @@ pub(crate) struct Checks<'a> {
 /// opaque [`DecryptError::IllegalBuffer`] (-41003) for everything else.
 ///
 /// # Example
-/// The official demo's data (`wechat-protocol.md` §4.2):
+/// The official demo's data (docs/protocol.md §4.2):
 /// ```
 /// let user = wechat_oauth::miniprogram::decrypt(
 ///     "tiihtNczf5v6AKRyjwEUhQ==",
@@ -309,7 +310,7 @@ fn check_watermark(json: &serde_json::Value, checks: Checks<'_>) -> Result<(), D
 }
 
 /// Checks a `wx.getUserInfo` `signature`: it must be `hex(sha1(rawData + session_key))`
-/// (`wechat-protocol.md` §4.3), lower-case, 40 characters. Compared in constant time.
+/// (docs/protocol.md §4.3), lower-case, 40 characters. Compared in constant time.
 ///
 /// ```
 /// use wechat_oauth::miniprogram::verify_signature;
@@ -329,7 +330,7 @@ pub fn verify_signature(raw_data: &str, signature: &str, session_key: &str) -> b
 
 /// The `signature` `wxa/checksession` expects for a session key: lower-case hex of
 /// HMAC-SHA256 keyed by the session key's base64 **text** (not its decoded bytes) over the
-/// empty string (`wechat-protocol.md` §4.4).
+/// empty string (docs/protocol.md §4.4).
 ///
 /// ```
 /// use wechat_oauth::miniprogram::session_key_signature;
@@ -384,7 +385,7 @@ mod tests {
 
     #[test]
     fn hmac_matches_the_official_login_signature_example() {
-        // wechat-protocol.md §4.4: key = the session_key text, message = the post data.
+        // docs/protocol.md §4.4: key = the session_key text, message = the post data.
         assert_eq!(
             hmac_sha256_hex(b"o0q0otL8aEzpcZL/FT9WsQ==", br#"{"foo":"bar"}"#),
             "654571f79995b2ce1e149e53c0a33dc39c0a74090db514261454e8dbe432aa0b"

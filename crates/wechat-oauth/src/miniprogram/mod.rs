@@ -1,6 +1,6 @@
 //! Mini Program login (the seed's `isMiniProgram` mode), done safely.
 //!
-//! The flow (`wechat-protocol.md` §4):
+//! The flow (docs/protocol.md §4):
 //! 1. The Mini Program calls `wx.login` and sends the `js_code` to your server.
 //! 2. Your server calls [`MiniProgramClient::login`] (or [`code_to_session`]): WeChat
 //!    answers the user's `openid`, `unionid` and `session_key`. The [`Session`] is saved in

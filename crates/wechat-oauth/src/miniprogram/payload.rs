@@ -2,7 +2,7 @@
 //! payloads [`UserInfo`] and [`PhoneInfo`].
 //!
 //! Decrypted payloads use **camelCase** keys (`openId`, `nickName`, `phoneNumber`), unlike
-//! the server APIs' `openid` (`wechat-protocol.md` §4.2). Every type here holds personal
+//! the server APIs' `openid` (docs/protocol.md §4.2). Every type here holds personal
 //! data, so its `Debug` shows only the watermark.
 
 use std::fmt;
@@ -145,7 +145,7 @@ impl fmt::Debug for UserInfo {
 }
 
 /// A user's phone number, from `wxa/business/getuserphonenumber` (`phone_info`) or the old
-/// decrypted `getPhoneNumber` data (`wechat-protocol.md` §4.5).
+/// decrypted `getPhoneNumber` data (docs/protocol.md §4.5).
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
@@ -173,7 +173,7 @@ impl fmt::Debug for PhoneInfo {
 }
 
 /// A string sent either as a JSON string or as a number (`"countryCode": 86` / `"86"`,
-/// `wechat-protocol.md` §0).
+/// docs/protocol.md §1).
 fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]

@@ -2,7 +2,7 @@
 //! (what the app may hand its own client) and where sessions live, [`SessionStore`].
 //!
 //! The seed saved session keys into the OAuth token store, wrapped as access tokens that
-//! were never valid (`node-wechat-oauth.md` §5.9). Here they have their own store, so a
+//! were never valid (the npm package's Mini Program mode). Here they have their own store, so a
 //! session key never lands where OAuth tokens are read, and vice versa.
 
 use std::collections::HashMap;
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::SessionKey;
 use crate::store::StoreError;
 
-/// A user's Mini Program session, as `sns/jscode2session` returns it (`wechat-protocol.md` §4.1).
+/// A user's Mini Program session, as `sns/jscode2session` returns it (docs/protocol.md §4.1).
 ///
 /// Server-side only: the `session_key` decrypts the user's data and must never reach the
 /// Mini Program or any other client (WeChat: "开发者不应该把 session_key 传到小程序客户端").
@@ -60,7 +60,7 @@ impl Session {
 }
 
 /// The result of a Mini Program login that is safe to send to the Mini Program: it has no
-/// `session_key` field, so serializing it cannot leak the key (`wechat-protocol.md` §8 S10).
+/// `session_key` field, so serializing it cannot leak the key (docs/protocol.md §4.1).
 ///
 /// Bind the app's own session (a cookie, a token you issue) to `openid`; the session key
 /// stays in the [`SessionStore`] under that openid.

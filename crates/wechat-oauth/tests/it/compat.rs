@@ -1,5 +1,5 @@
 //! Tokens written by the npm package read back and expire correctly
-//! (`node-wechat-oauth.md` §3, §5.3).
+//! (the npm package's README schemas).
 
 use std::time::Duration;
 

@@ -1,5 +1,5 @@
 //! Refresh coordination: one refresh per expired token, in one process and across
-//! processes sharing a store (`node-wechat-oauth.md` §5.1).
+//! processes sharing a store (the npm package sends one refresh per caller).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

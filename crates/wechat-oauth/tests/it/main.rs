@@ -5,6 +5,7 @@ mod authorize;
 mod common;
 mod compat;
 mod concurrency;
+mod docs;
 mod flows;
 mod miniprogram;
 mod node;

@@ -1,4 +1,4 @@
-//! Counterparts of the npm package's Mini Program tests (`node-wechat-oauth.md` §4,
+//! Counterparts of the npm package's Mini Program tests (its test
 //! numbers 24–25 and 27–33), against the sandbox's Mini Program endpoints and device
 //! stand-ins. The Mini Program client's own suite lives in `tests/miniprogram`.
 

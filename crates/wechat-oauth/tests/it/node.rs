@@ -1,5 +1,5 @@
 //! Interop with the npm `wechat-oauth` 1.5.0 itself: a token the node library stored reads
-//! back in Rust and expires correctly (`node-wechat-oauth.md` §3, §5.3).
+//! back in Rust and expires correctly (the npm package's README schemas).
 //!
 //! Needs node and npm (installs the package once into the target dir). Under `CI=true` a
 //! missing node or a failed install fails the test; elsewhere it is skipped loudly.

@@ -1,5 +1,5 @@
-//! Retries, timeouts, size limits and malformed answers (`wechat-protocol.md` §0, §8 S6,
-//! S15–S17, S20).
+//! Retries, timeouts, size limits and malformed answers (docs/protocol.md §1, §3.1, §6,
+//! §7).
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! Secrets never reach logs, `Debug` or `Display` (`wechat-protocol.md` §8 S9, S12).
+//! Secrets never reach logs, `Debug` or `Display` (docs/protocol.md §7).
 
 use std::io;
 use std::sync::{Arc, Mutex};

@@ -1,4 +1,4 @@
-//! Counterparts of the npm `wechat-oauth` 1.5.0 test suite (`node-wechat-oauth.md` §4),
+//! Counterparts of the npm `wechat-oauth` 1.5.0 test suite,
 //! numbered as there. Where upstream mocked `urllib` or stubbed a method, these run the
 //! real client against the sandbox; the [LIVE] ones, which upstream ran against the real
 //! WeChat, run against the sandbox too. Tests 24–25 and 27–33 (Mini Program) are in
@@ -364,7 +364,7 @@ async fn upstream_22_get_user_by_code() {
     let user = client.get_user_by_code(code).await.unwrap();
     assert_user_keys(&user);
     assert_eq!(user.openid, sandbox.openid(OFFICIAL_APPID, "alice"));
-    // Improvement over the seed (§5.13): the token just received is used, not re-read.
+    // Improvement over the seed: the token just received is used, not re-read.
     assert_eq!(store.gets(), 0);
     assert!(
         store.inner.get(&user.openid).await.unwrap().is_some(),

@@ -1,5 +1,5 @@
 //! Strict decryption: every malformed, tampered or foreign input gets its typed error, and
-//! nothing panics (`wechat-protocol.md` §4.2, §8 S13).
+//! nothing panics (docs/protocol.md §4.2).
 
 use aes::cipher::block_padding::{NoPadding, Pkcs7};
 use aes::cipher::{BlockModeEncrypt, KeyIvInit};

@@ -1,5 +1,5 @@
 //! The Mini Program login flow against the sandbox's device stand-ins
-//! (`wechat-protocol.md` §4.1–§4.5).
+//! (docs/protocol.md §4).
 
 use std::sync::Arc;
 
@@ -210,7 +210,7 @@ async fn sessions_live_in_their_own_store_not_the_token_store() {
     let login = client.login(js_code).await.unwrap();
     assert_eq!(sessions.len(), 1);
     assert!(sessions.get_session(&login.openid).await.unwrap().is_some());
-    // An OAuth token store next to it is untouched (the seed mixed them, §5.9).
+    // An OAuth token store next to it is untouched (the seed mixed them).
     assert!(tokens.get(&login.openid).await.unwrap().is_none());
 
     // Unknown users have no session: a typed error, no request to WeChat.

@@ -1,5 +1,5 @@
 //! The session_key, codes, tokens and decrypted data never reach the app's client, `Debug`
-//! output or logs (`wechat-protocol.md` §8 S9, S10).
+//! output or logs (docs/protocol.md §4.1, §7).
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

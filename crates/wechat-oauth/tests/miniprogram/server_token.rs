@@ -1,4 +1,4 @@
-//! The server access-token manager against the sandbox (`wechat-protocol.md` §4.6, §8 S16).
+//! The server access-token manager against the sandbox (docs/protocol.md §5).
 
 use std::time::Duration;
 
@@ -129,7 +129,7 @@ async fn a_token_superseded_on_the_legacy_endpoint_is_refreshed_and_the_call_ret
     let first = client.server_token().access_token().await.unwrap();
 
     // Another process on cgi-bin/token: its fetch invalidates ours
-    // (§4.6 "重复获取将导致上次获取的access_token失效"), and WeChat answers 40001.
+    // (docs/protocol.md §5), and WeChat answers 40001.
     manager(&sandbox, TokenEndpoint::Legacy)
         .access_token()
         .await

@@ -1,4 +1,4 @@
-//! Official and derived test vectors (`wechat-protocol.md` §4.2–§4.4).
+//! Official and derived test vectors (docs/protocol.md §4.2–§4.4).
 
 use wechat_oauth::miniprogram::{decrypt, session_key_signature, verify_signature};
 

@@ -457,7 +457,7 @@ async fn the_control_plane_registers_pushes_scans_and_lists() {
     let pushed: Value = env
         .http
         .post(env.url("/__sandbox/oa/push"))
-        .json(&json!({"appid": OFFICIAL_APPID, "user": "bob", "msg_type": "event", "fields": {"Event": "CLICK", "EventKey": "K1"}}))
+        .json(&json!({"appid": OFFICIAL_APPID, "user": "bob", "msg_type": "event", "fields": {"Event": "CLICK", "EventKey": "MENU_K1"}}))
         .send()
         .await
         .unwrap()
@@ -486,12 +486,15 @@ async fn the_control_plane_registers_pushes_scans_and_lists() {
     );
     let sent = attempt["body"].as_str().unwrap();
     assert!(sent.contains("<Encrypt><![CDATA["), "{sent}");
-    assert!(!sent.contains("K1"), "safe mode sends no plaintext: {sent}");
+    assert!(
+        !sent.contains("MENU_K1"),
+        "safe mode sends no plaintext: {sent}"
+    );
     assert!(
         pushed["message"]
             .as_str()
             .unwrap()
-            .contains("<EventKey><![CDATA[K1]]></EventKey>")
+            .contains("<EventKey><![CDATA[MENU_K1]]></EventKey>")
     );
 
     let token = access_token(&env).await;
