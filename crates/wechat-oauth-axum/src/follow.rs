@@ -561,10 +561,10 @@ impl FollowLogin {
             Ok(session) => session,
             Err(error) => return store_unavailable(&error),
         };
-        if let Some(previous) = previous {
-            if let Err(error) = login.end_session(previous.id.expose_secret()).await {
-                tracing::warn!(%error, "could not end the browser's previous session");
-            }
+        if let Some(previous) = previous
+            && let Err(error) = login.end_session(previous.id.expose_secret()).await
+        {
+            tracing::warn!(%error, "could not end the browser's previous session");
         }
         let response = json(
             StatusCode::OK,

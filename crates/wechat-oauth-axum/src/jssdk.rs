@@ -181,7 +181,7 @@ impl JsSdk {
             return Err(JsSdkError::InvalidUrl);
         }
         let origin = origin_of(&uri);
-        if self.inner.origins.iter().any(|o| *o == origin) {
+        if self.inner.origins.contains(&origin) {
             Ok(())
         } else {
             Err(JsSdkError::ForeignOrigin)

@@ -402,10 +402,9 @@ impl WeChatLogin {
         let inner = &self.inner;
         if let Some(previous) =
             previous.filter(|p| p.id.expose_secret() != session.id.expose_secret())
+            && let Err(error) = self.end_session(previous.id.expose_secret()).await
         {
-            if let Err(error) = self.end_session(previous.id.expose_secret()).await {
-                tracing::warn!(%error, "could not end the browser's previous session");
-            }
+            tracing::warn!(%error, "could not end the browser's previous session");
         }
         // A snapshot guest session ends with the browser (`SnapshotUsers::GuestSession`).
         let max_age = (!session.user.is_snapshotuser).then_some(inner.session_ttl);
