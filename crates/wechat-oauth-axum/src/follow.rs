@@ -4,47 +4,7 @@
 //! event; the browser that showed that code is signed in, with the same server-side web
 //! session the redirect flows start.
 //!
-//! # How it fits together
-//!
-//! 1. **The browser asks for a scene** (`POST {scene_path}`, from the built-in page at
-//!    `GET {page_path}` or your own). The scene is minted here: `wl`, its expiry, 22
-//!    random alphanumerics (≈131 bits) and an HMAC under the site [`Key`](crate::Key), 48
-//!    characters in all (WeChat allows 64). The SDK creates a temporary QR code for it
-//!    ([`OfficialAccountClient::create_temporary_qrcode`]) living as long as the scene,
-//!    and the answer gives the image URL (`showqrcode?ticket=`), never the scene.
-//! 2. **The scene is bound to that browser** by a signed, `HttpOnly` cookie holding it
-//!    (`<session cookie>_follow`, under a key derived for this cookie alone). Nothing else
-//!    can name the scene to this site: the poll reads it from that cookie only, never from
-//!    the query, a header or the user agent. Knowing the scene (it travels in WeChat's
-//!    push) is not enough to forge the cookie. Nothing is stored for a scene until it is
-//!    scanned, so asking for scenes cannot fill the store.
-//! 3. **The event records "scene → openid"** ([`FollowLogin::handle_message`] in your
-//!    message-interface handler, or [`FollowLogin::record_scan`]): the scene's HMAC and
-//!    expiry are checked (a scene this site did not mint, or an expired one, is refused);
-//!    the first scan claims it ([`LeaseStore::claim_once`] on `follow_scan:<scene>`, so a
-//!    second user scanning the same code is refused, on any process); the openid goes to
-//!    [`Stores::credentials`] under `follow_login:<appid>:<scene>` until the scene
-//!    expires. The store is the one the web sessions use, so the event may reach another
-//!    process than the browser's.
-//! 4. **The browser's poll** (`GET {poll_path}`, a long poll answered within
-//!    [`poll_timeout`](FollowLoginBuilder::poll_timeout)) reads that record. The first poll
-//!    that finds it claims it once (`follow_login:<scene>`), marks the record used, reads
-//!    the follower's `unionid` ([`OfficialAccountClient::get_follower`]; no nickname or
-//!    avatar since 2021), and starts a fresh web session (ending the browser's previous
-//!    one). The answer sets the session cookie and clears the scene cookie. A replayed
-//!    poll (a copy of the scene cookie) finds the record used and is refused; an expired
-//!    scene is refused.
-//!
-//! Every process that serves the site must share the same [`Key`](crate::Key) (to check
-//! scenes) and the same [`Stores`](wechat_oauth::store::Stores) (set on the
-//! [`WeChatLogin`]).
-//!
-//! The signed-in [`WeChatUser`] has the Official Account's openid, the follower's unionid
-//! (when the account is bound to an Open Platform account), an empty `scope` (no OAuth
-//! grant was made) and no nickname or avatar.
-//!
-//! [`LeaseStore::claim_once`]: wechat_oauth::store::LeaseStore::claim_once
-//! [`Stores::credentials`]: wechat_oauth::store::Stores::credentials
+//! See [`FollowLogin`] for how it works.
 
 use std::fmt;
 use std::sync::Arc;
@@ -109,7 +69,49 @@ pub enum ScanOutcome {
 /// Follow-to-login for an axum site: the scene, poll and page routes
 /// ([`routes`](Self::routes)) and the event side ([`handle_message`](Self::handle_message)).
 /// Built on a [`WeChatLogin`] (its key, stores, cookies and sessions) and the Official
-/// Account's [`OfficialAccountClient`]. Cheap to clone. See the [module docs](self).
+/// Account's [`OfficialAccountClient`]. Cheap to clone.
+///
+/// # How it works
+///
+/// 1. **The browser asks for a scene** (`POST {scene_path}`, from the built-in page at
+///    `GET {page_path}` or your own). The scene is minted here: `wl`, its expiry, 22
+///    random alphanumerics (≈131 bits) and an HMAC under the site [`Key`](crate::Key), 48
+///    characters in all (WeChat allows 64). The SDK creates a temporary QR code for it
+///    ([`OfficialAccountClient::create_temporary_qrcode`]) living as long as the scene,
+///    and the answer gives the image URL (`showqrcode?ticket=`), never the scene.
+/// 2. **The scene is bound to that browser** by a signed, `HttpOnly` cookie holding it
+///    (`<session cookie>_follow`, under a key derived for this cookie alone). Nothing else
+///    can name the scene to this site: the poll reads it from that cookie only, never from
+///    the query, a header or the user agent. Knowing the scene (it travels in WeChat's
+///    push) is not enough to forge the cookie. Nothing is stored for a scene until it is
+///    scanned, so asking for scenes cannot fill the store.
+/// 3. **The event records "scene → openid"** ([`FollowLogin::handle_message`] in your
+///    message-interface handler, or [`FollowLogin::record_scan`]): the scene's HMAC and
+///    expiry are checked (a scene this site did not mint, or an expired one, is refused);
+///    the first scan claims it ([`LeaseStore::claim_once`] on `follow_scan:<scene>`, so a
+///    second user scanning the same code is refused, on any process); the openid goes to
+///    [`Stores::credentials`] under `follow_login:<appid>:<scene>` until the scene
+///    expires. The store is the one the web sessions use, so the event may reach another
+///    process than the browser's.
+/// 4. **The browser's poll** (`GET {poll_path}`, a long poll answered within
+///    [`poll_timeout`](FollowLoginBuilder::poll_timeout)) reads that record. The first poll
+///    that finds it claims it once (`follow_login:<scene>`), marks the record used, reads
+///    the follower's `unionid` ([`OfficialAccountClient::get_follower`]; no nickname or
+///    avatar since 2021), and starts a fresh web session (ending the browser's previous
+///    one). The answer sets the session cookie and clears the scene cookie. A replayed
+///    poll (a copy of the scene cookie) finds the record used and is refused; an expired
+///    scene is refused.
+///
+/// Every process that serves the site must share the same [`Key`](crate::Key) (to check
+/// scenes) and the same [`Stores`](wechat_oauth::store::Stores) (set on the
+/// [`WeChatLogin`]).
+///
+/// The signed-in [`WeChatUser`] has the Official Account's openid, the follower's unionid
+/// (when the account is bound to an Open Platform account), an empty `scope` (no OAuth
+/// grant was made) and no nickname or avatar.
+///
+/// [`LeaseStore::claim_once`]: wechat_oauth::store::LeaseStore::claim_once
+/// [`Stores::credentials`]: wechat_oauth::store::Stores::credentials
 ///
 /// ```no_run
 /// use axum::Router;

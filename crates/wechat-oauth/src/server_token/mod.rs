@@ -6,7 +6,8 @@
 //! belongs to the app, is fetched with the app secret, and is shared by all users.
 //!
 //! [`ServerTokenManager`] keeps it fresh and shares it:
-//! - the token lives in the app's [`CredentialStore`] ([`Stores::credentials`], key
+//! - the token lives in the app's [`CredentialStore`](crate::store::CredentialStore)
+//!   ([`Stores::credentials`], key
 //!   `server_token:<appid>`), so every process that shares the store uses one token, and a
 //!   restart does not spend a fetch of the daily quota; each process also keeps it in
 //!   memory until its refresh point, so the common call touches neither store nor network;
