@@ -3,6 +3,7 @@
 # Source it (`source scripts/services.sh`) or run it; it is idempotent.
 #   PostgreSQL 127.0.0.1:5432, MariaDB 127.0.0.1:3306, Redis 127.0.0.1:6379: the machine's
 #     own services, started if they are down.
+#   A 3-node Redis Cluster on 127.0.0.1:7001-7003 (redis-server --cluster-enabled yes).
 #   MongoDB-compatible jongodb on 127.0.0.1:27999, from the npm package
 #     @jongodb/memory-server-bin-linux-x64-gnu (no MongoDB server is packaged for Debian).
 #   Chromium and ChromeDriver (Debian packages) for the browser test of the demo.
@@ -40,6 +41,37 @@ ensure_redis() {
   wait_for Redis 20 redis-cli -h 127.0.0.1 -p 6379 ping
 }
 
+# A 3-node Redis Cluster on 127.0.0.1:7001-7003 (masters only), for the Redis Cluster
+# conformance run. Idempotent: nodes already up are kept; the cluster is created once.
+REDIS_CLUSTER_PORTS=(7001 7002 7003)
+REDIS_CLUSTER_DIR=${REDIS_CLUSTER_DIR:-/tmp/wechat-oauth-redis-cluster}
+
+redis_cluster_ok() {
+  redis-cli -h 127.0.0.1 -p "${REDIS_CLUSTER_PORTS[0]}" cluster info 2>/dev/null | grep -q '^cluster_state:ok'
+}
+
+ensure_redis_cluster() {
+  if redis_cluster_ok; then svc_log "Redis Cluster is up"; return 0; fi
+  local port
+  for port in "${REDIS_CLUSTER_PORTS[@]}"; do
+    redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1 && continue
+    mkdir -p "$REDIS_CLUSTER_DIR/$port"
+    svc_log "starting Redis Cluster node 127.0.0.1:$port"
+    redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --cluster-enabled yes \
+      --cluster-config-file "$REDIS_CLUSTER_DIR/$port/nodes.conf" --cluster-node-timeout 5000 \
+      --save "" --appendonly no --dir "$REDIS_CLUSTER_DIR/$port" \
+      --logfile "$REDIS_CLUSTER_DIR/$port/redis.log" || true
+    wait_for "Redis Cluster node $port" 20 redis-cli -h 127.0.0.1 -p "$port" ping || return 1
+  done
+  # Nodes that know no peers yet form the cluster; a node already in one answers
+  # cluster_known_nodes > 1 and the create step is skipped.
+  if redis-cli -h 127.0.0.1 -p "${REDIS_CLUSTER_PORTS[0]}" cluster info | grep -q '^cluster_known_nodes:1'; then
+    svc_log "creating the Redis Cluster"
+    redis-cli --cluster create 127.0.0.1:7001 127.0.0.1:7002 127.0.0.1:7003 --cluster-yes >/dev/null || return 1
+  fi
+  wait_for "Redis Cluster" 30 redis_cluster_ok
+}
+
 JONGODB_VERSION=0.1.6
 JONGODB_DIR=${JONGODB_DIR:-$HOME/.cache/wechat-oauth/jongodb-$JONGODB_VERSION}
 JONGODB_PORT=${JONGODB_PORT:-27999}
@@ -72,12 +104,14 @@ svc_status=0
 ensure_postgres || svc_status=1
 ensure_mariadb || svc_status=1
 ensure_redis || svc_status=1
+ensure_redis_cluster || svc_status=1
 ensure_mongodb || svc_status=1
 ensure_chromium || svc_status=1
 
 export WECHAT_TEST_POSTGRES_URL=${WECHAT_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
 export WECHAT_TEST_MYSQL_URL=${WECHAT_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306/test}
 export WECHAT_TEST_REDIS_URL=${WECHAT_TEST_REDIS_URL:-redis://127.0.0.1:6379/}
+export WECHAT_TEST_REDIS_CLUSTER_URL=${WECHAT_TEST_REDIS_CLUSTER_URL:-redis://127.0.0.1:7001/}
 export WECHAT_TEST_MONGODB_URL=${WECHAT_TEST_MONGODB_URL:-mongodb://127.0.0.1:$JONGODB_PORT/}
 
 if [ "$svc_status" -ne 0 ] && [ "${CI:-}" = "true" ]; then

@@ -1,10 +1,13 @@
-//! The command line: configuration shared by every subcommand (a flag or a `WECHAT_*`
-//! environment variable) and the subcommands themselves.
+//! The command line: the subcommands, each with only the flags it uses. Settings several
+//! subcommands share are small [`clap::Args`] groups flattened into each subcommand that
+//! needs them (so `sandbox --help` lists only the sandbox's flags), each a flag or a
+//! `WECHAT_*` environment variable.
 
 use std::net::SocketAddr;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use wechat_oauth::Secret;
+
+use crate::secret_input::SecretInput;
 
 /// Where `demo` listens by default.
 pub const DEFAULT_DEMO_LISTEN: &str = "127.0.0.1:3000";
@@ -15,73 +18,116 @@ Exit status:
   1  unexpected failure
   2  usage or configuration error (bad flag, missing appid or secret, bad base or store URL)
   3  WeChat refused the request (its errcode is printed); for `verify`: the token is invalid
-  4  no token is stored for the openid: the user has to authorize first
-  5  WeChat could not be reached or answered something unusable (timeout, HTML, truncated)
-  6  the token store failed (unreachable, timed out, malformed entry)
+  4  no token or session is stored for the openid: the user has to log in first
+  5  WeChat could not be reached, was busy (errcode -1), or answered something unusable
+     (timeout, HTML, truncated); for `verify`: WeChat did not say whether the token is valid
+  6  the store failed (unreachable, timed out, malformed entry)
   7  Mini Program data could not be decrypted, or its watermark names another appid
 
 Secrets never print: the app secret is never shown, and access and refresh tokens
-are shown as \"[redacted]\" unless --show-secrets is given.";
+are shown as \"[redacted]\" unless --show-secrets is given. Secret flags (--secret,
+--code, --js-code, --session-key, --ticket) also read an environment variable, or
+standard input when given as `-`, so they need not appear in the process list.";
 
 /// `wechat-oauth`: WeChat OAuth from the command line, a local WeChat sandbox and a demo
 /// login site.
 #[derive(Debug, Parser)]
 #[command(name = "wechat-oauth", version, after_long_help = EXIT_STATUS_HELP)]
 pub struct Cli {
-    #[command(flatten)]
-    pub config: Config,
     #[command(subcommand)]
     pub command: Command,
 }
 
-/// Settings every subcommand shares, each a flag or an environment variable.
+/// The app's appid, for commands that need no secret.
 #[derive(Debug, Args)]
-pub struct Config {
+pub struct AppIdArgs {
     /// The app's appid (`wx…`).
-    #[arg(long, env = "WECHAT_APPID", global = true, value_name = "APPID")]
+    #[arg(long, env = "WECHAT_APPID", value_name = "APPID")]
     pub appid: Option<String>,
+}
 
-    /// The app secret. Never printed. Prefer the environment variable: a flag is visible
-    /// to other local users in the process list.
+/// The app's credentials, for commands that call WeChat's JSON APIs.
+#[derive(Debug, Args)]
+pub struct AppArgs {
+    #[command(flatten)]
+    pub id: AppIdArgs,
+
+    /// The app secret, or `-` to read it from standard input. Never printed. Prefer the
+    /// environment variable: a flag is visible to other local users in the process list.
     #[arg(
         long,
         env = "WECHAT_SECRET",
-        global = true,
         hide_env_values = true,
         value_name = "SECRET"
     )]
-    pub secret: Option<Secret>,
+    pub secret: Option<SecretInput>,
+}
 
+/// Where WeChat's JSON APIs are.
+#[derive(Debug, Args)]
+pub struct ApiBaseArgs {
     /// Base URL of WeChat's JSON APIs (default `https://api.weixin.qq.com`). Point it at a
-    /// sandbox (`wechat-oauth sandbox`) to work offline.
-    #[arg(long, env = "WECHAT_API_BASE", global = true, value_name = "URL")]
+    /// sandbox (`wechat-oauth sandbox`) to work offline. It may not carry a user name or
+    /// password: WeChat takes none, and one would end up in logs.
+    #[arg(long, env = "WECHAT_API_BASE", value_name = "URL")]
     pub api_base: Option<String>,
+}
 
+/// How commands that make one call to WeChat reach it.
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    #[command(flatten)]
+    pub base: ApiBaseArgs,
+
+    /// Time limit for each request to WeChat, in seconds (default: the SDK's).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: Option<u64>,
+}
+
+/// Where WeChat's authorization pages are.
+#[derive(Debug, Args)]
+pub struct OpenBaseArgs {
     /// Base URL of WeChat's authorization pages (default `https://open.weixin.qq.com`).
-    #[arg(long, env = "WECHAT_OPEN_BASE", global = true, value_name = "URL")]
+    /// It may not carry a user name or password.
+    #[arg(long, env = "WECHAT_OPEN_BASE", value_name = "URL")]
     pub open_base: Option<String>,
+}
 
-    /// Where tokens are kept, as a store URL: `sqlite://FILE`, `mysql://…`, `postgres://…`,
-    /// `redis://…`, `mongodb://…`, `file://DIR` or `memory:`. The default is a SQLite
-    /// file in the working directory, created on first use, so tokens survive between runs.
+/// The store set: user tokens and everything else the SDK keeps.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// Where state is kept (user tokens, Mini Program sessions…), as a store URL:
+    /// `sqlite://FILE`, `mysql://…`, `postgres://…`, `redis://…`, `mongodb://…`,
+    /// `file://DIR` or `memory:`. The default is a SQLite file in the working directory,
+    /// created on first use, so state survives between runs.
     #[arg(
         long,
-        env = "WECHAT_TOKEN_STORE",
-        global = true,
+        env = "WECHAT_STORE",
         hide_env_values = true,
         value_name = "URL",
         default_value = wechat_oauth_stores::DEFAULT_URL
     )]
-    pub token_store: String,
+    pub store: String,
+}
 
-    /// Time limit for each request to WeChat, in seconds (default: the SDK's).
-    #[arg(long, global = true, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
-    pub timeout: Option<u64>,
-
+/// Whether tokens print in full.
+#[derive(Debug, Args)]
+pub struct ShowSecretsArgs {
     /// Print access tokens and refresh tokens in full instead of `"[redacted]"`.
     /// (The app secret is never printed.)
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub show_secrets: bool,
+}
+
+/// What the OAuth commands that call WeChat share: credentials, API base, timeout, store.
+#[derive(Debug, Args)]
+pub struct OAuthArgs {
+    #[command(flatten)]
+    pub app: AppArgs,
+    #[command(flatten)]
+    pub api: ApiArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,16 +138,19 @@ pub enum Command {
     Demo(DemoArgs),
 
     /// Run the local WeChat sandbox server (the same flags as `wechat-sandbox`).
-    Sandbox(crate::sandbox::SandboxArgs),
+    Sandbox(wechat_sandbox::cli::SandboxArgs),
 
     /// Print the URL that asks a user to authorize the app.
     AuthorizeUrl(AuthorizeUrlArgs),
 
     /// Exchange an authorization code for a token, save it in the store and print it.
     Exchange {
-        /// The `code` WeChat appended to the redirect URI (single use, valid 5 minutes).
-        #[arg(long, value_name = "CODE")]
-        code: Secret,
+        #[command(flatten)]
+        code: CodeArgs,
+        #[command(flatten)]
+        oauth: OAuthArgs,
+        #[command(flatten)]
+        show: ShowSecretsArgs,
     },
 
     /// Print a user's profile, using (and refreshing if needed) the stored token.
@@ -111,6 +160,8 @@ pub enum Command {
         openid: String,
         #[arg(long, value_enum, default_value_t = Lang::ZhCn)]
         lang: Lang,
+        #[command(flatten)]
+        oauth: OAuthArgs,
     },
 
     /// Refresh the stored token for a user, save it and print it.
@@ -118,23 +169,31 @@ pub enum Command {
         /// The user's openid.
         #[arg(long)]
         openid: String,
+        #[command(flatten)]
+        oauth: OAuthArgs,
+        #[command(flatten)]
+        show: ShowSecretsArgs,
     },
 
     /// Ask WeChat whether the stored access token for a user is still valid (`sns/auth`).
-    /// Exits 0 when it is, 3 when WeChat says it is not.
+    /// Exits 0 when it is, 3 only when WeChat says it is not, and 5 when WeChat did not
+    /// say (busy, unreachable, timed out, another error).
     Verify {
         /// The user's openid.
         #[arg(long)]
         openid: String,
+        #[command(flatten)]
+        oauth: OAuthArgs,
     },
 
     /// Exchange a code and print the user's profile in one step.
     UserByCode {
-        /// The `code` WeChat appended to the redirect URI.
-        #[arg(long, value_name = "CODE")]
-        code: Secret,
+        #[command(flatten)]
+        code: CodeArgs,
         #[arg(long, value_enum, default_value_t = Lang::ZhCn)]
         lang: Lang,
+        #[command(flatten)]
+        oauth: OAuthArgs,
     },
 
     /// Decrypt Mini Program `encryptedData` and print the JSON. The watermark is checked
@@ -144,6 +203,50 @@ pub enum Command {
     /// Inspect the token store.
     #[command(subcommand)]
     Token(TokenCommand),
+
+    /// Sign a page URL for the JS-SDK's `wx.config` with a `jsapi_ticket`; prints
+    /// `nonceStr`, `timestamp` and `signature`. Offline: fetching the ticket is the server's
+    /// job.
+    JssdkSign(JssdkSignArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JssdkSignArgs {
+    /// The `jsapi_ticket` (from `cgi-bin/ticket/getticket?type=jsapi`), or `-` to read it
+    /// from standard input.
+    #[arg(
+        long,
+        env = "WECHAT_JSAPI_TICKET",
+        hide_env_values = true,
+        value_name = "TICKET"
+    )]
+    pub ticket: SecretInput,
+
+    /// The page's full URL; anything from `#` on is not signed (WeChat signs without it).
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+
+    /// The nonce to sign [default: a fresh random one].
+    #[arg(long, value_name = "NONCE")]
+    pub noncestr: Option<String>,
+
+    /// The Unix time in seconds to sign [default: now].
+    #[arg(long, value_name = "SECONDS")]
+    pub timestamp: Option<u64>,
+}
+
+/// An authorization code: a flag, `WECHAT_OAUTH_CODE`, or standard input.
+#[derive(Debug, Args)]
+pub struct CodeArgs {
+    /// The `code` WeChat appended to the redirect URI (single use, valid 5 minutes), or `-`
+    /// to read it from standard input. WECHAT_OAUTH_CODE keeps it out of the process list.
+    #[arg(
+        long,
+        env = "WECHAT_OAUTH_CODE",
+        hide_env_values = true,
+        value_name = "CODE"
+    )]
+    pub code: SecretInput,
 }
 
 #[derive(Debug, Args)]
@@ -151,6 +254,14 @@ pub struct DemoArgs {
     /// Address for the demo site (port 0 picks a free port).
     #[arg(long, value_name = "ADDR", default_value = DEFAULT_DEMO_LISTEN)]
     pub listen: SocketAddr,
+    #[command(flatten)]
+    pub app: AppArgs,
+    #[command(flatten)]
+    pub api_base: ApiBaseArgs,
+    #[command(flatten)]
+    pub open_base: OpenBaseArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Debug, Args)]
@@ -159,9 +270,11 @@ pub struct AuthorizeUrlArgs {
     #[arg(long, value_name = "URL")]
     pub redirect_uri: String,
 
-    /// What the user is asked to grant (Official Account login).
-    #[arg(long, value_enum, default_value_t = Scope::SnsapiBase, conflicts_with = "website")]
-    pub scope: Scope,
+    /// What the user is asked to grant: `snsapi_base` (the default) or `snsapi_userinfo`
+    /// for Official Account login, `snsapi_login` for website QR login (the default with
+    /// --website; it implies --website).
+    #[arg(long, value_enum)]
+    pub scope: Option<Scope>,
 
     /// The `state` echoed back to the redirect URI [default: a fresh random state].
     #[arg(long)]
@@ -171,18 +284,24 @@ pub struct AuthorizeUrlArgs {
     /// login.
     #[arg(long)]
     pub website: bool,
+
+    #[command(flatten)]
+    pub app: AppIdArgs,
+    #[command(flatten)]
+    pub open_base: OpenBaseArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct DecryptArgs {
-    /// The user's `session_key` (base64) from `code2Session`.
+    /// The user's `session_key` (base64) from `code2Session`, or `-` to read it from
+    /// standard input.
     #[arg(
         long,
         env = "WECHAT_SESSION_KEY",
         hide_env_values = true,
         value_name = "KEY"
     )]
-    pub session_key: Secret,
+    pub session_key: SecretInput,
 
     /// The `iv` (base64) that came with the data.
     #[arg(long, value_name = "IV")]
@@ -191,6 +310,9 @@ pub struct DecryptArgs {
     /// The `encryptedData` (base64).
     #[arg(long, value_name = "DATA")]
     pub data: String,
+
+    #[command(flatten)]
+    pub app: AppIdArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -200,24 +322,33 @@ pub enum TokenCommand {
         /// The user's openid.
         #[arg(long)]
         openid: String,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        show: ShowSecretsArgs,
     },
     /// Delete the token stored for an openid.
     Delete {
         /// The user's openid.
         #[arg(long)]
         openid: String,
+        #[command(flatten)]
+        store: StoreArgs,
     },
 }
 
-/// Authorization scope for Official Account login.
+/// Authorization scope, by WeChat's names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Scope {
-    /// Only the openid, without a consent page.
+    /// Official Account login: only the openid, without a consent page.
     #[value(name = "snsapi_base", alias = "base")]
-    SnsapiBase,
-    /// The openid and the profile, after a consent page.
+    Base,
+    /// Official Account login: the openid and the profile, after a consent page.
     #[value(name = "snsapi_userinfo", alias = "userinfo")]
-    SnsapiUserinfo,
+    UserInfo,
+    /// Website QR login (`/connect/qrconnect`).
+    #[value(name = "snsapi_login", alias = "login")]
+    Login,
 }
 
 /// Language of the profile's country, province and city names.
@@ -247,8 +378,9 @@ impl From<Lang> for wechat_oauth::Lang {
 impl From<Scope> for wechat_oauth::Scope {
     fn from(scope: Scope) -> Self {
         match scope {
-            Scope::SnsapiBase => Self::Base,
-            Scope::SnsapiUserinfo => Self::UserInfo,
+            Scope::Base => Self::Base,
+            Scope::UserInfo => Self::UserInfo,
+            Scope::Login => Self::Login,
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use wechat_oauth::miniprogram::{self, DecryptReason};
 
-use crate::args::{Config, DecryptArgs};
+use crate::args::DecryptArgs;
 use crate::failure::Failure;
 use crate::output;
 
@@ -12,9 +12,10 @@ use crate::output;
 /// On failure the precise reason is printed as a hint. The SDK keeps it out of the error
 /// because a server must not reveal it (a padding oracle); the person at this terminal
 /// holds the key already.
-pub fn run(config: &Config, args: &DecryptArgs) -> Result<(), Failure> {
-    let session_key = args.session_key.expose_secret();
-    let appid = config.appid.as_deref();
+pub fn run(args: &DecryptArgs) -> Result<(), Failure> {
+    let session_key = args.session_key.resolve("--session-key")?;
+    let session_key = session_key.expose_secret();
+    let appid = args.app.appid.as_deref();
     match miniprogram::decrypt(session_key, &args.data, &args.iv, appid) {
         Ok(payload) => output::print_json(&payload),
         Err(error) => {

@@ -7,7 +7,6 @@
 //! (for example `https://login.example.com/`), and opened inside WeChat.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use axum::Router;
@@ -18,7 +17,7 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use wechat_oauth::{OAuthClient, Secret, TokenStore};
+use wechat_oauth::{OAuthClient, Secret, Stores};
 use wechat_oauth_axum::{Flow, Key, WeChatLogin, WeChatUser};
 use wechat_sandbox::{Sandbox, defaults};
 
@@ -105,13 +104,14 @@ pub async fn start(opts: DemoOptions) -> anyhow::Result<RunningDemo> {
         }
         _ => local_url(addr),
     };
-    let store = open_store(&opts.token_store).await?;
-    let client = backend.client(store)?;
+    let stores = open_stores(&opts.token_store).await?;
+    let client = backend.client(stores.clone())?;
     let login = WeChatLogin::builder(
         client,
         format!("{url}auth/wechat/callback"),
         Key::generate(),
     )
+    .stores(stores)
     .flow(Flow::OfficialAccountUserInfo)
     .build()
     .context("login configuration")?;
@@ -179,9 +179,9 @@ impl Backend {
         }
     }
 
-    fn client(&self, store: Arc<dyn TokenStore>) -> anyhow::Result<OAuthClient> {
-        let mut builder = OAuthClient::builder(self.appid.clone(), self.secret.expose_secret())
-            .token_store(store);
+    fn client(&self, stores: Stores) -> anyhow::Result<OAuthClient> {
+        let mut builder =
+            OAuthClient::builder(self.appid.clone(), self.secret.expose_secret()).stores(stores);
         if let Some(base) = &self.api_base {
             builder = builder.api_base(base.clone());
         }
@@ -192,8 +192,8 @@ impl Backend {
     }
 }
 
-/// Opens the token store named by `url` (errors name the URL with its password redacted).
-async fn open_store(url: &str) -> anyhow::Result<Arc<dyn TokenStore>> {
+/// Opens the store set named by `url` (errors name the URL with its password redacted).
+async fn open_stores(url: &str) -> anyhow::Result<Stores> {
     Ok(wechat_oauth_stores::open(url).await?)
 }
 

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use wechat_oauth::miniprogram::DecryptError;
-use wechat_oauth::{StoreError, WeChatError};
+use wechat_oauth::{StoreError, WeChatError, WeChatErrorKind};
 
 /// The exit status of a failed command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,13 +13,14 @@ pub enum Status {
     Unexpected = 1,
     /// A bad flag or missing configuration (clap's own usage errors exit 2 as well).
     Usage = 2,
-    /// WeChat answered with an errcode.
+    /// WeChat answered with an errcode (other than -1, busy).
     WeChat = 3,
-    /// No token is stored for the openid.
+    /// No token (or Mini Program session) is stored for the openid.
     NoToken = 4,
-    /// WeChat could not be reached or answered garbage.
+    /// WeChat could not be reached, was busy (errcode -1) or answered garbage: asking again
+    /// later may succeed.
     Network = 5,
-    /// The token store failed.
+    /// The store failed.
     Store = 6,
     /// Mini Program data could not be decrypted.
     Decrypt = 7,
@@ -87,6 +88,9 @@ impl From<wechat_oauth::Error> for Failure {
     fn from(error: wechat_oauth::Error) -> Self {
         use wechat_oauth::Error as E;
         let status = match &error {
+            // -1 is "system busy": a hiccup, not a refusal, so a script retries it
+            // like a timeout instead of acting on it.
+            E::WeChat(e) if e.kind() == WeChatErrorKind::Busy => Status::Network,
             E::WeChat(_) => Status::WeChat,
             E::NoToken { .. } => Status::NoToken,
             E::Transport(_) | E::Response(_) => Status::Network,

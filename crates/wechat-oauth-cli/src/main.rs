@@ -1,17 +1,20 @@
 //! `wechat-oauth`: WeChat OAuth from the command line.
 //!
-//! Every subcommand takes its configuration from flags or `WECHAT_*` environment variables
-//! (see `wechat-oauth --help`), prints its result on stdout (JSON, except `authorize-url`)
-//! and reports failures on stderr with an exit status that says what kind of failure it
-//! was ([`failure::Status`]).
+//! Every subcommand takes its configuration from its own flags or `WECHAT_*` environment
+//! variables (see `wechat-oauth SUBCOMMAND --help`), prints its result on stdout (JSON,
+//! except `authorize-url`) and reports failures on stderr with an exit status that says
+//! what kind of failure it was ([`failure::Status`]).
 
 mod args;
+mod base_url;
 mod decrypt;
 mod demo;
 mod failure;
+mod jssdk;
 mod oauth;
 mod output;
 mod sandbox;
+mod secret_input;
 mod store;
 
 use std::io::IsTerminal;
@@ -19,9 +22,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use args::{Cli, Command, Config};
+use args::{Cli, Command, DemoArgs};
 use failure::{Failure, Status};
-use sandbox::SandboxArgs;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -38,21 +40,11 @@ fn main() -> ExitCode {
     }
 }
 
-/// A multi-threaded runtime, except for `sandbox --threads N` (1: everything on the main
-/// thread, as `wechat-sandbox` does for benchmarks).
+/// A multi-threaded runtime, except for `sandbox`, which builds the one its `--threads`
+/// asks for (as `wechat-sandbox` does).
 fn runtime(command: &Command) -> std::io::Result<tokio::runtime::Runtime> {
     match command {
-        Command::Sandbox(args) if args.threads == Some(1) => {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-        }
-        Command::Sandbox(SandboxArgs {
-            threads: Some(n), ..
-        }) => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(usize::from(*n))
-            .enable_all()
-            .build(),
+        Command::Sandbox(args) => args.runtime(),
         _ => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build(),
@@ -60,24 +52,38 @@ fn runtime(command: &Command) -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
-    let config = cli.config;
     match cli.command {
-        Command::Demo(args) => demo(&config, args.listen).await,
+        Command::Demo(args) => demo(args).await,
         Command::Sandbox(args) => sandbox::run(&args).await,
-        Command::AuthorizeUrl(args) => oauth::authorize_url(&config, &args),
-        Command::Exchange { code } => oauth::exchange(&config, &code).await,
-        Command::User { openid, lang } => oauth::user(&config, &openid, lang).await,
-        Command::Refresh { openid } => oauth::refresh(&config, &openid).await,
-        Command::Verify { openid } => oauth::verify(&config, &openid).await,
-        Command::UserByCode { code, lang } => oauth::user_by_code(&config, &code, lang).await,
-        Command::Decrypt(args) => decrypt::run(&config, &args),
-        Command::Token(command) => store::run(&config, &command).await,
+        Command::AuthorizeUrl(args) => oauth::authorize_url(&args),
+        Command::Exchange { code, oauth, show } => {
+            let code = code.code.resolve("--code")?;
+            oauth::exchange(&oauth, code, show.show_secrets).await
+        }
+        Command::User {
+            openid,
+            lang,
+            oauth,
+        } => oauth::user(&oauth, &openid, lang).await,
+        Command::Refresh {
+            openid,
+            oauth,
+            show,
+        } => oauth::refresh(&oauth, &openid, show.show_secrets).await,
+        Command::Verify { openid, oauth } => oauth::verify(&oauth, &openid).await,
+        Command::UserByCode { code, lang, oauth } => {
+            let code = code.code.resolve("--code")?;
+            oauth::user_by_code(&oauth, code, lang).await
+        }
+        Command::Decrypt(args) => decrypt::run(&args),
+        Command::Token(command) => store::run(&command).await,
+        Command::JssdkSign(args) => jssdk::run(&args),
     }
 }
 
-async fn demo(config: &Config, listen: std::net::SocketAddr) -> Result<(), Failure> {
+async fn demo(args: DemoArgs) -> Result<(), Failure> {
     // Both or neither: with neither the demo runs its own sandbox.
-    match (&config.appid, &config.secret) {
+    let secret = match (&args.app.id.appid, &args.app.secret) {
         (Some(_), None) => {
             return Err(Failure::usage(
                 "WECHAT_APPID is set but WECHAT_SECRET is not: set both, or neither to use the built-in sandbox",
@@ -88,15 +94,18 @@ async fn demo(config: &Config, listen: std::net::SocketAddr) -> Result<(), Failu
                 "WECHAT_SECRET is set but WECHAT_APPID is not: set both, or neither to use the built-in sandbox",
             ));
         }
-        _ => {}
-    }
+        (_, Some(secret)) => Some(secret.resolve("--secret")?),
+        (_, None) => None,
+    };
+    let api_base = base_url::checked_opt("--api-base", args.api_base.api_base.as_deref())?;
+    let open_base = base_url::checked_opt("--open-base", args.open_base.open_base.as_deref())?;
     let options = demo::DemoOptions {
-        listen,
-        appid: config.appid.clone(),
-        secret: config.secret.clone(),
-        api_base: config.api_base.clone(),
-        open_base: config.open_base.clone(),
-        token_store: config.token_store.clone(),
+        listen: args.listen,
+        appid: args.app.id.appid.clone(),
+        secret,
+        api_base: api_base.map(str::to_owned),
+        open_base: open_base.map(str::to_owned),
+        token_store: args.store.store.clone(),
     };
     demo::run(options)
         .await

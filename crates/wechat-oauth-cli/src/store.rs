@@ -1,21 +1,19 @@
-//! The configured token store, and `token get|delete`.
-
-use std::sync::Arc;
+//! The store set named by `--store`, and `token get|delete`.
 
 use serde_json::json;
-use wechat_oauth::TokenStore;
+pub use wechat_oauth::Stores;
 use wechat_oauth_stores::OpenError;
 
-use crate::args::{Config, TokenCommand};
+use crate::args::{StoreArgs, TokenCommand};
 use crate::failure::{Failure, Status};
 use crate::output;
 
-/// Opens the store named by `--token-store` / `WECHAT_TOKEN_STORE`.
-pub async fn open(config: &Config) -> Result<Arc<dyn TokenStore>, Failure> {
-    if config.token_store.trim().starts_with("memory:") {
-        tracing::warn!("the memory: token store forgets every token when this command exits");
+/// Opens the store set named by `--store` / `WECHAT_STORE`.
+pub async fn open(args: &StoreArgs) -> Result<Stores, Failure> {
+    if args.store.trim().starts_with("memory:") {
+        tracing::warn!("the memory: store forgets everything when this command exits");
     }
-    wechat_oauth_stores::open(&config.token_store)
+    wechat_oauth_stores::open(&args.store)
         .await
         .map_err(|e| match e {
             OpenError::UnsupportedScheme { .. } | OpenError::InvalidUrl { .. } => {
@@ -26,16 +24,21 @@ pub async fn open(config: &Config) -> Result<Arc<dyn TokenStore>, Failure> {
 }
 
 /// `token get|delete --openid O`.
-pub async fn run(config: &Config, command: &TokenCommand) -> Result<(), Failure> {
-    let store = open(config).await?;
+pub async fn run(command: &TokenCommand) -> Result<(), Failure> {
     match command {
-        TokenCommand::Get { openid } => {
-            let token = stored_token(store.as_ref(), openid).await?;
-            output::print_json(&output::token_json(&token, config.show_secrets)?)
+        TokenCommand::Get {
+            openid,
+            store,
+            show,
+        } => {
+            let stores = open(store).await?;
+            let token = stored_token(&stores, openid).await?;
+            output::print_json(&output::token_json(&token, show.show_secrets)?)
         }
-        TokenCommand::Delete { openid } => {
-            let existed = store.get(openid).await?.is_some();
-            store.delete(openid).await?;
+        TokenCommand::Delete { openid, store } => {
+            let stores = open(store).await?;
+            let existed = stores.tokens.get(openid).await?.is_some();
+            stores.tokens.delete(openid).await?;
             output::print_json(&json!({ "openid": openid, "deleted": existed }))
         }
     }
@@ -43,10 +46,10 @@ pub async fn run(config: &Config, command: &TokenCommand) -> Result<(), Failure>
 
 /// The token stored for `openid`; none is a [`wechat_oauth::Error::NoToken`] failure.
 pub async fn stored_token(
-    store: &dyn TokenStore,
+    stores: &Stores,
     openid: &str,
 ) -> Result<wechat_oauth::AccessToken, Failure> {
-    store.get(openid).await?.ok_or_else(|| {
+    stores.tokens.get(openid).await?.ok_or_else(|| {
         Failure::from(wechat_oauth::Error::NoToken {
             openid: openid.to_owned(),
         })

@@ -414,7 +414,7 @@ async fn the_demo_logs_in_over_plain_http_with_scripted_approval() {
     demo.stop().await.unwrap();
 
     // The token went to the configured SQLite store, not to the browser.
-    let store = wechat_oauth_stores::open(&store_url).await.unwrap();
+    let store = wechat_oauth_stores::open(&store_url).await.unwrap().tokens;
     assert!(store.get(&openid).await.unwrap().is_some());
     assert!(!cookies.iter().any(|c| c.contains("access_token")));
 }

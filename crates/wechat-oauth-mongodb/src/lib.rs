@@ -48,7 +48,7 @@ use mongodb::error::{Error as MongoError, ErrorKind, WriteFailure};
 use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, Database, IndexModel};
 use wechat_oauth::store::{Lease, decode_stored, validate_for_save};
-use wechat_oauth::{AccessToken, StoreError, TokenStore, now_millis};
+use wechat_oauth::{AccessToken, LeaseStore, StoreError, TokenStore, now_millis};
 
 /// Settings of a [`MongoStore`].
 #[derive(Debug, Clone)]
@@ -335,7 +335,10 @@ impl TokenStore for MongoStore {
             .await?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl LeaseStore for MongoStore {
     async fn acquire_lease(&self, name: &str, ttl: Duration) -> Result<Option<Lease>, StoreError> {
         let lease = Lease::new(name);
         let now = now_millis();
@@ -369,5 +372,13 @@ impl TokenStore for MongoStore {
         )
         .await?;
         Ok(())
+    }
+
+    async fn claim_once(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
+        // A claim is a lease in a namespace of its own that nobody releases.
+        Ok(self
+            .acquire_lease(&format!("\u{1}claim:{key}"), ttl)
+            .await?
+            .is_some())
     }
 }

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use wechat_oauth::{AccessToken, TokenStore, now_millis};
+use wechat_oauth::{AccessToken, LeaseStore, TokenStore, now_millis};
 use wechat_oauth_redis::RedisStore;
 
 #[tokio::main]

@@ -38,7 +38,7 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, RedisError, Script};
 use wechat_oauth::store::{Lease, decode_stored_str, encode_for_store, validate_for_save};
-use wechat_oauth::{AccessToken, StoreError, TokenStore};
+use wechat_oauth::{AccessToken, LeaseStore, StoreError, TokenStore};
 
 /// Writes the token unless the stored one is newer. KEYS[1] the token key; ARGV[1] the
 /// JSON, ARGV[2] create_at. Returns 1 if written, 0 if a newer token was kept.
@@ -180,6 +180,11 @@ impl RedisStore {
         format!("{}lease:{name}", self.options.prefix)
     }
 
+    /// The key marking the single-use value `key` as claimed.
+    pub fn claim_key(&self, key: &str) -> String {
+        format!("{}claim:{key}", self.options.prefix)
+    }
+
     async fn run<T>(
         &self,
         op: impl Future<Output = Result<T, RedisError>>,
@@ -240,7 +245,10 @@ impl TokenStore for RedisStore {
         let key = self.token_key(openid);
         self.run(conn.del::<_, ()>(&key)).await
     }
+}
 
+#[async_trait]
+impl LeaseStore for RedisStore {
     async fn acquire_lease(&self, name: &str, ttl: Duration) -> Result<Option<Lease>, StoreError> {
         let lease = Lease::new(name);
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
@@ -261,5 +269,18 @@ impl TokenStore for RedisStore {
         invocation.arg(lease.holder());
         self.run(invocation.invoke_async::<i64>(&mut conn)).await?;
         Ok(())
+    }
+
+    async fn claim_once(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let mut conn = self.conn.clone();
+        let mut set = redis::cmd("SET");
+        set.arg(self.claim_key(key))
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_ms);
+        let reply: Option<String> = self.run(set.query_async(&mut conn)).await?;
+        Ok(reply.is_some())
     }
 }

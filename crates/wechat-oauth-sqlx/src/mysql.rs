@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlRow};
 use sqlx::{AssertSqlSafe, Row};
 use wechat_oauth::store::{Lease, decode_stored, validate_for_save};
-use wechat_oauth::{AccessToken, StoreError, TokenStore, now_millis};
+use wechat_oauth::{AccessToken, LeaseStore, StoreError, TokenStore, now_millis};
 
 use crate::{SqlOptions, check_lease_name, is_conflict, millis, open_pool, store_error, timed};
 
@@ -358,7 +358,10 @@ impl TokenStore for MySqlStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl LeaseStore for MySqlStore {
     async fn acquire_lease(&self, name: &str, ttl: Duration) -> Result<Option<Lease>, StoreError> {
         check_lease_name(name)?;
         let lease = Lease::new(name);
@@ -395,5 +398,13 @@ impl TokenStore for MySqlStore {
         })
         .await?;
         Ok(())
+    }
+
+    async fn claim_once(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
+        // A claim is a lease in a namespace of its own that nobody releases.
+        Ok(self
+            .acquire_lease(&format!("\u{1}claim:{key}"), ttl)
+            .await?
+            .is_some())
     }
 }

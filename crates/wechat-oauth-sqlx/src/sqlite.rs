@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteRow};
 use sqlx::{AssertSqlSafe, Row};
 use wechat_oauth::store::{Lease, decode_stored, validate_for_save};
-use wechat_oauth::{AccessToken, StoreError, TokenStore, now_millis};
+use wechat_oauth::{AccessToken, LeaseStore, StoreError, TokenStore, now_millis};
 
 use crate::{
     SqlOptions, check_lease_name, expires_in_column, is_conflict, millis, open_pool, store_error,

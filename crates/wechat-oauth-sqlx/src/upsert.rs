@@ -72,6 +72,10 @@ macro_rules! upsert_store_impl {
                 Ok(())
             }
 
+        }
+
+        #[async_trait]
+        impl LeaseStore for $store {
             async fn acquire_lease(
                 &self,
                 name: &str,
@@ -105,6 +109,14 @@ macro_rules! upsert_store_impl {
                 })
                 .await?;
                 Ok(())
+            }
+
+            async fn claim_once(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
+                // A claim is a lease in a namespace of its own that nobody releases.
+                Ok(self
+                    .acquire_lease(&format!("\u{1}claim:{key}"), ttl)
+                    .await?
+                    .is_some())
             }
         }
     };

@@ -3,8 +3,8 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), wechat_oauth_stores::OpenError> {
-//! let store = wechat_oauth_stores::open(wechat_oauth_stores::DEFAULT_URL).await?;
-//! // let client = wechat_oauth::OAuthClient::builder(appid, secret).token_store(store).build()?;
+//! let stores = wechat_oauth_stores::open(wechat_oauth_stores::DEFAULT_URL).await?;
+//! // let client = wechat_oauth::OAuthClient::builder(appid, secret).stores(stores).build()?;
 //! # Ok(())
 //! # }
 //! ```
@@ -17,7 +17,7 @@
 //! | `redis://[:password@]host:6379/[db]` | [`RedisStore`](wechat_oauth_redis::RedisStore), keys prefixed `wechat-oauth:` |
 //! | `mongodb://[user:password@]host:27017/[database]` | [`MongoStore`](wechat_oauth_mongodb::MongoStore): collection `tokens`, the seed's `Token` model (database `wechat_oauth` if the URL names none) |
 //! | `file:///absolute/dir`, `file:relative/dir` | [`FileStore`]: one JSON file per openid, as in the seed's example |
-//! | `memory:` | [`MemoryStore`]: this process only, gone on exit |
+//! | `memory:` | [`MemoryStore`](wechat_oauth::MemoryStore): this process only, gone on exit |
 //!
 //! Every store is opened with its defaults (table `token`, a bounded timeout per operation,
 //! tables and indexes created if missing); for other settings, build the store with its own
@@ -27,7 +27,7 @@
 use std::sync::Arc;
 
 use wechat_oauth::store::FileStore;
-use wechat_oauth::{MemoryStore, StoreError, TokenStore};
+use wechat_oauth::{LeaseStore, StoreError, Stores, TokenStore};
 
 /// The store used when none is configured: an SQLite file `wechat-oauth-tokens.db` in the
 /// working directory, created on first use.
@@ -89,7 +89,7 @@ impl OpenError {
 /// # Errors
 /// [`OpenError::UnsupportedScheme`] or [`OpenError::InvalidUrl`] for a URL this function
 /// does not understand; [`OpenError::Store`] when the backend cannot be reached or set up.
-pub async fn open(url: &str) -> Result<Arc<dyn TokenStore>, OpenError> {
+pub async fn open(url: &str) -> Result<Stores, OpenError> {
     let url = url.trim();
     let Some((scheme, rest)) = url.split_once(':') else {
         return Err(OpenError::InvalidUrl {
@@ -101,8 +101,8 @@ pub async fn open(url: &str) -> Result<Arc<dyn TokenStore>, OpenError> {
         url: redact(url),
         source,
     };
-    let store: Arc<dyn TokenStore> = match scheme.to_ascii_lowercase().as_str() {
-        "memory" => Arc::new(MemoryStore::new()),
+    let stores = match scheme.to_ascii_lowercase().as_str() {
+        "memory" => Stores::memory(),
         "file" => {
             let path = rest.strip_prefix("//").unwrap_or(rest);
             if path.is_empty() {
@@ -111,32 +111,32 @@ pub async fn open(url: &str) -> Result<Arc<dyn TokenStore>, OpenError> {
                     reason: "no directory (expected e.g. file:///var/lib/app/tokens)".into(),
                 });
             }
-            Arc::new(FileStore::open(path).await.map_err(failed)?)
+            tokens_and_leases(FileStore::open(path).await.map_err(failed)?)
         }
-        "sqlite" => Arc::new(
+        "sqlite" => tokens_and_leases(
             wechat_oauth_sqlx::SqliteStore::connect(url)
                 .await
                 .map_err(failed)?,
         ),
         "mysql" | "mariadb" => {
             let url = format!("mysql:{rest}");
-            Arc::new(
+            tokens_and_leases(
                 wechat_oauth_sqlx::MySqlStore::connect(&url)
                     .await
                     .map_err(failed)?,
             )
         }
-        "postgres" | "postgresql" => Arc::new(
+        "postgres" | "postgresql" => tokens_and_leases(
             wechat_oauth_sqlx::PostgresStore::connect(url)
                 .await
                 .map_err(failed)?,
         ),
-        "redis" => Arc::new(
+        "redis" => tokens_and_leases(
             wechat_oauth_redis::RedisStore::connect(url)
                 .await
                 .map_err(failed)?,
         ),
-        "mongodb" => Arc::new(
+        "mongodb" => tokens_and_leases(
             wechat_oauth_mongodb::MongoStore::connect(url)
                 .await
                 .map_err(failed)?,
@@ -147,7 +147,17 @@ pub async fn open(url: &str) -> Result<Arc<dyn TokenStore>, OpenError> {
             });
         }
     };
-    Ok(store)
+    Ok(stores)
+}
+
+/// User tokens and leases in `backend`; the other kinds of state in this process's memory
+/// until every backend keeps them too.
+fn tokens_and_leases<B: TokenStore + LeaseStore + 'static>(backend: B) -> Stores {
+    let backend = Arc::new(backend);
+    let mut stores = Stores::memory();
+    stores.tokens = backend.clone();
+    stores.leases = backend;
+    stores
 }
 
 /// `url` with any password replaced by `***`; a URL that does not parse is not repeated

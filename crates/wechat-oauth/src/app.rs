@@ -227,10 +227,14 @@ impl<T> AppBuilder<T> {
         self
     }
 
-    /// Where user tokens are kept, replacing [`Stores::tokens`] only. Any [`TokenStore`]
-    /// works, including `Arc<dyn TokenStore>`.
-    pub fn token_store<S: TokenStore + 'static>(mut self, store: S) -> Self {
-        self.stores.tokens = Arc::new(store);
+    /// Where user tokens and their refresh locks are kept, replacing [`Stores::tokens`] and
+    /// [`Stores::leases`]: the locks must live where the tokens do, or two processes
+    /// sharing the tokens would both refresh. Any backend that is both a [`TokenStore`] and
+    /// a [`LeaseStore`](crate::LeaseStore) works (every store in this workspace is).
+    pub fn token_store<S: TokenStore + crate::LeaseStore + 'static>(mut self, store: S) -> Self {
+        let store = Arc::new(store);
+        self.stores.tokens = store.clone();
+        self.stores.leases = store;
         self
     }
 
@@ -325,6 +329,7 @@ impl<T> AppBuilder<T> {
             transport.clone(),
             open_base,
             Arc::clone(&self.stores.tokens),
+            Arc::clone(&self.stores.leases),
             &self.settings,
         );
         let official_account = OfficialAccountClient::new(

@@ -17,8 +17,8 @@ use crate::refresh::Flight;
 use crate::transport::Transport;
 use crate::user::{Lang, TokenStatus, UserInfo, means_invalid_token};
 use crate::{
-    AccessToken, AccessTokenValue, AppSecret, AuthCode, Error, RefreshToken, Result, TokenStore,
-    now_millis,
+    AccessToken, AccessTokenValue, AppSecret, AuthCode, Error, LeaseStore, RefreshToken, Result,
+    TokenStore, now_millis,
 };
 
 /// Default for [`AppBuilder::refresh_skew`](crate::AppBuilder::refresh_skew).
@@ -52,6 +52,8 @@ pub(crate) struct Inner {
     pub(crate) transport: Transport,
     pub(crate) open_base: Url,
     pub(crate) store: Arc<dyn TokenStore>,
+    /// Refresh locks, shared with every process using the same backend.
+    pub(crate) leases: Arc<dyn LeaseStore>,
     pub(crate) connect_redirect: bool,
     pub(crate) default_lang: Lang,
     pub(crate) refresh_skew: Duration,
@@ -127,6 +129,7 @@ impl OAuthClient {
         transport: Transport,
         open_base: Url,
         store: Arc<dyn TokenStore>,
+        leases: Arc<dyn LeaseStore>,
         settings: &ClientSettings,
     ) -> Self {
         Self {
@@ -136,6 +139,7 @@ impl OAuthClient {
                 transport,
                 open_base,
                 store,
+                leases,
                 connect_redirect: settings.connect_redirect,
                 default_lang: settings.default_lang.clone(),
                 refresh_skew: settings.refresh_skew,

@@ -8,8 +8,8 @@
 //! 1. **In this process**, a single-flight per openid: the first caller runs the refresh,
 //!    concurrent callers for the same openid await its outcome; other openids are not
 //!    blocked.
-//! 2. **Across processes**, the token store: the flight re-reads the store (another process
-//!    may have refreshed already), then takes the store lease `refresh:<openid>`. The
+//! 2. **Across processes**, the stores: the flight re-reads the token store (another process
+//!    may have refreshed already), then takes the lease `refresh:<openid>` ([`LeaseStore`]). The
 //!    holder re-reads once more, refreshes, saves (a store never lets an older token
 //!    overwrite a newer one) and releases. A process that finds the lease taken polls the
 //!    store until the new token appears, for at most twice the lease's time-to-live.
@@ -21,7 +21,7 @@ use tokio::sync::OnceCell;
 
 use crate::client::Inner;
 use crate::store::Lease;
-use crate::{AccessToken, Error, Result, StoreError, TokenStore};
+use crate::{AccessToken, Error, LeaseStore, Result, StoreError};
 
 /// How often a process waiting on another process's refresh re-reads the store.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
@@ -29,7 +29,7 @@ const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// Releases a held lease, also when the refreshing caller is cancelled mid-way (then in a
 /// background task), so other processes need not wait for the lease to expire.
 struct LeaseGuard {
-    store: Arc<dyn TokenStore>,
+    store: Arc<dyn LeaseStore>,
     lease: Option<Lease>,
 }
 
@@ -52,7 +52,7 @@ impl Drop for LeaseGuard {
     }
 }
 
-async fn release(store: &dyn TokenStore, lease: &Lease) {
+async fn release(store: &dyn LeaseStore, lease: &Lease) {
     if let Err(err) = store.release_lease(lease).await {
         // The lease expires by itself; the refresh result stands.
         tracing::warn!(error = %err, "could not release the refresh lease");
@@ -127,12 +127,12 @@ impl Inner {
                 return Ok(token);
             }
             if let Some(lease) = self
-                .store
+                .leases
                 .acquire_lease(&lease_name, self.lease_ttl)
                 .await?
             {
                 let guard = LeaseGuard {
-                    store: Arc::clone(&self.store),
+                    store: Arc::clone(&self.leases),
                     lease: Some(lease),
                 };
                 let result = self.refresh_under_lease(openid, stale).await;

@@ -231,6 +231,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cli;
 mod connect;
 mod control;
 pub mod defaults;

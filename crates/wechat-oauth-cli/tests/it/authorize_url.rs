@@ -1,7 +1,7 @@
 //! `authorize-url`: URLs that the sandbox's consent flow accepts.
 
 use url::Url;
-use wechat_sandbox::defaults::OFFICIAL_APPID;
+use wechat_sandbox::defaults::{OFFICIAL_APPID, WEBSITE_APPID, WEBSITE_SECRET};
 
 use crate::support::{World, approve, bare_command, query, run};
 
@@ -65,7 +65,58 @@ async fn authorize_url_for_a_website_uses_qrconnect() {
 }
 
 #[tokio::test]
-async fn website_and_scope_together_are_a_usage_error() {
+async fn website_with_wechats_own_scope_name_snsapi_login_completes_a_website_login() {
+    let world = World::new().await;
+    let out = world
+        .run_with(
+            "WECHAT_APPID",
+            Some(WEBSITE_APPID),
+            &[
+                "authorize-url",
+                "--redirect-uri",
+                "http://localhost:8000/cb",
+                "--website",
+                "--scope",
+                "snsapi_login",
+                "--state",
+                "w1",
+            ],
+        )
+        .await;
+    assert_eq!(out.code, 0, "{out:#?}");
+    let url = Url::parse(out.stdout.trim_end()).unwrap();
+    assert_eq!(url.path(), "/connect/qrconnect");
+    assert_eq!(query(&url, "scope").as_deref(), Some("snsapi_login"));
+
+    let callback = approve(url.as_str(), "bob").await;
+    let code = query(&callback, "code").unwrap();
+    let mut exchange = world.command(&["exchange", "--code", &code]);
+    exchange
+        .env("WECHAT_APPID", WEBSITE_APPID)
+        .env("WECHAT_SECRET", WEBSITE_SECRET);
+    let token = run(exchange).await.json();
+
+    assert_eq!(token["scope"], "snsapi_login");
+    assert_eq!(token["openid"], world.sandbox.openid(WEBSITE_APPID, "bob"));
+}
+
+#[tokio::test]
+async fn scope_snsapi_login_alone_selects_the_website_page() {
+    let world = World::new().await;
+
+    let url = authorize_url(
+        &world,
+        "https://app.example/cb",
+        &["--scope", "snsapi_login"],
+    )
+    .await;
+
+    assert_eq!(url.path(), "/connect/qrconnect");
+    assert_eq!(query(&url, "scope").as_deref(), Some("snsapi_login"));
+}
+
+#[tokio::test]
+async fn website_with_an_official_account_scope_is_a_usage_error() {
     let world = World::new().await;
 
     let out = world
@@ -79,8 +130,8 @@ async fn website_and_scope_together_are_a_usage_error() {
         ])
         .await;
 
-    assert_eq!(out.code, 2, "{out:#?}");
-    assert!(out.stdout.is_empty());
+    out.assert_failed_with(2);
+    assert!(out.stderr.contains("snsapi_login"), "{out:#?}");
 }
 
 #[tokio::test]

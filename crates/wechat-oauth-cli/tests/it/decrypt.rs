@@ -1,6 +1,6 @@
 //! `decrypt` with WeChat's official vector (`wechat-protocol.md` §4.2).
 
-use crate::support::{bare_command, run};
+use crate::support::{bare_command, run, run_with_stdin};
 
 const APPID: &str = "wx4f4bc4dec97d474b";
 const SESSION_KEY: &str = "tiihtNczf5v6AKRyjwEUhQ==";
@@ -117,4 +117,24 @@ async fn decrypt_reads_the_session_key_from_the_environment() {
     let payload = run(command).await.json();
 
     assert_eq!(payload["nickName"], "Band");
+}
+
+#[tokio::test]
+async fn the_session_key_can_come_from_standard_input() {
+    let mut command = bare_command();
+    command.env("WECHAT_APPID", APPID).args([
+        "decrypt",
+        "--session-key",
+        "-",
+        "--iv",
+        IV,
+        "--data",
+        DATA,
+    ]);
+
+    let payload = run_with_stdin(command, &format!("{SESSION_KEY}\n"))
+        .await
+        .json();
+
+    assert_eq!(payload["openId"], "oGZUI0egBJY1zhBYw2KhdUfwVJJE");
 }

@@ -11,7 +11,7 @@ use crate::support::World;
 /// A forward proxy for plain http: relays each connection to the sandbox unchanged (the
 /// sandbox routes absolute-form request targets by path) and records each connection's
 /// first request line.
-async fn forward_proxy(world: &World) -> (String, Arc<Mutex<Vec<String>>>) {
+pub async fn forward_proxy(world: &World) -> (String, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let target = world.sandbox_addr();

@@ -11,13 +11,16 @@ use wechat_sandbox::defaults::{OFFICIAL_APPID, OFFICIAL_SECRET};
 
 /// The variables the binary reads; removed before every run so the developer's own
 /// environment cannot leak into a test.
-const CONFIG_VARS: [&str; 7] = [
+const CONFIG_VARS: [&str; 10] = [
     "WECHAT_APPID",
     "WECHAT_SECRET",
     "WECHAT_API_BASE",
     "WECHAT_OPEN_BASE",
-    "WECHAT_TOKEN_STORE",
+    "WECHAT_STORE",
     "WECHAT_SESSION_KEY",
+    "WECHAT_OAUTH_CODE",
+    "WECHAT_JSAPI_TICKET",
+    "WECHAT_TOKEN_STORE",
     "RUST_LOG",
 ];
 
@@ -81,6 +84,27 @@ pub async fn run(mut command: Command) -> Run {
     }
 }
 
+/// Runs `command` to completion with `input` on its standard input.
+pub async fn run_with_stdin(mut command: Command, input: &str) -> Run {
+    use tokio::io::AsyncWriteExt as _;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    // A command that exits before reading closes the pipe: not this helper's failure.
+    let _ = stdin.write_all(input.as_bytes()).await;
+    drop(stdin);
+    let output = child.wait_with_output().await.expect("the binary runs");
+    Run {
+        code: output.status.code().expect("exited, not killed"),
+        stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
+    }
+}
+
 /// A sandbox with the default apps and users, and a SQLite store in a temp dir that
 /// persists between runs.
 pub struct World {
@@ -121,7 +145,7 @@ impl World {
             .env("WECHAT_SECRET", OFFICIAL_SECRET)
             .env("WECHAT_API_BASE", self.sandbox.url())
             .env("WECHAT_OPEN_BASE", self.sandbox.url())
-            .env("WECHAT_TOKEN_STORE", &self.store_url)
+            .env("WECHAT_STORE", &self.store_url)
             .args(args);
         command
     }

@@ -84,7 +84,7 @@ async fn the_default_store_is_a_sqlite_file_in_the_working_directory() {
     let code = world.code("alice", "snsapi_base");
     let mut command = world.command(&["exchange", "--code", &code]);
     command
-        .env_remove("WECHAT_TOKEN_STORE")
+        .env_remove("WECHAT_STORE")
         .current_dir(world.dir.path());
 
     let out = crate::support::run(command).await;
@@ -135,7 +135,7 @@ async fn a_memory_store_warns_that_it_forgets() {
 
     let out = world
         .run_with(
-            "WECHAT_TOKEN_STORE",
+            "WECHAT_STORE",
             Some("memory:"),
             &["exchange", "--code", &code],
         )

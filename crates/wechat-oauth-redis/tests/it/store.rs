@@ -1,9 +1,9 @@
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use wechat_oauth::TokenStore;
 use wechat_oauth::store::conformance::{self, Server, connected_or_skip, restart};
 use wechat_oauth::store::encode_for_store;
+use wechat_oauth::{LeaseStore, TokenStore};
 use wechat_oauth_redis::{RedisOptions, RedisStore};
 
 /// Held (shared) by every test of this binary and exclusively by the restart test.

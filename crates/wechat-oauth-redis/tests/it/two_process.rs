@@ -1,9 +1,7 @@
 //! Two OS processes share one Redis store and hammer `get_user` on the same expired token:
 //! one refresh per expiry (see `wechat_oauth::store::conformance::two_process`).
 
-use std::sync::Arc;
-
-use wechat_oauth::TokenStore;
+use wechat_oauth::Stores;
 use wechat_oauth::store::conformance::two_process::{
     Job, assert_one_refresh_per_expiry, run_worker,
 };
@@ -22,9 +20,9 @@ async fn second_process_entry_point() {
     run_worker(|prefix| async move { open(&prefix).await.unwrap() }).await;
 }
 
-async fn open(prefix: &str) -> Result<Arc<dyn TokenStore>, wechat_oauth::StoreError> {
+async fn open(prefix: &str) -> Result<Stores, wechat_oauth::StoreError> {
     let options = RedisOptions::new().prefix(prefix);
-    Ok(Arc::new(
+    Ok(conformance::tokens_and_leases(
         RedisStore::connect_with(&Server::Redis.url(), options).await?,
     ))
 }

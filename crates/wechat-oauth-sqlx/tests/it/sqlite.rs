@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use wechat_oauth::store::conformance;
-use wechat_oauth::{StoreError, TokenStore};
+use wechat_oauth::{LeaseStore, StoreError, TokenStore};
 use wechat_oauth_sqlx::{SqlOptions, SqliteStore};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,7 @@
 //! Two OS processes share one SQL store and hammer `get_user` on the same expired token:
 //! one refresh per expiry (see `wechat_oauth::store::conformance::two_process`).
 
+use wechat_oauth::store::conformance::tokens_and_leases;
 use wechat_oauth::store::conformance::two_process::{
     Job, assert_one_refresh_per_expiry, run_worker,
 };
@@ -19,15 +20,15 @@ async fn second_process_entry_point() {
 }
 
 /// The store spec shared with the worker: `<table>|<url>`.
-async fn open(spec: &str) -> std::sync::Arc<dyn wechat_oauth::TokenStore> {
+async fn open(spec: &str) -> wechat_oauth::Stores {
     let (table, url) = spec.split_once('|').unwrap();
     let options = wechat_oauth_sqlx::SqlOptions::new().table(table);
     if url.starts_with("sqlite:") {
-        return std::sync::Arc::new(SqliteStore::connect_with(url, options).await.unwrap());
+        return tokens_and_leases(SqliteStore::connect_with(url, options).await.unwrap());
     }
     #[cfg(feature = "postgres")]
     if url.starts_with("postgres:") {
-        return std::sync::Arc::new(
+        return tokens_and_leases(
             wechat_oauth_sqlx::PostgresStore::connect_with(url, options)
                 .await
                 .unwrap(),
@@ -69,6 +70,6 @@ async fn two_processes_on_one_postgres_table_refresh_once_per_expiry() {
         return;
     };
     let sandbox = Sandbox::builder().start().await.unwrap();
-    let store: std::sync::Arc<dyn wechat_oauth::TokenStore> = std::sync::Arc::new(store);
+    let store = tokens_and_leases(store);
     assert_one_refresh_per_expiry(job(&sandbox, spec).await, "alice", store, WORKER, 2).await;
 }

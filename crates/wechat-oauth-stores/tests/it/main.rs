@@ -6,7 +6,7 @@ use wechat_oauth::store::conformance::{self, Server, connected_or_skip};
 use wechat_oauth_stores::{OpenError, open, redact};
 
 async fn round_trip(url: &str) {
-    let store = open(url).await.unwrap_or_else(|e| panic!("{e}"));
+    let store = open(url).await.unwrap_or_else(|e| panic!("{e}")).tokens;
     let openid = conformance::unique_namespace("open");
     let token = conformance::sample_token(&openid, 1_700_000_000_000);
     assert!(store.save(&openid, &token).await.unwrap());

@@ -16,6 +16,7 @@
 //! ```
 
 pub mod restart;
+pub mod state;
 pub mod two_process;
 
 use std::future::Future;
@@ -23,8 +24,18 @@ use std::time::Duration;
 
 use futures::future::join_all;
 
-use super::{Lease, MAX_TOKEN_BYTES, StoreError, TokenStore};
+use super::{Lease, LeaseStore, MAX_TOKEN_BYTES, StoreError, TokenStore};
 use crate::AccessToken;
+
+/// A [`Stores`](super::Stores) whose tokens and leases are `backend` (the other kinds in
+/// memory), for the harnesses that exercise tokens.
+pub fn tokens_and_leases<B: TokenStore + LeaseStore + 'static>(backend: B) -> super::Stores {
+    let backend = std::sync::Arc::new(backend);
+    let mut stores = super::Stores::memory();
+    stores.tokens = backend.clone();
+    stores.leases = backend;
+    stores
+}
 
 /// A fresh namespace for one run: `conf-<label>-<random>`.
 pub fn unique_namespace(label: &str) -> String {
@@ -45,7 +56,7 @@ pub fn sample_token(openid: &str, create_at: i64) -> AccessToken {
 }
 
 /// Runs every backend-independent check against `store`.
-pub async fn run<S: TokenStore + ?Sized>(store: &S) {
+pub async fn run<S: TokenStore + LeaseStore + ?Sized>(store: &S) {
     let ns = unique_namespace("run");
     missing_is_none(store, &ns).await;
     save_get_overwrite_delete(store, &ns).await;
@@ -265,7 +276,7 @@ pub async fn oversized_and_invalid_values_are_rejected<S: TokenStore + ?Sized>(
 }
 
 /// While a lease is held nobody else gets it, even when many ask at once.
-pub async fn leases_are_exclusive<S: TokenStore + ?Sized>(store: &S, ns: &str) {
+pub async fn leases_are_exclusive<S: LeaseStore + ?Sized>(store: &S, ns: &str) {
     let name = format!("refresh:{ns}-exclusive");
     let ttl = Duration::from_secs(30);
     let attempts = join_all((0..20).map(|_| store.acquire_lease(&name, ttl))).await;
@@ -290,7 +301,7 @@ pub async fn leases_are_exclusive<S: TokenStore + ?Sized>(store: &S, ns: &str) {
 }
 
 /// A lease that is not released frees itself after its time-to-live.
-pub async fn leases_expire<S: TokenStore + ?Sized>(store: &S, ns: &str) {
+pub async fn leases_expire<S: LeaseStore + ?Sized>(store: &S, ns: &str) {
     let name = format!("refresh:{ns}-expiring");
     let first = ok(
         store.acquire_lease(&name, Duration::from_millis(300)).await,
@@ -316,7 +327,7 @@ pub async fn leases_expire<S: TokenStore + ?Sized>(store: &S, ns: &str) {
 }
 
 /// Releasing a lease someone else now holds (ours expired, or a forged one) leaves theirs.
-pub async fn lease_release_is_holder_checked<S: TokenStore + ?Sized>(store: &S, ns: &str) {
+pub async fn lease_release_is_holder_checked<S: LeaseStore + ?Sized>(store: &S, ns: &str) {
     let name = format!("refresh:{ns}-holder");
     let stale = ok(
         store.acquire_lease(&name, Duration::from_millis(200)).await,
@@ -351,7 +362,7 @@ pub async fn lease_release_is_holder_checked<S: TokenStore + ?Sized>(store: &S, 
 }
 
 /// A lease named like an openid does not touch that openid's token, and the reverse.
-pub async fn leases_and_tokens_are_separate_namespaces<S: TokenStore + ?Sized>(
+pub async fn leases_and_tokens_are_separate_namespaces<S: TokenStore + LeaseStore + ?Sized>(
     store: &S,
     ns: &str,
 ) {

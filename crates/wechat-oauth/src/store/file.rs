@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::codec::{decode_stored_str, encode_for_store};
-use super::{Lease, StoreError, TokenStore, validate_for_save};
+use super::{Lease, LeaseStore, StoreError, TokenStore, validate_for_save};
 use crate::{AccessToken, now_millis};
 
 /// Tokens in a directory, one file per openid: `<openid>:access_token.txt` holding the
@@ -207,7 +207,10 @@ impl TokenStore for FileStore {
         };
         Self::locked(&path.clone(), move || remove_optional(&path)).await
     }
+}
 
+#[async_trait]
+impl LeaseStore for FileStore {
     async fn acquire_lease(&self, name: &str, ttl: Duration) -> Result<Option<Lease>, StoreError> {
         let path = self.lease_path(name);
         let lease = Lease::new(name);
@@ -243,6 +246,14 @@ impl TokenStore for FileStore {
             Ok(())
         })
         .await
+    }
+
+    async fn claim_once(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
+        // A claim is a lease in its own namespace that nobody releases.
+        Ok(self
+            .acquire_lease(&format!("\0claim:{key}"), ttl)
+            .await?
+            .is_some())
     }
 }
 

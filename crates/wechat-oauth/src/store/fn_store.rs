@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::future::BoxFuture;
 
-use super::{BoxError, Lease, MemoryStore, StoreError, TokenStore, validate_for_save};
+use super::{BoxError, Lease, LeaseStore, MemoryStore, StoreError, TokenStore, validate_for_save};
 use crate::AccessToken;
 
 type GetFn =
@@ -172,12 +172,19 @@ impl TokenStore for FnStore {
             None => Ok(()),
         }
     }
+}
 
+#[async_trait]
+impl LeaseStore for FnStore {
     async fn acquire_lease(&self, name: &str, ttl: Duration) -> Result<Option<Lease>, StoreError> {
         self.leases.acquire_lease(name, ttl).await
     }
 
     async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
         self.leases.release_lease(lease).await
+    }
+
+    async fn claim_once(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
+        self.leases.claim_once(key, ttl).await
     }
 }

@@ -71,14 +71,6 @@ impl TokenStore for MemoryStore {
         self.tokens.lock().map_err(poisoned)?.remove(openid);
         Ok(())
     }
-
-    async fn acquire_lease(&self, name: &str, ttl: Duration) -> Result<Option<Lease>, StoreError> {
-        LeaseStore::acquire_lease(self, name, ttl).await
-    }
-
-    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
-        LeaseStore::release_lease(self, lease).await
-    }
 }
 
 #[async_trait]

@@ -1,15 +1,20 @@
-//! Token persistence: the [`TokenStore`] trait and the built-in stores.
+//! Persistence: one small trait per kind of state, and the built-in stores.
 //!
 //! The seed keeps one token per openid behind a `getToken` / `saveToken` pair so that
-//! "cluster mode and many machines" share tokens. A [`TokenStore`] is that pair plus what
-//! sharing needs to be safe:
+//! "cluster mode and many machines" share tokens. Here every kind of state the SDK keeps has
+//! that promise:
 //!
-//! - [`save`](TokenStore::save) never lets an older token (smaller `create_at`) overwrite a
-//!   newer one, so a slow process cannot roll back a refresh done by a faster one;
-//! - [`acquire_lease`](TokenStore::acquire_lease) / [`release_lease`](TokenStore::release_lease)
-//!   give a short named lock with a time-to-live, so that when a token expires only one
-//!   process refreshes it with WeChat while the others wait and re-read. The same primitive
-//!   remembers single-use values (an OAuth `state` nonce): acquire and never release.
+//! - [`TokenStore`]: OAuth user tokens. [`save`](TokenStore::save) never lets an older token
+//!   (smaller `create_at`) overwrite a newer one, so a slow process cannot roll back a
+//!   refresh done by a faster one;
+//! - [`LeaseStore`]: short named locks with a time-to-live, so that when a token expires only
+//!   one process refreshes it with WeChat while the others wait and re-read, and single-use
+//!   values ([`claim_once`](LeaseStore::claim_once): an OAuth `state` nonce);
+//! - [`SessionStore`](crate::miniprogram::SessionStore): Mini Program sessions;
+//! - [`WebSessionStore`]: the axum middleware's server-side login sessions;
+//! - [`CredentialStore`]: app credentials (the server access token, the JS-SDK ticket).
+//!
+//! [`Stores`] holds one handle of each, usually all from one backend.
 //!
 //! Backends: [`MemoryStore`] (the default), [`FileStore`] (one JSON file per openid, as in
 //! the seed's example) and [`FnStore`] (your own `getToken` / `saveToken` pair as two async
@@ -23,6 +28,7 @@ mod file;
 mod fn_store;
 mod lease;
 mod memory;
+mod record;
 mod set;
 mod web_session;
 
@@ -32,12 +38,11 @@ pub use file::FileStore;
 pub use fn_store::FnStore;
 pub use lease::{Lease, LeaseStore};
 pub use memory::MemoryStore;
+pub use record::{Guard, Record, RecordKind, RecordStore, claim_record};
 pub use set::{Backend, Stores};
 pub use web_session::{
     MAX_WEB_SESSION_DATA_BYTES, WebSession, WebSessionStore, validate_web_session,
 };
-
-use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -134,16 +139,6 @@ pub trait TokenStore: Send + Sync {
 
     /// Removes the token for `openid` (nothing happens if there is none).
     async fn delete(&self, openid: &str) -> Result<(), StoreError>;
-
-    /// Takes the lease `name` for `ttl` if nobody holds an unexpired lease of that name.
-    ///
-    /// Returns `None` when someone else holds it. Lease names live in their own namespace,
-    /// apart from openids.
-    async fn acquire_lease(&self, name: &str, ttl: Duration) -> Result<Option<Lease>, StoreError>;
-
-    /// Releases `lease` if it is still held by the same holder; a lease that expired and was
-    /// taken by someone else is left alone.
-    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError>;
 }
 
 #[async_trait]
@@ -156,12 +151,6 @@ impl<S: TokenStore + ?Sized> TokenStore for std::sync::Arc<S> {
     }
     async fn delete(&self, openid: &str) -> Result<(), StoreError> {
         (**self).delete(openid).await
-    }
-    async fn acquire_lease(&self, name: &str, ttl: Duration) -> Result<Option<Lease>, StoreError> {
-        (**self).acquire_lease(name, ttl).await
-    }
-    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
-        (**self).release_lease(lease).await
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use wechat_oauth::store::{Lease, StoreError, TokenStore};
+use wechat_oauth::store::{Lease, LeaseStore, StoreError, TokenStore};
 use wechat_oauth::{AccessToken, MemoryStore, OAuthClient, OAuthClientBuilder};
 use wechat_sandbox::defaults::{OFFICIAL_APPID, OFFICIAL_SECRET};
 use wechat_sandbox::{JournalEntry, Sandbox};
@@ -101,11 +101,18 @@ impl TokenStore for CountingStore {
     async fn delete(&self, openid: &str) -> Result<(), StoreError> {
         self.inner.delete(openid).await
     }
+}
+
+#[async_trait]
+impl LeaseStore for CountingStore {
     async fn acquire_lease(&self, name: &str, ttl: Duration) -> Result<Option<Lease>, StoreError> {
         self.inner.acquire_lease(name, ttl).await
     }
     async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
         self.inner.release_lease(lease).await
+    }
+    async fn claim_once(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
+        self.inner.claim_once(key, ttl).await
     }
 }
 
@@ -124,11 +131,18 @@ impl TokenStore for FailingStore {
     async fn delete(&self, _: &str) -> Result<(), StoreError> {
         Ok(())
     }
+}
+
+#[async_trait]
+impl LeaseStore for FailingStore {
     async fn acquire_lease(&self, name: &str, _: Duration) -> Result<Option<Lease>, StoreError> {
         Ok(Some(Lease::new(name)))
     }
     async fn release_lease(&self, _: &Lease) -> Result<(), StoreError> {
         Ok(())
+    }
+    async fn claim_once(&self, _: &str, _: Duration) -> Result<bool, StoreError> {
+        Ok(true)
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use wechat_oauth::store::TokenStore;
+use wechat_oauth::store::{LeaseStore, TokenStore};
 use wechat_oauth::{OAuthClient, now_millis};
 use wechat_sandbox::{Fault, Sandbox};
 
@@ -78,8 +78,8 @@ async fn refresh_is_single_flight_under_200_concurrent_callers() {
 /// reaches WeChat.
 async fn assert_two_processes_refresh_once(
     sandbox: &Sandbox,
-    one: impl TokenStore + 'static,
-    two: impl TokenStore + 'static,
+    one: impl TokenStore + LeaseStore + 'static,
+    two: impl TokenStore + LeaseStore + 'static,
     callers: usize,
 ) {
     let one = builder(sandbox).token_store(one).build().unwrap();

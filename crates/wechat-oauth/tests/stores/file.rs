@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use wechat_oauth::store::{FileStore, conformance};
-use wechat_oauth::{AccessToken, StoreError, TokenStore};
+use wechat_oauth::{AccessToken, LeaseStore, StoreError, TokenStore};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_store_passes_the_conformance_suite() {

@@ -3,7 +3,9 @@ use wechat_oauth::store::conformance;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_store_passes_the_conformance_suite() {
-    conformance::run(&MemoryStore::new()).await;
+    let store = MemoryStore::new();
+    conformance::run(&store).await;
+    conformance::state::run_state(&store).await;
 }
 
 mod new_kinds {

@@ -187,3 +187,43 @@ fn bad_arguments_exit_with_an_error_naming_the_problem() {
         assert!(!stderr.is_empty(), "{args:?} should explain itself");
     }
 }
+
+/// `wechat-sandbox --help` lists the flags of `wechat_sandbox::cli::SandboxArgs`, the one
+/// definition `wechat-oauth sandbox` flattens too (its own test checks that side).
+#[test]
+fn help_lists_the_shared_flags() {
+    use clap::Args as _;
+    let output = Command::new(env!("CARGO_BIN_EXE_wechat-sandbox"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    let listed: std::collections::BTreeSet<String> = help
+        .lines()
+        .filter_map(|line| {
+            // `  -h, --help` or `      --listen <ADDR>`
+            let line = line.trim_start();
+            let line = match line.as_bytes() {
+                [b'-', short, b',', b' ', ..] if *short != b'-' => &line[4..],
+                _ => line,
+            };
+            let name: String = line
+                .strip_prefix("--")?
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            (!name.is_empty() && name != "help" && name != "version").then_some(name)
+        })
+        .collect();
+    let shared: std::collections::BTreeSet<String> =
+        wechat_sandbox::cli::SandboxArgs::augment_args(clap::Command::new("wechat-sandbox"))
+            .get_arguments()
+            .filter_map(|arg| arg.get_long().map(str::to_owned))
+            .collect();
+    assert_eq!(listed, shared, "{help}");
+    assert!(
+        shared.contains("listen") && shared.contains("app"),
+        "{shared:?}"
+    );
+}

@@ -7,10 +7,10 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use wechat_oauth::store::{MemoryStore, TokenStore};
+use wechat_oauth::store::{Stores, TokenStore};
 use wechat_oauth::{AccessToken, now_millis};
 use wechat_oauth_bench::load::keep_in_flight;
 use wechat_oauth_bench::measure::ClientReport;
@@ -29,9 +29,9 @@ pub(crate) struct StoreArgs {
     duration_ms: u64,
 }
 
-pub(crate) async fn open_store(url: &str) -> anyhow::Result<Arc<dyn TokenStore>> {
+pub(crate) async fn open_store(url: &str) -> anyhow::Result<Stores> {
     if url == "memory" || url == "memory:" {
-        return Ok(Arc::new(MemoryStore::new()));
+        return Ok(Stores::memory());
     }
     Ok(wechat_oauth_stores::open(url).await?)
 }
@@ -65,7 +65,7 @@ pub(crate) async fn run(args: StoreArgs) -> anyhow::Result<ClientReport> {
         })
         .await
     } else {
-        let store = open_store(&args.url).await?;
+        let store = open_store(&args.url).await?.tokens;
         // Start from a clean slate: a previous run's tokens may carry a later create_at.
         for openid in &openids {
             store.delete(openid).await?;

@@ -47,11 +47,12 @@ pub(crate) struct StormArgs {
 }
 
 pub(crate) async fn run(args: StormArgs) -> anyhow::Result<ClientReport> {
-    let store: Arc<dyn TokenStore> = open_store(&args.store).await?;
+    let stores = open_store(&args.store).await?;
+    let store: Arc<dyn TokenStore> = stores.tokens.clone();
     let client = OAuthClient::builder(args.appid.clone(), args.secret.clone())
         .api_base(args.base.clone())
         .open_base(args.base.clone())
-        .token_store(store.clone())
+        .stores(stores)
         .build()?;
     let openids: Vec<String> = match &args.codes {
         Some(codes) => {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{AppSecret, OAuthClient, TokenStatus, TokenStore};
+use crate::{AppSecret, OAuthClient, Stores, TokenStatus, TokenStore};
 
 /// The variable that carries the job to the worker process (JSON).
 pub const WORKER_ENV: &str = "WECHAT_OAUTH_TWO_PROCESS_WORKER";
@@ -37,11 +37,11 @@ pub struct Job {
     pub callers: usize,
 }
 
-fn client(job: &Job, store: impl TokenStore + 'static) -> OAuthClient {
+fn client(job: &Job, stores: Stores) -> OAuthClient {
     OAuthClient::builder(job.appid.clone(), job.secret.clone())
         .api_base(job.sandbox_url.clone())
         .open_base(job.sandbox_url.clone())
-        .token_store(store)
+        .stores(stores)
         .build()
         .unwrap_or_else(|e| panic!("client: {e}"))
 }
@@ -64,11 +64,10 @@ async fn hammer(client: &OAuthClient, openid: &str, callers: usize) {
 /// The worker's side: when [`WORKER_ENV`] is set, opens the store with `open(job.store)`,
 /// says it is ready, waits for the parent's go (a line on stdin), hammers `get_user` and
 /// reports. Returns `false` (doing nothing) in an ordinary test run.
-pub async fn run_worker<F, Fut, S>(open: F) -> bool
+pub async fn run_worker<F, Fut>(open: F) -> bool
 where
     F: FnOnce(String) -> Fut,
-    Fut: std::future::Future<Output = S>,
-    S: TokenStore + 'static,
+    Fut: std::future::Future<Output = Stores>,
 {
     let Ok(spec) = std::env::var(WORKER_ENV) else {
         return false;
@@ -112,17 +111,16 @@ async fn control(
 /// store ends with the newest token, one WeChat accepts.
 ///
 /// `user` is the sandbox user behind `job.openid`.
-pub async fn assert_one_refresh_per_expiry<S>(
+pub async fn assert_one_refresh_per_expiry(
     job: Job,
     user: &str,
-    store: S,
+    stores: Stores,
     worker_test: &str,
     rounds: usize,
-) where
-    S: TokenStore + Clone + 'static,
-{
+) {
     let http = reqwest::Client::new();
-    let client = client(&job, store.clone());
+    let store = stores.tokens.clone();
+    let client = client(&job, stores);
     let minted = control(
         &http,
         &job,
