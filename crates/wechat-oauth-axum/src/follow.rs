@@ -108,7 +108,13 @@ pub enum ScanOutcome {
 ///
 /// The signed-in [`WeChatUser`] has the Official Account's openid, the follower's unionid
 /// (when the account is bound to an Open Platform account), an empty `scope` (no OAuth
-/// grant was made) and no nickname or avatar.
+/// grant was made) and no nickname or avatar. When the [`WeChatLogin`]'s own app is not
+/// the Official Account (a website app), that openid is still the Official Account's: link
+/// the two by unionid.
+///
+/// QR-login phishing (someone shows *their* code to a victim, who scans it) is inherent to
+/// every scan-to-login flow; the text this answers in WeChat says that a computer is being
+/// signed in, so the person scanning knows what the scan does.
 ///
 /// [`LeaseStore::claim_once`]: wechat_oauth::store::LeaseStore::claim_once
 /// [`Stores::credentials`]: wechat_oauth::store::Stores::credentials
@@ -558,7 +564,9 @@ impl FollowLogin {
             Err(error) => tracing::warn!(%error, "follower info unavailable after a follow login"),
         }
         let previous = login.session(headers).await.ok().flatten();
-        let nonce = &cookie.scene[SCENE_PREFIX.len() + EXPIRY_LEN..][..NONCE_LEN];
+        // The scene was verified (48 ASCII characters) before this point.
+        let start = SCENE_PREFIX.len() + EXPIRY_LEN;
+        let nonce = cookie.scene.get(start..start + NONCE_LEN).unwrap_or("");
         let session = match login.start_session(user, nonce).await {
             Ok(session) => session,
             Err(error) => return store_unavailable(&error),
