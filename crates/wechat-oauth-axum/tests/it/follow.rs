@@ -388,12 +388,10 @@ async fn a_cross_site_scene_request_is_refused() {
     assert_eq!(sandbox.request_count("/cgi-bin/qrcode/create"), 0);
 }
 
-#[tokio::test]
-async fn the_scan_reaches_one_instance_and_the_browser_polls_another() {
+/// Two instances of one site (one key, one store set, two ports): the sandbox pushes to
+/// the second, the browser talks to the first.
+async fn scan_on_one_instance_poll_on_another(stores: Stores) {
     let sandbox = sandbox().await;
-    // Two instances of one site: one key, one store set, two ports. The sandbox pushes to
-    // the second; the browser talks to the first.
-    let stores = Stores::memory();
     let key = Key::generate();
     let first = FollowSite::start(&sandbox, stores.clone(), key.clone(), false).await;
     let second = FollowSite::start(&sandbox, stores, key, true).await;
@@ -416,6 +414,29 @@ async fn the_scan_reaches_one_instance_and_the_browser_polls_another() {
             openid
         );
     }
+    // A second scan reaching the other instance is still refused (the claim is shared).
+    let again = scan(&sandbox, "bob", &ticket).await;
+    assert!(
+        reply_text(&again).contains("already used"),
+        "{:?}",
+        again.reply
+    );
+}
+
+#[tokio::test]
+async fn the_scan_reaches_one_instance_and_the_browser_polls_another() {
+    scan_on_one_instance_poll_on_another(Stores::memory()).await;
+}
+
+/// The same over a store set opened from an SQLite file: the single-use claims (scans,
+/// sign-ins) go through the file. (`wechat_oauth_stores::open` keeps credentials and web
+/// sessions in memory until the SQL stores keep them too; then all of it does.)
+#[tokio::test]
+async fn the_scan_reaches_one_instance_and_the_browser_polls_another_over_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("follow.db").display());
+    let stores = wechat_oauth_stores::open(&url).await.unwrap();
+    scan_on_one_instance_poll_on_another(stores).await;
 }
 
 #[tokio::test]
