@@ -61,7 +61,7 @@ impl Flow {
 ///
 /// Since 2022 WeChat opens a `snsapi_userinfo` page in "snapshot mode" when it judges the
 /// login was forced on page open; the openid and unionid it then gives belong to a virtual
-/// account (`wechat-protocol.md` §1.7, §8.2 S8). They must never become a real account.
+/// account (docs/protocol.md §7). They must never become a real account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum SnapshotUsers {
@@ -171,7 +171,7 @@ pub(crate) struct Inner {
 impl WeChatLogin {
     /// Starts configuring a login that exchanges codes with `client`, receives WeChat's
     /// callback at exactly `callback_url` (never derived from request headers,
-    /// `wechat-protocol.md` §8.2 S2), and signs states and cookies with `key`.
+    /// docs/protocol.md §7), and signs states and cookies with `key`.
     ///
     /// The callback route is mounted at the path of `callback_url`.
     pub fn builder(
@@ -403,10 +403,11 @@ impl WeChatLoginBuilder {
         self
     }
 
-    /// Where the web sessions and the single-use `state` nonces live (default: this
-    /// process's memory). A site served by more than one process passes the same shared
-    /// set to each (for example from `wechat_oauth_stores::open(url)`), or sessions started
-    /// on one process are unknown on the others and a state could be used once per process.
+    /// Where the web sessions and the single-use `state` nonces live (default: the OAuth
+    /// client's own [`Stores`], so a client built on a shared backend shares sessions too).
+    /// A site served by more than one process needs a shared set (for example from
+    /// `wechat_oauth_stores::open(url)`), or sessions started on one process are unknown on
+    /// the others and a state could be used once per process.
     pub fn stores(mut self, stores: Stores) -> Self {
         self.stores = Some(stores);
         self
@@ -441,7 +442,7 @@ impl WeChatLoginBuilder {
     }
 
     /// How long a login may take from the login route to the callback (default and
-    /// maximum 10 minutes, `wechat-protocol.md` §8.2 S1).
+    /// maximum 10 minutes, docs/protocol.md §7).
     pub fn state_ttl(mut self, ttl: Duration) -> Self {
         self.state_ttl = ttl;
         self
@@ -542,6 +543,7 @@ impl WeChatLoginBuilder {
                 .map_err(|_| ConfigError::CallbackUrl(self.callback_url.clone()))?,
         );
         let cookies = Cookies::new(&self.key, self.client.appid(), &self.session_cookie, secure);
+        let stores = self.stores.unwrap_or_else(|| self.client.stores().clone());
         Ok(WeChatLogin {
             inner: Arc::new(Inner {
                 client: self.client,
@@ -556,7 +558,7 @@ impl WeChatLoginBuilder {
                 key: self.key,
                 cookies,
                 site_origin,
-                stores: self.stores.unwrap_or_default(),
+                stores,
                 session_ttl: self.session_ttl,
                 session_idle_ttl: self.session_idle_ttl.min(self.session_ttl),
                 state_ttl: self.state_ttl,
@@ -576,7 +578,7 @@ impl WeChatLoginBuilder {
 fn check_callback_url(url: &str, allow_http: bool) -> Result<(String, bool), ConfigError> {
     let bad = |why: &str| ConfigError::CallbackUrl(format!("{url:?}: {why}"));
     if url.contains('#') {
-        // WeChat inserts `?code=` before a fragment (`wechat-protocol.md` §1.1).
+        // WeChat inserts `?code=` before a fragment (docs/protocol.md §2.1).
         return Err(bad("no fragment allowed"));
     }
     let uri: Uri = url.parse().map_err(|_| bad("not a URL"))?;

@@ -41,7 +41,10 @@
 //!     .with_state(login);
 //!
 //! let listener = tokio::net::TcpListener::bind("0.0.0.0:3000").await?;
-//! axum::serve(listener, app).await?;
+//! wechat_oauth_axum::serve(listener, app, wechat_oauth_axum::ServeLimits::default(), async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! })
+//! .await?;
 //! # Ok(()) }
 //! ```
 //!
@@ -138,6 +141,49 @@
 //! logs the attacker's own browser in as whoever approves on WeChat's page, which is the
 //! attacker, and a victim who opens a planted URL is sent to log in as themselves.
 //!
+//! # Serving it
+//!
+//! A login page is public: anyone can open connections to it. `axum::serve` sets no limit
+//! on how long a client may take to send its request headers or how long an idle
+//! connection stays open, so a few hundred slowloris connections (headers sent a byte at a
+//! time, or nothing at all) stay open indefinitely and exhaust file descriptors. Serve the
+//! app with [`serve`] and [`ServeLimits`] instead (HTTP/1.1; TLS in a reverse proxy):
+//!
+//! - **header-read timeout** (default 10 s): the whole request head must arrive in time;
+//! - **idle timeout** (default 60 s): a connection with no byte in either direction is
+//!   closed, whether it is an idle keep-alive connection, a stalled upload or a client that
+//!   stopped reading (long-polling handlers need a longer one);
+//! - **connection cap** (default 1,024): past it, new connections wait in the kernel's
+//!   accept queue instead of costing memory and descriptors.
+//!
+//! ```no_run
+//! # async fn run(app: axum::Router) -> std::io::Result<()> {
+//! use std::time::Duration;
+//! use wechat_oauth_axum::{ServeLimits, serve};
+//!
+//! let limits = ServeLimits::default()
+//!     .header_read_timeout(Duration::from_secs(5))
+//!     .idle_timeout(Duration::from_secs(30))
+//!     .max_connections(4096);
+//! let listener = tokio::net::TcpListener::bind("0.0.0.0:3000").await?;
+//! serve(listener, app, limits, async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! })
+//! .await
+//! # }
+//! ```
+//!
+//! Behind a reverse proxy (nginx, a cloud load balancer), set the same limits there too
+//! (`client_header_timeout`, `keepalive_timeout`, `limit_conn`): the proxy is what the
+//! clients connect to. A server of your own built on hyper gets the first two from
+//! `hyper::server::conn::http1::Builder::timer(hyper_util::rt::TokioTimer::new())` and
+//! `.header_read_timeout(…)`, plus a timeout on the connection's reads and writes, and the
+//! cap from a `tokio::sync::Semaphore` taken before each `accept`, which is what [`serve`]
+//! does.
+//!
+//! The demo site this crate's `examples/demo.rs` and `wechat-oauth demo` run is the
+//! `demo` module (feature `demo`), a worked example of everything above.
+//!
 //! [`Stores`]: wechat_oauth::store::Stores
 //! [`Stores::web_sessions`]: wechat_oauth::store::Stores::web_sessions
 //! [`Stores::leases`]: wechat_oauth::store::Stores::leases
@@ -146,9 +192,14 @@
 
 mod config;
 mod cookie;
+#[cfg(feature = "demo")]
+pub mod demo;
 mod extract;
 mod follow;
 mod jssdk;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod key;
 mod origin;
 mod outcome;
@@ -156,6 +207,7 @@ mod pages;
 mod pending;
 mod return_path;
 mod routes;
+mod serve;
 mod session;
 mod state;
 
@@ -166,4 +218,5 @@ pub use jssdk::{JsSdk, JsSdkError};
 pub use key::{Key, KeyTooShort};
 pub use pages::LoginFailure;
 pub use return_path::safe_return_path;
+pub use serve::{ServeLimits, serve};
 pub use session::WeChatUser;

@@ -1,5 +1,5 @@
 //! Remembers, for a minute, how each callback ended, so that WeChat's duplicate callback
-//! (the same `code` and `state` twice, `wechat-protocol.md` §6 item 5) completes the same
+//! (the same `code` and `state` twice, docs/protocol.md §2.1) completes the same
 //! login in the same browser without a second code exchange (§8.2 S6).
 //!
 //! This is per process. Across processes the state's lease in the token store still stops

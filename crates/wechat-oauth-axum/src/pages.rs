@@ -14,7 +14,7 @@ pub enum LoginFailure {
     /// The callback had no `state`, a repeated parameter, or an oversized value.
     BadRequest,
     /// The `state` was not minted by this site, was altered, or belongs to another flow or
-    /// app (login CSRF, forgery, mix-up: `wechat-protocol.md` §8.2 S1, S19).
+    /// app (login CSRF, forgery, mix-up: docs/protocol.md §7).
     InvalidState,
     /// The login took longer than the state's lifetime, and the one automatic restart was used.
     Expired,

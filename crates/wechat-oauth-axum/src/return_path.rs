@@ -1,5 +1,5 @@
 //! Where to send the browser after login: only same-site relative paths
-//! (`wechat-protocol.md` §8.2 S3; RFC 9700 §4.11, no open redirectors).
+//! (docs/protocol.md §7; RFC 9700 §4.11, no open redirectors).
 
 use percent_encoding::percent_decode_str;
 

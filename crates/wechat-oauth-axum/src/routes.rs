@@ -21,7 +21,7 @@ use crate::session::{Session, WeChatUser};
 use crate::state::{NONCE_LEN, ReturnRef, StateClaims, fits_inline};
 
 /// Longest `code` or `state` value looked at; WeChat's are well under 128 bytes.
-const MAX_PARAM_LEN: usize = 512;
+pub(crate) const MAX_PARAM_LEN: usize = 512;
 
 /// `GET {login_path}?return_to=/path`: redirect to WeChat's authorize page with a fresh state.
 pub(crate) async fn login(
@@ -73,15 +73,15 @@ pub(crate) async fn logout_everywhere(
 
 /// The `code` and `state` of a callback; any other parameter is ignored.
 #[derive(Default)]
-struct CallbackParams {
-    code: Option<String>,
-    state: Option<String>,
+pub(crate) struct CallbackParams {
+    pub(crate) code: Option<String>,
+    pub(crate) state: Option<String>,
 }
 
 impl CallbackParams {
-    /// Refuses a repeated `code` or `state` (`?code=x&code=y`, `wechat-protocol.md` §8.2 S5)
+    /// Refuses a repeated `code` or `state` (`?code=x&code=y`, docs/protocol.md §7)
     /// and oversized values.
-    fn parse(query: &str) -> Result<Self, ()> {
+    pub(crate) fn parse(query: &str) -> Result<Self, ()> {
         let mut params = Self::default();
         for (name, value) in parse_query(query)? {
             let slot = match name.as_str() {
@@ -161,7 +161,7 @@ impl WeChatLogin {
 
     /// The `return_to` query parameter of the login and logout routes if it is a same-site
     /// path (S3), else the after-login default.
-    fn requested_return_to(&self, query: Option<&str>) -> String {
+    pub(crate) fn requested_return_to(&self, query: Option<&str>) -> String {
         let requested = parse_query(query.unwrap_or(""))
             .ok()
             .and_then(|params| params.into_iter().find(|(k, _)| k == "return_to"))

@@ -1,7 +1,7 @@
 //! The OAuth `state` this crate sends to WeChat, and how a callback checks it.
 //!
 //! WeChat only passes `state` through if it is `[A-Za-z0-9]`, at most 128 bytes
-//! (`wechat-protocol.md` §1.1). The WeChat in-app browser sometimes drops cookies between
+//! (docs/protocol.md §2.1). The WeChat in-app browser sometimes drops cookies between
 //! the login redirect and the callback (overtrue/socialite#97), so a state must be checkable
 //! from its own text: it carries its nonce, expiry, flow and return path, authenticated by
 //! an HMAC under the site [`Key`]. Single use is enforced elsewhere, through the token
@@ -29,7 +29,7 @@ pub(crate) const NONCE_LEN: usize = 22;
 const MAC_BYTES: usize = 16;
 const MAC_LEN: usize = MAC_BYTES * 2;
 const FIXED_LEN: usize = 2 + EXPIRY_LEN + NONCE_LEN + MAC_LEN;
-/// WeChat's limit on `state` (`wechat-protocol.md` §1.1).
+/// WeChat's limit on `state` (docs/protocol.md §2.1).
 pub(crate) const MAX_STATE_LEN: usize = 128;
 /// Room left for the return-path part.
 const MAX_PATH_PART: usize = MAX_STATE_LEN - FIXED_LEN;
@@ -38,7 +38,7 @@ const MAX_PATH_PART: usize = MAX_STATE_LEN - FIXED_LEN;
 const ESCAPE: u8 = b'Z';
 
 /// Which WeChat authorization a state was minted for (RFC 9700 §2.1 mix-up defence,
-/// `wechat-protocol.md` §8.2 S19).
+/// docs/protocol.md §79).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FlowTag {
     Base,

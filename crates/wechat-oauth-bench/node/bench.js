@@ -1,21 +1,28 @@
 #!/usr/bin/env node
 'use strict';
 // The npm `wechat-oauth` 1.5.0 as a benchmark client, spawned by wechat-oauth-bench.
-// Driven as ../shared/peer/node-peer.js does: OAuth.prototype.request is wrapped to
+// OAuth.prototype.request is wrapped to
 // rewrite the hard-coded https://api.weixin.qq.com prefix to the sandbox, so urllib and
 // all of the library's logic stay in the path. Prints one JSON report (the same fields
 // as the Rust clients' ClientReport) as its last stdout line.
 //
 //   node bench.js getuser --base URL --appid A --secret S --codes FILE
 //                 [--concurrency 200] [--duration-ms 4000] [--keepalive]
+//                 (an https:// base is trusted through NODE_EXTRA_CA_CERTS)
 //   node bench.js storm   --base URL --appid A --secret S --codes FILE
 //                 [--calls 10000] [--backdate-secs 7300]    (prints "ready", waits for a stdin line)
 //   node bench.js decrypt --vector FILE [--duration-ms 2000]  (AES-128-CBC + SHA-1 signature)
+//   node bench.js msg-server --token T --aes-key K --appid A
+//                 (the npm `wechat` 2.1.0 middleware in a plain http server; prints
+//                  "listening on http://127.0.0.1:PORT/wechat", serves until killed)
 
 const http = require('http');
+const https = require('https');
 const fs = require('fs');
 const crypto = require('crypto');
-const OAuth = require('wechat-oauth');
+// Loaded lazily: each mode needs only its own library.
+const lazy = (name) => { let m; return () => (m || (m = require(name))); };
+const OAuthLib = lazy('wechat-oauth');
 
 function arg(name, dflt) {
   const i = process.argv.indexOf('--' + name);
@@ -25,10 +32,17 @@ function arg(name, dflt) {
 }
 const MODE = process.argv[2];
 const BASE = arg('base');
-const origRequest = OAuth.prototype.request;
-OAuth.prototype.request = function (url, opts, cb) {
-  return origRequest.call(this, url.replace('https://api.weixin.qq.com', BASE), opts, cb);
-};
+function oauth(appid, secret) {
+  const OAuth = OAuthLib();
+  if (!OAuth.prototype.request.rewritten) {
+    const origRequest = OAuth.prototype.request;
+    OAuth.prototype.request = function (url, opts, cb) {
+      return origRequest.call(this, url.replace('https://api.weixin.qq.com', BASE), opts, cb);
+    };
+    OAuth.prototype.request.rewritten = true;
+  }
+  return new OAuth(appid, secret);
+}
 const call = (fn, ...a) => new Promise((r) => fn(...a, (...cbArgs) => r(cbArgs)));
 const lines = (file) => fs.readFileSync(file, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean);
 const errText = (e) => String((e && (e.name + ': ' + e.message)) || e).split('\n')[0].slice(0, 200);
@@ -58,8 +72,14 @@ async function getuser() {
   const concurrency = Number(arg('concurrency', 200));
   const duration = Number(arg('duration-ms', 4000));
   const keepalive = !!arg('keepalive', false);
-  const api = new OAuth(arg('appid'), arg('secret'));
-  if (keepalive) api.setOpts({ agent: new http.Agent({ keepAlive: true, maxSockets: concurrency }) });
+  const api = oauth(arg('appid'), arg('secret'));
+  // urllib takes `agent` for http:// URLs and `httpsAgent` for https:// ones (its default
+  // https agent opens a connection, and does a TLS handshake, per call).
+  if (keepalive && BASE.startsWith('https:')) {
+    api.setOpts({ httpsAgent: new https.Agent({ keepAlive: true, maxSockets: concurrency }) });
+  } else if (keepalive) {
+    api.setOpts({ agent: new http.Agent({ keepAlive: true, maxSockets: concurrency }) });
+  }
   const openids = await seed(api, lines(arg('codes')));
   let ok = 0, errors = 0, n = 0, firstError = null;
   const lat = [];
@@ -87,7 +107,7 @@ async function getuser() {
 async function storm() {
   const calls = Number(arg('calls', 10000));
   const backdateMs = Number(arg('backdate-secs', 7300)) * 1000;
-  const api = new OAuth(arg('appid'), arg('secret'));
+  const api = oauth(arg('appid'), arg('secret'));
   // The storm's 10,000 sockets at once would exceed the sandbox's accept backlog; a
   // keep-alive pool bounds them as an application would.
   api.setOpts({ agent: new http.Agent({ keepAlive: true, maxSockets: 1000 }) });
@@ -135,8 +155,31 @@ async function decrypt() {
   return report('node-crypto', 1, secs, n, 0, null, [secs * 1000 / n], process.cpuUsage(cpu0));
 }
 
+// The npm `wechat` middleware (node-webot) as its README shows it, in a plain node http
+// server: connect-style `(req, res, next)`, `req.query` parsed here, `res.reply(text)`.
+// It checks `signature` (plain) or `msg_signature` and decrypts (encrypt_type=aes), and
+// encrypts its reply in safe mode. Every text message is answered with its own content
+// echoed (`echo: <Content>`), which the load generator checks.
+async function msgServer() {
+  const wechat = require('wechat');
+  const config = { token: arg('token'), appid: arg('appid'), encodingAESKey: arg('aes-key') };
+  const middleware = wechat(config, (req, res) => res.reply('echo: ' + req.weixin.Content));
+  const server = http.createServer((req, res) => {
+    const q = req.url.indexOf('?');
+    req.query = q < 0 ? {} : Object.fromEntries(new URLSearchParams(req.url.slice(q + 1)));
+    middleware(req, res, (err) => {
+      res.writeHead(err ? 400 : 404);
+      res.end(err ? errText(err) : 'not handled');
+    });
+  });
+  server.keepAliveTimeout = 60000;
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  console.log('listening on http://127.0.0.1:' + server.address().port + '/wechat');
+  await new Promise(() => {}); // until the harness kills it
+}
+
 (async () => {
-  const modes = { getuser, storm, decrypt };
+  const modes = { getuser, storm, decrypt, 'msg-server': msgServer };
   if (!modes[MODE]) throw new Error('mode must be one of ' + Object.keys(modes).join(', '));
   console.log(JSON.stringify(await modes[MODE]()));
   process.exit(0);

@@ -15,3 +15,5 @@ pub mod report;
 pub mod results;
 pub mod sandbox;
 pub mod suite;
+pub mod tls;
+pub mod wechat_push;

@@ -62,9 +62,39 @@ impl LoadResult {
 pub async fn keep_in_flight<F, Fut, E>(
     concurrency: usize,
     duration: Duration,
+    call: F,
+) -> LoadResult
+where
+    F: FnMut(usize, usize) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: Display,
+{
+    let deadline = Instant::now() + duration;
+    keep_in_flight_while(concurrency, |_| Instant::now() < deadline, call).await
+}
+
+/// Keeps `concurrency` calls in flight until `total` calls have been started (each n in
+/// `0..total` exactly once), then waits for the last ones.
+pub async fn keep_in_flight_count<F, Fut, E>(
+    concurrency: usize,
+    total: usize,
+    call: F,
+) -> LoadResult
+where
+    F: FnMut(usize, usize) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: Display,
+{
+    keep_in_flight_while(concurrency.min(total), |next| next < total, call).await
+}
+
+async fn keep_in_flight_while<M, F, Fut, E>(
+    concurrency: usize,
+    mut more: M,
     mut call: F,
 ) -> LoadResult
 where
+    M: FnMut(usize) -> bool,
     F: FnMut(usize, usize) -> Fut,
     Fut: Future<Output = Result<(), E>>,
     E: Display,
@@ -75,7 +105,6 @@ where
     };
     let cpu_before = CpuTime::of_self().unwrap_or_default();
     let started = Instant::now();
-    let deadline = started + duration;
     let timed = |slot: usize, fut: Fut| async move {
         let t = Instant::now();
         let outcome = fut.await;
@@ -89,7 +118,7 @@ where
     }
     while let Some((slot, outcome, took)) = in_flight.next().await {
         result.record(outcome, took);
-        if Instant::now() < deadline {
+        if more(next) {
             in_flight.push(timed(slot, call(slot, next)));
             next += 1;
         }

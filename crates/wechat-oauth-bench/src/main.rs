@@ -37,7 +37,7 @@ enum Command {
         #[arg(long)]
         realtime: bool,
         /// The smoke test's tiny counts, for trying the harness out; writes
-        /// `target/bench-quick.md` and leaves BENCHMARKS.md alone.
+        /// `target/bench-quick/BENCHMARKS.md` and leaves BENCHMARKS.md alone.
         #[arg(long)]
         quick: bool,
     },

@@ -30,6 +30,14 @@ impl CpuTime {
             .ok_or_else(|| std::io::Error::other("unexpected /proc/self/stat format"))
     }
 
+    /// Reads another process's CPU time from `/proc/<pid>/stat` (the harness measures the
+    /// message servers it started this way, whatever they are written in).
+    pub fn of_pid(pid: u32) -> std::io::Result<Self> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        parse_stat_cpu(&stat)
+            .ok_or_else(|| std::io::Error::other("unexpected /proc/<pid>/stat format"))
+    }
+
     /// CPU used between `earlier` and `self`.
     pub fn since(self, earlier: CpuTime) -> CpuTime {
         CpuTime {
@@ -59,7 +67,16 @@ fn parse_stat_cpu(stat: &str) -> Option<CpuTime> {
 
 /// This process's peak resident set size in KiB (`VmHWM`), or 0 if unreadable.
 pub fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    peak_rss_kib_at("/proc/self/status")
+}
+
+/// Another process's peak resident set size in KiB (`VmHWM`), or 0 if unreadable.
+pub fn peak_rss_kib_of(pid: u32) -> u64 {
+    peak_rss_kib_at(&format!("/proc/{pid}/status"))
+}
+
+fn peak_rss_kib_at(status: &str) -> u64 {
+    std::fs::read_to_string(status)
         .ok()
         .and_then(|status| {
             status.lines().find_map(|line| {

@@ -9,7 +9,7 @@ use criterion::Criterion;
 use serde_json::json;
 use wechat_oauth::{AccessToken, OAuthClient, Scope};
 
-/// WeChat's official `encryptedData` demo vector (`wechat-protocol.md` §4.2).
+/// WeChat's official `encryptedData` demo vector (docs/protocol.md §4.2).
 pub mod vector {
     /// The Mini Program appid the watermark names.
     pub const APPID: &str = "wx4f4bc4dec97d474b";

@@ -130,7 +130,8 @@ impl RunningClient {
 pub struct Programs {
     /// The `bench-client` binary of this crate.
     pub bench_client: PathBuf,
-    /// `node`, with `NODE_PATH` pointing at an install of `wechat-oauth@1.5.0`; `None`
+    /// `node`, with `NODE_PATH` pointing at an install of `wechat-oauth@1.5.0` and
+    /// `wechat@2.1.0`; `None`
     /// when node is unavailable (the node columns are then reported as not run).
     pub node: Option<NodeSetup>,
 }
@@ -138,17 +139,27 @@ pub struct Programs {
 /// How to run the npm library.
 #[derive(Debug, Clone)]
 pub struct NodeSetup {
-    /// `node_modules` holding `wechat-oauth`.
+    /// `node_modules` holding `wechat-oauth` and `wechat`.
     pub node_path: PathBuf,
     /// The driver script (`node/bench.js` in this crate).
     pub script: PathBuf,
 }
 
 impl NodeSetup {
-    /// Installs `wechat-oauth@1.5.0` under `dir` (once; later calls reuse it).
+    /// The npm packages the node side runs, at the versions compared against.
+    pub const PACKAGES: [&str; 2] = ["wechat-oauth@1.5.0", "wechat@2.1.0"];
+
+    /// Installs [`PACKAGES`](Self::PACKAGES) under `dir` (once; later calls reuse them).
     pub async fn install(dir: &Path) -> anyhow::Result<Self> {
         let node_path = dir.join("node_modules");
-        if !node_path.join("wechat-oauth/package.json").exists() {
+        let installed = |spec: &str| {
+            let (name, version) = spec.split_once('@').unwrap_or((spec, ""));
+            std::fs::read_to_string(node_path.join(name).join("package.json")).is_ok_and(|p| {
+                serde_json::from_str::<serde_json::Value>(&p)
+                    .is_ok_and(|p| p["version"].as_str() == Some(version))
+            })
+        };
+        if !Self::PACKAGES.iter().all(|p| installed(p)) {
             std::fs::create_dir_all(dir)?;
             if !dir.join("package.json").exists() {
                 std::fs::write(
@@ -157,13 +168,8 @@ impl NodeSetup {
                 )?;
             }
             let status = Command::new("npm")
-                .args([
-                    "install",
-                    "--no-audit",
-                    "--no-fund",
-                    "--loglevel=error",
-                    "wechat-oauth@1.5.0",
-                ])
+                .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+                .args(Self::PACKAGES)
                 .current_dir(dir)
                 .stdout(Stdio::null())
                 .status()
@@ -171,7 +177,8 @@ impl NodeSetup {
                 .context("running npm")?;
             anyhow::ensure!(
                 status.success(),
-                "npm install wechat-oauth@1.5.0 failed: {status}"
+                "npm install {} failed: {status}",
+                Self::PACKAGES.join(" ")
             );
         }
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("node/bench.js");
@@ -185,5 +192,66 @@ impl NodeSetup {
             .arg(&self.script)
             .arg(mode);
         cmd
+    }
+}
+
+/// A server under test (a message-interface server): started pinned, its address read
+/// from its first stdout line (`listening on URL`), its CPU and peak RSS read from
+/// `/proc/<pid>` by the harness, so servers in any language are measured alike.
+#[derive(Debug)]
+pub struct RunningServer {
+    name: String,
+    url: String,
+    pid: u32,
+    child: Child,
+}
+
+impl RunningServer {
+    /// Spawns `cmd` and waits (up to `timeout`) for its `listening on URL` line.
+    pub async fn spawn(name: &str, mut cmd: Command, timeout: Duration) -> anyhow::Result<Self> {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().with_context(|| format!("spawning {name}"))?;
+        let pid = child.id().with_context(|| format!("{name} has no pid"))?;
+        let mut lines = BufReader::new(child.stdout.take().context("server stdout")?).lines();
+        let first = tokio::time::timeout(timeout, lines.next_line())
+            .await
+            .with_context(|| format!("{name} did not start within {timeout:?}"))??
+            .with_context(|| format!("{name} exited before listening"))?;
+        let url = first
+            .strip_prefix("listening on ")
+            .with_context(|| format!("{name} said {first:?} instead of `listening on URL`"))?
+            .to_owned();
+        // Keep draining stdout so a chatty server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(RunningServer {
+            name: name.to_owned(),
+            url,
+            pid,
+            child,
+        })
+    }
+
+    /// The URL it serves.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Its CPU time so far (all threads).
+    pub fn cpu(&self) -> anyhow::Result<crate::measure::CpuTime> {
+        crate::measure::CpuTime::of_pid(self.pid)
+            .with_context(|| format!("reading the CPU time of {}", self.name))
+    }
+
+    /// Its peak RSS so far, KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        crate::measure::peak_rss_kib_of(self.pid)
+    }
+
+    /// Stops it.
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
     }
 }

@@ -12,10 +12,22 @@ pub struct Results {
     pub machine: Machine,
     /// getUser runs: one report per (client, calls in flight).
     pub getuser: Vec<ClientReport>,
+    /// The same over HTTPS (the sandbox behind a TLS relay on loopback).
+    #[serde(default)]
+    pub https: Vec<ClientReport>,
     /// Refresh storms.
     pub storms: Vec<Storm>,
     /// Token store round trips.
     pub stores: Vec<StoreRun>,
+    /// Round trips of the storage model's other kinds of state (issue 11).
+    #[serde(default)]
+    pub state_stores: Vec<StoreRun>,
+    /// Message-interface servers under a load of pushed messages.
+    #[serde(default)]
+    pub messages: Vec<ServerRun>,
+    /// The login middleware's per-request cost: the same page with and without it.
+    #[serde(default)]
+    pub sites: Vec<ServerRun>,
     /// Micro benchmarks.
     pub micro: Vec<Micro>,
     /// Scenarios that could not run, with the reason.
@@ -90,6 +102,10 @@ impl Storm {
 pub struct StoreRun {
     /// `memory`, `file`, `SQLite`, ...
     pub backend: String,
+    /// The kind of state: empty for user tokens, else `mp-sessions`, `web-sessions`,
+    /// `credentials` or `claim-once`.
+    #[serde(default)]
+    pub kind: String,
     /// Concurrent callers.
     pub concurrency: usize,
     /// get + save through the store.
@@ -107,4 +123,32 @@ pub struct Micro {
     pub ns_per_op: f64,
     /// Where the figure comes from (criterion, node loop).
     pub source: String,
+}
+
+/// One server under test (a message-interface server, a site), one scenario, one load: the
+/// load generator's report (its calls are the requests answered and checked) and the
+/// server's own CPU over the measured window.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ServerRun {
+    /// `ours`, `npm wechat 2.1.0`, `WeChatUser`, `no middleware`.
+    pub server: String,
+    /// The scenario: `plain` or `encrypted` for messages, `memory store` for sites.
+    pub mode: String,
+    /// The load generator's report (messages answered, latencies, errors).
+    pub load: ClientReport,
+    /// Server CPU seconds (user + system, all threads) over the measured window.
+    pub server_cpu_s: f64,
+    /// The server's peak RSS over its life, KiB.
+    pub server_peak_rss_kib: u64,
+}
+
+impl ServerRun {
+    /// Server CPU microseconds per message (request) answered.
+    pub fn server_cpu_us_per_message(&self) -> f64 {
+        if self.load.calls > 0 {
+            self.server_cpu_s * 1e6 / self.load.calls as f64
+        } else {
+            0.0
+        }
+    }
 }

@@ -7,15 +7,19 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::measure::ClientReport;
-use crate::procs::{NodeSetup, Pinning, Programs, RunningClient};
-use crate::results::{Micro, Results, StoreRun, Storm};
+use crate::procs::{NodeSetup, Pinning, Programs, RunningClient, RunningServer};
+use crate::results::{Micro, Results, ServerRun, StoreRun, Storm};
 use crate::sandbox::{APPID, SECRET, SandboxServer};
+use crate::tls::TlsRelay;
+use crate::wechat_push::{Mode, bench_account};
 
 /// How much of everything to run.
 #[derive(Debug, Clone)]
 pub struct Plan {
     /// Calls in flight for the getUser comparison.
     pub levels: Vec<usize>,
+    /// Calls in flight for the getUser comparison over HTTPS.
+    pub https_levels: Vec<usize>,
     /// Length of each getUser run.
     pub getuser_duration: Duration,
     /// Users (openids) the getUser calls cycle over.
@@ -28,6 +32,12 @@ pub struct Plan {
     pub store_levels: Vec<usize>,
     /// Length of each store run.
     pub store_duration: Duration,
+    /// Messages in flight for the message-interface rows.
+    pub message_levels: Vec<usize>,
+    /// Messages per measured message-interface run (after the warm-up).
+    pub messages: usize,
+    /// Warm-up messages before each measured run.
+    pub message_warmup: usize,
     /// Length of the node decrypt loop.
     pub node_decrypt_duration: Duration,
     /// Pinning of the sandbox and clients.
@@ -41,12 +51,16 @@ impl Plan {
     pub fn full(scratch: PathBuf) -> Self {
         Plan {
             levels: vec![1, 10, 50, 200, 1000],
+            https_levels: vec![10, 200],
             getuser_duration: Duration::from_secs(4),
             getuser_users: 100,
             storm_openids: 1000,
             storm_calls: 10_000,
             store_levels: vec![1, 64],
             store_duration: Duration::from_secs(2),
+            message_levels: vec![50],
+            messages: 40_000,
+            message_warmup: 5_000,
             node_decrypt_duration: Duration::from_secs(3),
             pinning: Pinning::Cores,
             scratch,
@@ -57,12 +71,16 @@ impl Plan {
     pub fn smoke(scratch: PathBuf) -> Self {
         Plan {
             levels: vec![1, 10],
+            https_levels: vec![10],
             getuser_duration: Duration::from_millis(200),
             getuser_users: 5,
             storm_openids: 10,
             storm_calls: 100,
             store_levels: vec![1, 4],
             store_duration: Duration::from_millis(100),
+            message_levels: vec![4],
+            messages: 200,
+            message_warmup: 20,
             node_decrypt_duration: Duration::from_millis(100),
             pinning: Pinning::None,
             scratch,
@@ -151,6 +169,17 @@ pub struct Suite<'a> {
 
 const SLACK: Duration = Duration::from_secs(120);
 
+/// The signed-in page: `WeChatUser` on the login middleware's router.
+pub const SITE_LOGIN: &str = "WeChatUser";
+/// The same page without the middleware.
+pub const SITE_BARE: &str = "no middleware";
+
+/// Our message interface (`wechat-oauth-message`'s axum router).
+pub const OURS: &str = "ours";
+
+/// The npm message middleware compared against.
+pub const NPM_WECHAT: &str = "npm wechat 2.1.0";
+
 impl Suite<'_> {
     fn client(&self, mode: &str) -> tokio::process::Command {
         let mut cmd = self
@@ -183,18 +212,55 @@ impl Suite<'_> {
     /// getUser, valid token, memory store: every client at every level, interleaved so
     /// drift in machine load touches all clients alike.
     pub async fn getuser(&self, results: &mut Results) -> anyhow::Result<()> {
+        if self.programs.node.is_none() {
+            results.not_run.push(
+                "getUser with the npm library: node or wechat-oauth@1.5.0 unavailable".into(),
+            );
+        }
+        results.getuser = self
+            .getuser_runs("getUser", self.sandbox.url(), None, &self.plan.levels)
+            .await?;
+        Ok(())
+    }
+
+    /// The same getUser comparison over HTTPS: the sandbox behind a TLS-terminating relay
+    /// (its own process, on the server core) with a self-signed certificate that the Rust
+    /// clients trust through `SSL_CERT_FILE` and node through `NODE_EXTRA_CA_CERTS`.
+    pub async fn getuser_https(&self, results: &mut Results) -> anyhow::Result<()> {
+        let relay = TlsRelay::spawn(
+            &self.programs.bench_client,
+            self.plan.pinning,
+            self.sandbox.url(),
+            &self.plan.scratch.join("relay-cert.pem"),
+        )
+        .await?;
+        results.https = self
+            .getuser_runs(
+                "getUser https",
+                relay.url(),
+                Some(relay.cert()),
+                &self.plan.https_levels,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn getuser_runs(
+        &self,
+        what: &str,
+        base: &str,
+        trust: Option<&Path>,
+        levels: &[usize],
+    ) -> anyhow::Result<Vec<ClientReport>> {
         let users: Vec<String> = (0..self.plan.getuser_users)
             .map(|i| format!("u{i}"))
             .collect();
         let mut clients = vec!["ours", "hyper"];
         if self.programs.node.is_some() {
             clients.extend(["node-keepalive", "node-default"]);
-        } else {
-            results.not_run.push(
-                "getUser with the npm library: node or wechat-oauth@1.5.0 unavailable".into(),
-            );
         }
-        for &level in &self.plan.levels {
+        let mut reports = Vec::new();
+        for &level in levels {
             for &client in &clients {
                 let codes = self.codes_file("getuser", &users).await?;
                 let duration_ms = self.plan.getuser_duration.as_millis().to_string();
@@ -202,6 +268,10 @@ impl Suite<'_> {
                     ("ours" | "hyper", _) => {
                         let mut cmd = self.client("getuser");
                         cmd.args(["--impl", client]);
+                        if let Some(cert) = trust {
+                            // Read by the platform verifier (rustls-platform-verifier) on Linux.
+                            cmd.env("SSL_CERT_FILE", cert).env_remove("SSL_CERT_DIR");
+                        }
                         cmd
                     }
                     (_, Some(node)) => {
@@ -209,11 +279,14 @@ impl Suite<'_> {
                         if client == "node-keepalive" {
                             cmd.arg("--keepalive");
                         }
+                        if let Some(cert) = trust {
+                            cmd.env("NODE_EXTRA_CA_CERTS", cert);
+                        }
                         cmd
                     }
                     (_, None) => unreachable!("node clients are only listed when node is set up"),
                 };
-                Self::common_args(&mut cmd, self.sandbox.url());
+                Self::common_args(&mut cmd, base);
                 cmd.arg("--codes").arg(&codes);
                 cmd.args([
                     "--concurrency",
@@ -224,12 +297,12 @@ impl Suite<'_> {
                 let report = RunningClient::spawn(client, cmd)?
                     .report(self.plan.getuser_duration + SLACK)
                     .await?;
-                eprintln!("getUser {client:>14} x{level:<5} {}", summary(&report));
-                results.getuser.push(report);
+                eprintln!("{what} {client:>14} x{level:<5} {}", summary(&report));
+                reports.push(report);
                 self.sandbox.clear_journal().await?;
             }
         }
-        Ok(())
+        Ok(reports)
     }
 
     /// Refresh storms: ours (one process, memory store), node, and ours in two processes
@@ -380,54 +453,259 @@ impl Suite<'_> {
     pub async fn stores(&self, results: &mut Results) -> anyhow::Result<()> {
         for (backend, url) in &self.stores.backends {
             for &level in &self.plan.store_levels {
-                let mut run = StoreRun {
-                    backend: backend.clone(),
-                    concurrency: level,
-                    ..StoreRun::default()
-                };
-                let mut outcome = Ok(());
-                for implementation in ["store", "raw"] {
-                    let mut cmd = self.client("stores");
-                    cmd.args([
-                        "--url",
-                        url,
-                        "--impl",
-                        implementation,
-                        "--concurrency",
-                        &level.to_string(),
-                    ]);
-                    cmd.args([
-                        "--duration-ms",
-                        &self.plan.store_duration.as_millis().to_string(),
-                    ]);
-                    match RunningClient::spawn(implementation, cmd)?
-                        .report(self.plan.store_duration + SLACK)
-                        .await
-                    {
-                        Ok(report) if implementation == "store" => run.store = report,
-                        Ok(report) => run.raw = report,
-                        Err(e) => outcome = Err(e),
-                    }
+                match self.store_run(backend, url, None, level).await {
+                    Ok(run) => results.stores.push(run),
+                    Err(e) => results
+                        .not_run
+                        .push(format!("store {backend} at {level}: {e:#}")),
                 }
-                match outcome {
-                    Ok(()) => {
-                        eprintln!(
-                            "store {backend:>18} x{level:<3} store {} | raw {}",
-                            summary(&run.store),
-                            summary(&run.raw)
-                        );
-                        results.stores.push(run);
-                    }
-                    Err(e) => {
-                        eprintln!("store {backend} x{level}: NOT RUN: {e:#}");
-                        results
+            }
+        }
+        Ok(())
+    }
+
+    /// The storage model's other kinds of state, per backend, through the store and
+    /// through the raw driver.
+    pub async fn state_stores(&self, results: &mut Results) -> anyhow::Result<()> {
+        for (backend, url) in &self.stores.backends {
+            if !STATE_BACKENDS.contains(&backend.as_str()) {
+                continue;
+            }
+            for kind in STATE_KINDS {
+                for &level in &self.plan.store_levels {
+                    match self.store_run(backend, url, Some(kind), level).await {
+                        Ok(run) => results.state_stores.push(run),
+                        Err(e) => results
                             .not_run
-                            .push(format!("store {backend} at {level}: {e:#}"));
+                            .push(format!("{kind} on {backend} at {level}: {e:#}")),
                     }
                 }
             }
         }
         Ok(())
+    }
+
+    /// One backend at one level: the store's round trip, then the raw driver's.
+    async fn store_run(
+        &self,
+        backend: &str,
+        url: &str,
+        kind: Option<&str>,
+        level: usize,
+    ) -> anyhow::Result<StoreRun> {
+        let mut run = StoreRun {
+            backend: backend.to_owned(),
+            kind: kind.unwrap_or_default().to_owned(),
+            concurrency: level,
+            ..StoreRun::default()
+        };
+        for implementation in ["store", "raw"] {
+            let mut cmd = match kind {
+                None => self.client("stores"),
+                Some(kind) => {
+                    let mut cmd = self.client("state");
+                    cmd.args(["--kind", kind]);
+                    cmd
+                }
+            };
+            cmd.args([
+                "--url",
+                url,
+                "--impl",
+                implementation,
+                "--concurrency",
+                &level.to_string(),
+                "--duration-ms",
+                &self.plan.store_duration.as_millis().to_string(),
+            ]);
+            let report = RunningClient::spawn(implementation, cmd)?
+                .report(self.plan.store_duration + SLACK)
+                .await
+                .inspect_err(|e| {
+                    eprintln!(
+                        "store {backend} {} x{level}: NOT RUN: {e:#}",
+                        kind.unwrap_or("tokens")
+                    );
+                })?;
+            if implementation == "store" {
+                run.store = report;
+            } else {
+                run.raw = report;
+            }
+        }
+        eprintln!(
+            "store {backend:>18} {:<12} x{level:<3} store {} | raw {}",
+            kind.unwrap_or("tokens"),
+            summary(&run.store),
+            summary(&run.raw)
+        );
+        Ok(run)
+    }
+}
+
+/// The backends that implement the whole storage model in this workspace (the others keep
+/// only user tokens and leases until they gain the other traits).
+pub const STATE_BACKENDS: [&str; 1] = ["memory"];
+
+/// The storage model's kinds of state besides user tokens, as `bench-client state --kind`.
+pub const STATE_KINDS: [&str; 4] = ["mp-sessions", "web-sessions", "credentials", "claim-once"];
+
+impl Suite<'_> {
+    /// The message interface: each server (its own process, on the client core) answers
+    /// pushed text messages, plain and encrypted, from the load generator (its own process,
+    /// on the server core, where the idle sandbox is); the server's CPU is read from
+    /// `/proc/<pid>/stat` around the measured window.
+    pub async fn messages(&self, results: &mut Results) -> anyhow::Result<()> {
+        let mut servers = vec![OURS];
+        if self.programs.node.is_some() {
+            servers.push(NPM_WECHAT);
+        } else {
+            results
+                .not_run
+                .push("message interface with the npm wechat middleware: node unavailable".into());
+        }
+        // Servers interleaved within each mode and load, so drift in machine load touches
+        // them alike.
+        for mode in [Mode::Plain, Mode::Encrypted] {
+            for &level in &self.plan.message_levels {
+                for &server in &servers {
+                    let run = self.message_run(server, mode, level).await?;
+                    eprintln!(
+                        "messages {server:>18} {:<9} x{level:<4} {:>8.0}/s  server cpu {:>7.1} us/msg  errors {}",
+                        mode.as_str(),
+                        run.load.calls_per_sec(),
+                        run.server_cpu_us_per_message(),
+                        run.load.errors
+                    );
+                    results.messages.push(run);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The command that starts `server`, pinned to the client core.
+    fn message_server(&self, server: &str, mode: Mode) -> anyhow::Result<tokio::process::Command> {
+        match (server, &self.programs.node) {
+            (OURS, _) => {
+                let mut cmd = self.client("msg-server");
+                cmd.args(["--mode", mode.as_str()]);
+                Ok(cmd)
+            }
+            (NPM_WECHAT, Some(node)) => {
+                let mut cmd = node.command(self.plan.pinning, "msg-server");
+                cmd.args([
+                    "--token",
+                    bench_account::TOKEN,
+                    "--aes-key",
+                    bench_account::ENCODING_AES_KEY,
+                    "--appid",
+                    bench_account::APPID,
+                ]);
+                Ok(cmd)
+            }
+            _ => anyhow::bail!("no message server {server:?}"),
+        }
+    }
+
+    /// One message row: a fresh server and the push load generator.
+    async fn message_run(
+        &self,
+        server: &str,
+        mode: Mode,
+        level: usize,
+    ) -> anyhow::Result<ServerRun> {
+        let cmd = self.message_server(server, mode)?;
+        self.server_run(server, mode.as_str(), cmd, |url| {
+            let mut load = self.load_generator("push");
+            load.args(["--url", url, "--mode", mode.as_str()]);
+            load.args([
+                "--messages",
+                &self.plan.messages.to_string(),
+                "--warmup",
+                &self.plan.message_warmup.to_string(),
+                "--concurrency",
+                &level.to_string(),
+            ]);
+            load
+        })
+        .await
+    }
+
+    /// The login middleware's per-request cost: a signed-in page, and the same handler
+    /// without the middleware, each its own site process.
+    pub async fn sites(&self, results: &mut Results) -> anyhow::Result<()> {
+        for &level in &self.plan.message_levels {
+            for (site, implementation) in [(SITE_LOGIN, "login"), (SITE_BARE, "bare")] {
+                let mut cmd = self.client("site");
+                cmd.args(["--impl", implementation, "--sandbox", self.sandbox.url()]);
+                let run = self
+                    .server_run(site, "memory store", cmd, |url| {
+                        let mut load = self.load_generator("browse");
+                        load.args(["--site", url, "--sandbox", self.sandbox.url()]);
+                        if implementation == "login" {
+                            load.args(["--login-as", "u0"]);
+                        }
+                        load.args([
+                            "--requests",
+                            &self.plan.messages.to_string(),
+                            "--warmup",
+                            &self.plan.message_warmup.to_string(),
+                            "--concurrency",
+                            &level.to_string(),
+                        ]);
+                        load
+                    })
+                    .await?;
+                eprintln!(
+                    "site {site:>18} x{level:<4} {:>8.0}/s  server cpu {:>7.1} us/request  errors {}",
+                    run.load.calls_per_sec(),
+                    run.server_cpu_us_per_message(),
+                    run.load.errors
+                );
+                results.sites.push(run);
+            }
+        }
+        Ok(())
+    }
+
+    /// A `bench-client` load generator, pinned to the server core (the sandbox idles there
+    /// while a server under test owns the client core).
+    fn load_generator(&self, mode: &str) -> tokio::process::Command {
+        let mut cmd = self
+            .plan
+            .pinning
+            .command(Pinning::SERVER_CORE, &self.programs.bench_client);
+        cmd.arg(mode);
+        cmd
+    }
+
+    /// A fresh server process (so its peak RSS is this row's) and a load generator given its
+    /// URL: the generator warms up, says `ready`; the server's CPU is read, the generator
+    /// released, and the server's CPU read again when it reports.
+    async fn server_run(
+        &self,
+        server: &str,
+        scenario: &str,
+        cmd: tokio::process::Command,
+        load: impl FnOnce(&str) -> tokio::process::Command,
+    ) -> anyhow::Result<ServerRun> {
+        let running = RunningServer::spawn(server, cmd, Duration::from_secs(30)).await?;
+        let mut generator = RunningClient::spawn("load generator", load(running.url()))?;
+        generator.wait_ready(SLACK).await?;
+        let before = running.cpu()?;
+        generator.go().await?;
+        let report = generator.report(SLACK).await?;
+        let after = running.cpu()?;
+        let peak = running.peak_rss_kib();
+        running.stop().await;
+        Ok(ServerRun {
+            server: server.to_owned(),
+            mode: scenario.to_owned(),
+            load: report,
+            server_cpu_s: after.since(before).total(),
+            server_peak_rss_kib: peak,
+        })
     }
 }
 
@@ -523,11 +801,27 @@ pub async fn run_all(suite: &Suite<'_>, command: &str) -> anyhow::Result<Results
         .getuser(&mut results)
         .await
         .context("getUser comparison")?;
+    suite
+        .getuser_https(&mut results)
+        .await
+        .context("getUser comparison over HTTPS")?;
     suite.storms(&mut results).await.context("refresh storm")?;
     suite
         .stores(&mut results)
         .await
         .context("store round trips")?;
+    suite
+        .state_stores(&mut results)
+        .await
+        .context("state store round trips")?;
+    suite
+        .messages(&mut results)
+        .await
+        .context("message interface")?;
+    suite
+        .sites(&mut results)
+        .await
+        .context("login middleware per request")?;
     results.machine.load_after = loadavg();
     results.machine.seconds = started.elapsed().as_secs_f64();
     Ok(results)

@@ -1,4 +1,4 @@
-//! `decrypt`: Mini Program `encryptedData` to JSON (`wechat-protocol.md` §4.2).
+//! `decrypt`: Mini Program `encryptedData` to JSON (docs/protocol.md §4.2).
 
 use wechat_oauth::miniprogram::{self, DecryptReason};
 

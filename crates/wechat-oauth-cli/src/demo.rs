@@ -1,28 +1,33 @@
-//! `wechat-oauth demo`: a small site with WeChat login, built on `wechat-oauth-axum`.
+//! `wechat-oauth demo`: the demo site of `wechat-oauth-axum` (`wechat_oauth_axum::demo`,
+//! the same code its `examples/demo.rs` runs), served on WeChat or on a sandbox.
 //!
 //! With no app credentials it starts a WeChat sandbox in-process, so a newcomer sees a whole
 //! login (consent page included) with no account and no network. With `WECHAT_APPID` and
 //! `WECHAT_SECRET` set and no API base override it talks to the real WeChat; the site must
 //! then be reachable at the authorized domain, given by `WECHAT_DEMO_PUBLIC_URL`
 //! (for example `https://login.example.com/`), and opened inside WeChat.
+//!
+//! Everything the site keeps (tokens, web sessions, used states) goes to the one store URL
+//! it is given. With a persistent store and the same key (`WECHAT_DEMO_KEY`, at least 32
+//! bytes), a restarted demo keeps its users signed in.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use anyhow::{Context as _, bail};
-use axum::Router;
-use axum::extract::State;
-use axum::http::{HeaderValue, header};
-use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use wechat_oauth::{OAuthClient, Secret, Stores};
-use wechat_oauth_axum::{Flow, Key, WeChatLogin, WeChatUser};
+use wechat_oauth::store::Stores;
+use wechat_oauth::{OAuthClient, Secret};
+use wechat_oauth_axum::{Flow, Key, WeChatLogin};
 use wechat_sandbox::{Sandbox, defaults};
 
 /// Environment variable naming the site's public URL when it runs against the real WeChat.
 pub const PUBLIC_URL_ENV: &str = "WECHAT_DEMO_PUBLIC_URL";
+
+/// Environment variable holding the site key (at least 32 bytes of text), so that a
+/// restarted demo still recognises its states and session cookies.
+pub const KEY_ENV: &str = "WECHAT_DEMO_KEY";
 
 /// What the demo site needs to start.
 #[derive(Debug, Clone)]
@@ -37,8 +42,26 @@ pub struct DemoOptions {
     pub api_base: Option<String>,
     /// Base URL of WeChat's authorization pages (defaults to `api_base` when that is set).
     pub open_base: Option<String>,
-    /// Token store URL (`sqlite://…`, `redis://…`, `memory:` …).
-    pub token_store: String,
+    /// Store URL (`sqlite://…`, `redis://…`, `memory:` …) for everything the site keeps.
+    pub store: String,
+    /// The key that signs states and cookies; `None` picks a random one (sessions then end
+    /// when the demo stops).
+    pub key: Option<Key>,
+}
+
+impl DemoOptions {
+    /// The key from [`KEY_ENV`], if set.
+    ///
+    /// # Errors
+    /// The variable is set but shorter than 32 bytes.
+    pub fn key_from_env() -> anyhow::Result<Option<Key>> {
+        match std::env::var(KEY_ENV) {
+            Ok(text) => Key::from_bytes(text.as_bytes())
+                .map(Some)
+                .with_context(|| format!("{KEY_ENV} must be at least 32 bytes")),
+            Err(_) => Ok(None),
+        }
+    }
 }
 
 /// A demo site serving in the background; stops when [`stop`](Self::stop)ped or dropped
@@ -104,27 +127,30 @@ pub async fn start(opts: DemoOptions) -> anyhow::Result<RunningDemo> {
         }
         _ => local_url(addr),
     };
-    let stores = open_stores(&opts.token_store).await?;
-    let client = backend.client(stores.clone())?;
-    let login = WeChatLogin::builder(
-        client,
-        format!("{url}auth/wechat/callback"),
-        Key::generate(),
-    )
-    .stores(stores)
-    .flow(Flow::OfficialAccountUserInfo)
-    .build()
-    .context("login configuration")?;
-    let app = site(&login, backend.sandbox.is_some());
+    let stores = open_stores(&opts.store).await?;
+    let client = backend.client(&stores)?;
+    let key = opts.key.clone().unwrap_or_else(|| {
+        tracing::info!("no {KEY_ENV}: a random key, so sessions end when the demo stops");
+        Key::generate()
+    });
+    let login = WeChatLogin::builder(client, format!("{url}auth/wechat/callback"), key)
+        .flow(Flow::OfficialAccountUserInfo)
+        .stores(stores)
+        .build()
+        .context("login configuration")?;
+    let app = wechat_oauth_axum::demo::site(&login, backend.sandbox.is_some());
 
     let (shutdown, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    // Header-read and idle timeouts and a connection cap: a public page must not let one
+    // client hold connections open for ever (slowloris).
+    let server = tokio::spawn(wechat_oauth_axum::serve(
+        listener,
+        app,
+        wechat_oauth_axum::ServeLimits::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
     Ok(RunningDemo {
         url,
         sandbox: backend.sandbox,
@@ -179,9 +205,9 @@ impl Backend {
         }
     }
 
-    fn client(&self, stores: Stores) -> anyhow::Result<OAuthClient> {
-        let mut builder =
-            OAuthClient::builder(self.appid.clone(), self.secret.expose_secret()).stores(stores);
+    fn client(&self, stores: &Stores) -> anyhow::Result<OAuthClient> {
+        let mut builder = OAuthClient::builder(self.appid.clone(), self.secret.expose_secret())
+            .stores(stores.clone());
         if let Some(base) = &self.api_base {
             builder = builder.api_base(base.clone());
         }
@@ -195,146 +221,4 @@ impl Backend {
 /// Opens the store set named by `url` (errors name the URL with its password redacted).
 async fn open_stores(url: &str) -> anyhow::Result<Stores> {
     Ok(wechat_oauth_stores::open(url).await?)
-}
-
-#[derive(Clone)]
-struct Page {
-    login: WeChatLogin,
-    sandbox: bool,
-}
-
-impl axum::extract::FromRef<Page> for WeChatLogin {
-    fn from_ref(page: &Page) -> Self {
-        page.login.clone()
-    }
-}
-
-fn site(login: &WeChatLogin, sandbox: bool) -> Router {
-    Router::new()
-        .route("/", get(home))
-        .route("/profile", get(profile))
-        .merge(login.routes())
-        .with_state(Page {
-            login: login.clone(),
-            sandbox,
-        })
-}
-
-async fn home(State(page): State<Page>, user: Option<WeChatUser>) -> Response {
-    let body = match user {
-        Some(user) => format!(
-            r#"<p>Signed in as <strong>{name}</strong>.</p>
-<p><a class="button" id="profile" href="/profile">Your profile</a></p>
-{logout}"#,
-            name = escape(display_name(&user)),
-            logout = logout_form(&page.login),
-        ),
-        None => format!(
-            r#"<p>This site knows nobody yet.</p>
-<p><a class="button" id="login" href="{href}">Sign in with WeChat</a></p>"#,
-            href = escape(&page.login.login_url("/profile")),
-        ),
-    };
-    render("wechat-oauth demo", &body, page.sandbox)
-}
-
-async fn profile(State(page): State<Page>, user: WeChatUser) -> Response {
-    let avatar = match (&user.headimgurl, page.sandbox) {
-        // Real WeChat: the avatar is on WeChat's image host, sent without a Referer.
-        (Some(url), false) => format!(
-            r#"<img class="avatar" src="{}" alt="" referrerpolicy="no-referrer">"#,
-            escape(url)
-        ),
-        // Sandbox avatars point at an image host this machine cannot reach: draw an initial.
-        _ => format!(
-            r#"<span class="avatar initial" aria-hidden="true">{}</span>"#,
-            escape(
-                &display_name(&user)
-                    .chars()
-                    .next()
-                    .unwrap_or('?')
-                    .to_string()
-            )
-        ),
-    };
-    let field = |label: &str, id: &str, value: Option<&str>| {
-        format!(
-            r#"<dt>{label}</dt><dd id="{id}">{}</dd>"#,
-            value.map_or_else(|| "<em>not shared</em>".to_owned(), escape)
-        )
-    };
-    let body = format!(
-        r#"<div class="card">{avatar}<h2 id="nickname">{nickname}</h2></div>
-<dl>
-{openid}
-{unionid}
-{scope}
-{headimgurl}
-</dl>
-<p><a href="/">Home</a></p>
-{logout}"#,
-        nickname = escape(display_name(&user)),
-        openid = field("openid", "openid", Some(&user.openid)),
-        unionid = field("unionid", "unionid", user.unionid.as_deref()),
-        scope = field("scope", "scope", Some(&user.scope)),
-        headimgurl = field("avatar URL", "headimgurl", user.headimgurl.as_deref()),
-        logout = logout_form(&page.login),
-    );
-    render("Your WeChat profile", &body, page.sandbox)
-}
-
-fn display_name(user: &WeChatUser) -> &str {
-    user.nickname.as_deref().unwrap_or(&user.openid)
-}
-
-fn logout_form(login: &WeChatLogin) -> String {
-    format!(
-        r#"<form method="post" action="{}"><button id="logout" type="submit">Sign out</button></form>"#,
-        escape(login.logout_path())
-    )
-}
-
-const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem;line-height:1.5;color:#222}\
-a{color:#07c160}.button,button{display:inline-block;background:#07c160;color:#fff;border:0;border-radius:.4rem;padding:.6rem 1.2rem;font-size:1rem;text-decoration:none;cursor:pointer}\
-button{background:#555}.card{display:flex;align-items:center;gap:1rem}\
-.avatar{width:4rem;height:4rem;border-radius:50%}.initial{display:flex;align-items:center;justify-content:center;background:#07c160;color:#fff;font-size:2rem}\
-dt{font-weight:600;margin-top:.5rem}dd{margin:0;font-family:ui-monospace,monospace;word-break:break-all}\
-.note{font-size:.9rem;color:#666;border-top:1px solid #ddd;margin-top:2rem;padding-top:.5rem}";
-
-fn render(title: &str, body: &str, sandbox: bool) -> Response {
-    let note = if sandbox {
-        r#"<p class="note">WeChat here is a local sandbox: pick a user on its consent page. <code>guest</code> is a snapshot-mode user, who gets no account.</p>"#
-    } else {
-        ""
-    };
-    let html = format!(
-        r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>{title}</title><style>{STYLE}</style></head>
-<body><h1>{title}</h1>
-{body}
-{note}
-</body></html>"#,
-        title = escape(title),
-    );
-    let mut response = Html(html).into_response();
-    let headers = response.headers_mut();
-    // No scripts, no third-party resources except WeChat's avatar host.
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https://thirdwx.qlogo.cn https://wx.qlogo.cn; form-action 'self'",
-        ),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-/// Escapes text for HTML content and double-quoted attributes.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }

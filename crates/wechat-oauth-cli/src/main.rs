@@ -105,7 +105,8 @@ async fn demo(args: DemoArgs) -> Result<(), Failure> {
         secret,
         api_base: api_base.map(str::to_owned),
         open_base: open_base.map(str::to_owned),
-        token_store: args.store.store.clone(),
+        store: args.store.store.clone(),
+        key: demo::DemoOptions::key_from_env().map_err(|e| Failure::usage(format!("{e:#}")))?,
     };
     demo::run(options)
         .await

@@ -168,7 +168,8 @@ async fn a_browser_logs_in_on_the_consent_page_and_out_again_and_bad_callbacks_a
         secret: None,
         api_base: None,
         open_base: None,
-        token_store: "memory:".into(),
+        store: "memory:".into(),
+        key: None,
     })
     .await
     .unwrap();
@@ -314,41 +315,45 @@ async fn a_browser_logs_in_on_the_consent_page_and_out_again_and_bad_callbacks_a
     demo.stop().await.unwrap();
 }
 
-/// The same login without a browser (runs everywhere): plain HTTP with the sandbox's
-/// scripted approval header, following each redirect by hand.
-#[tokio::test]
-async fn the_demo_logs_in_over_plain_http_with_scripted_approval() {
-    let dir = tempfile::tempdir().unwrap();
-    let store_url = format!("sqlite://{}", dir.path().join("tokens.db").display());
-    let demo = demo::start(demo::DemoOptions {
-        listen: (Ipv4Addr::LOCALHOST, 0).into(),
-        appid: None,
-        secret: None,
-        api_base: None,
-        open_base: None,
-        token_store: store_url.clone(),
-    })
-    .await
-    .unwrap();
-    let sandbox = demo.sandbox().unwrap().clone();
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let mut cookies: Vec<String> = Vec::new();
-    let remember = |cookies: &mut Vec<String>, response: &reqwest::Response| {
+/// Cookies of a client that follows the demo's redirects by hand.
+#[derive(Default)]
+struct Jar(Vec<String>);
+
+impl Jar {
+    fn remember(&mut self, response: &reqwest::Response) {
         for set in response.headers().get_all("set-cookie") {
-            let pair = set.to_str().unwrap().split(';').next().unwrap().to_owned();
+            let set = set.to_str().unwrap();
+            let pair = set.split(';').next().unwrap().to_owned();
             let name = pair.split('=').next().unwrap().to_owned();
-            cookies.retain(|c| !c.starts_with(&format!("{name}=")));
-            if !set.to_str().unwrap().contains("Max-Age=0") {
-                cookies.push(pair);
+            self.0.retain(|c| !c.starts_with(&format!("{name}=")));
+            if !set.contains("Max-Age=0") {
+                self.0.push(pair);
             }
         }
-    };
-    let location =
-        |response: &reqwest::Response| response.headers()["location"].to_str().unwrap().to_owned();
+    }
 
+    fn header(&self) -> String {
+        self.0.join("; ")
+    }
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn location(response: &reqwest::Response) -> String {
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// Logs in on `demo` as sandbox user `user` with the sandbox's scripted approval header,
+/// following each redirect by hand; returns the browser's cookies.
+async fn log_in_over_http(demo: &demo::RunningDemo, user: &str) -> Jar {
+    let sandbox = demo.sandbox().unwrap();
+    let http = no_redirects();
+    let mut jar = Jar::default();
     let home = http
         .get(demo.url())
         .send()
@@ -376,13 +381,13 @@ async fn the_demo_logs_in_over_plain_http_with_scripted_approval() {
     );
 
     let response = http.get(&login).send().await.unwrap();
-    remember(&mut cookies, &response);
+    jar.remember(&response);
     let authorize = location(&response);
     assert!(authorize.starts_with(sandbox.url()));
 
     let response = http
         .get(authorize.split('#').next().unwrap())
-        .header(wechat_sandbox::USER_HEADER, "bob")
+        .header(wechat_sandbox::USER_HEADER, user)
         .send()
         .await
         .unwrap();
@@ -391,24 +396,46 @@ async fn the_demo_logs_in_over_plain_http_with_scripted_approval() {
 
     let response = http
         .get(&callback)
-        .header("cookie", cookies.join("; "))
+        .header("cookie", jar.header())
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 303);
     assert_eq!(response.headers()["referrer-policy"], "no-referrer");
     assert_eq!(location(&response), "/profile");
-    remember(&mut cookies, &response);
+    jar.remember(&response);
+    jar
+}
 
-    let profile = http
-        .get(format!("{}profile", demo.url()))
-        .header("cookie", cookies.join("; "))
+async fn profile_page(site_url: &str, jar: &Jar) -> reqwest::Response {
+    no_redirects()
+        .get(format!("{site_url}profile"))
+        .header("cookie", jar.header())
         .send()
         .await
         .unwrap()
-        .text()
-        .await
-        .unwrap();
+}
+
+/// The same login without a browser (runs everywhere): plain HTTP with the sandbox's
+/// scripted approval header, following each redirect by hand.
+#[tokio::test]
+async fn the_demo_logs_in_over_plain_http_with_scripted_approval() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_url = format!("sqlite://{}", dir.path().join("tokens.db").display());
+    let demo = demo::start(demo::DemoOptions {
+        listen: (Ipv4Addr::LOCALHOST, 0).into(),
+        appid: None,
+        secret: None,
+        api_base: None,
+        open_base: None,
+        store: store_url.clone(),
+        key: None,
+    })
+    .await
+    .unwrap();
+    let sandbox = demo.sandbox().unwrap().clone();
+    let jar = log_in_over_http(&demo, "bob").await;
+    let profile = profile_page(demo.url(), &jar).await.text().await.unwrap();
     let openid = sandbox.openid(defaults::OFFICIAL_APPID, "bob");
     assert!(profile.contains(&openid), "{profile}");
     demo.stop().await.unwrap();
@@ -416,5 +443,34 @@ async fn the_demo_logs_in_over_plain_http_with_scripted_approval() {
     // The token went to the configured SQLite store, not to the browser.
     let store = wechat_oauth_stores::open(&store_url).await.unwrap().tokens;
     assert!(store.get(&openid).await.unwrap().is_some());
-    assert!(!cookies.iter().any(|c| c.contains("access_token")));
+    assert!(!jar.0.iter().any(|c| c.contains("access_token")));
+}
+
+/// Needs `wechat_oauth_stores::open("sqlite://…")` to keep web sessions in the SQLite file
+/// (not only tokens and leases): the demo hands the whole set it gets to the middleware.
+#[tokio::test]
+async fn restarting_the_demo_on_a_sqlite_store_keeps_its_users_signed_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = demo::DemoOptions {
+        listen: (Ipv4Addr::LOCALHOST, 0).into(),
+        appid: None,
+        secret: None,
+        api_base: None,
+        open_base: None,
+        store: format!("sqlite://{}", dir.path().join("demo.db").display()),
+        key: Some(wechat_oauth_axum::Key::from_bytes(&[42u8; 32]).unwrap()),
+    };
+    let first = demo::start(options.clone()).await.unwrap();
+    let jar = log_in_over_http(&first, "alice").await;
+    let openid = first
+        .sandbox()
+        .unwrap()
+        .openid(defaults::OFFICIAL_APPID, "alice");
+    first.stop().await.unwrap();
+
+    let second = demo::start(options).await.unwrap();
+    let response = profile_page(second.url(), &jar).await;
+    assert_eq!(response.status(), 200, "still signed in after the restart");
+    assert!(response.text().await.unwrap().contains(&openid));
+    second.stop().await.unwrap();
 }

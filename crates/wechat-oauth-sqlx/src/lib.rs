@@ -42,6 +42,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[macro_use]
+mod records;
+#[macro_use]
 mod upsert;
 #[cfg(feature = "mysql")]
 mod mysql;

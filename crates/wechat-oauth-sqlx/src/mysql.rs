@@ -10,6 +10,7 @@ use sqlx::{AssertSqlSafe, Row};
 use wechat_oauth::store::{Lease, decode_stored, validate_for_save};
 use wechat_oauth::{AccessToken, LeaseStore, StoreError, TokenStore, now_millis};
 
+use crate::records::{Dialect, GuardKind, HasDb, SCHEMA_VERSION, StateSql, insert_into};
 use crate::{SqlOptions, check_lease_name, is_conflict, millis, open_pool, store_error, timed};
 
 /// A token store in MySQL or MariaDB that shares the seed's `token` table with node
@@ -57,6 +58,67 @@ pub struct MySqlStore {
     pool: MySqlPool,
     timeout: Duration,
     sql: Arc<Queries>,
+    state: Arc<StateSql>,
+}
+
+impl HasDb for MySqlStore {
+    type Db = sqlx::MySql;
+}
+
+record_store_impl!(MySqlStore);
+
+impl Dialect for sqlx::MySql {
+    fn state_ddl(table: &str) -> Vec<String> {
+        vec![
+            format!(
+                "CREATE TABLE IF NOT EXISTS `{table}_state` (
+                   `kind` varchar(16) NOT NULL, `id` varchar(200) NOT NULL, `value` mediumtext NOT NULL,
+                   `version` bigint NOT NULL, `expires_at` bigint NULL, `limit_at` bigint NULL,
+                   `owner` varchar(128) NULL, PRIMARY KEY (`kind`, `id`), KEY `owner` (`kind`, `owner`)
+                 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS `{table}_schema` (
+                   `component` varchar(64) NOT NULL PRIMARY KEY, `version` bigint NOT NULL
+                 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+            ),
+            format!(
+                "INSERT INTO `{table}_schema` (component, version) VALUES ('wechat-oauth', {SCHEMA_VERSION})
+                 ON DUPLICATE KEY UPDATE version = GREATEST(version, VALUES(version))"
+            ),
+        ]
+    }
+
+    fn upsert(t: &str, guard: GuardKind) -> String {
+        // MySQL evaluates assignments left to right: the column the guard reads goes last,
+        // so every other guard still sees the old value.
+        let (condition, last) = match guard {
+            GuardKind::Always => ("TRUE", "version"),
+            GuardKind::IfNotNewer => ("`version` <= VALUES(`version`)", "version"),
+            GuardKind::IfExpired => (
+                "`expires_at` IS NOT NULL AND `expires_at` <= ?",
+                "expires_at",
+            ),
+        };
+        let assignments = ["value", "limit_at", "owner", "version", "expires_at"]
+            .into_iter()
+            .filter(|c| *c != last)
+            .chain([last])
+            .map(|c| format!("`{c}` = IF({condition}, VALUES(`{c}`), `{c}`)"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("{} ON DUPLICATE KEY UPDATE {assignments}", insert_into(t))
+    }
+
+    const COUNT_SAYS_WRITTEN: bool = false;
+
+    fn rows(result: &Self::QueryResult) -> u64 {
+        result.rows_affected()
+    }
+
+    fn ident(name: &str) -> String {
+        format!("`{name}`")
+    }
 }
 
 #[derive(Debug)]
@@ -223,6 +285,7 @@ impl MySqlStore {
         }
         Ok(Self {
             sql: Arc::new(Queries::new(table)),
+            state: Arc::new(StateSql::new::<sqlx::MySql>(table)),
             pool,
             timeout: options.timeout,
         })
@@ -285,7 +348,7 @@ async fn create_schema(pool: &MySqlPool, t: &str) -> Result<(), StoreError> {
             }
         }
     }
-    for ddl in side_tables(t) {
+    for ddl in side_tables(t).into_iter().chain(sqlx::MySql::state_ddl(t)) {
         sqlx::query(AssertSqlSafe(ddl))
             .execute(pool)
             .await
@@ -401,10 +464,6 @@ impl LeaseStore for MySqlStore {
     }
 
     async fn claim_once(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
-        // A claim is a lease in a namespace of its own that nobody releases.
-        Ok(self
-            .acquire_lease(&format!("\u{1}claim:{key}"), ttl)
-            .await?
-            .is_some())
+        wechat_oauth::store::claim_record(self, key, ttl).await
     }
 }

@@ -10,6 +10,10 @@ use sqlx::{AssertSqlSafe, Row};
 use wechat_oauth::store::{Lease, decode_stored, validate_for_save};
 use wechat_oauth::{AccessToken, LeaseStore, StoreError, TokenStore, now_millis};
 
+use crate::records::{
+    Dialect, GuardKind, HasDb, StateSql, create_state_tables, on_conflict_upsert,
+    standard_state_ddl,
+};
 use crate::{
     SqlOptions, check_lease_name, expires_in_column, is_conflict, millis, open_pool, store_error,
     timed,
@@ -43,6 +47,7 @@ use crate::{
 /// ```
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
+    state: Arc<StateSql>,
     pool: PgPool,
     timeout: Duration,
     sql: Arc<Queries>,
@@ -151,7 +156,11 @@ impl PostgresStore {
                 created.await?;
             }
         }
+        if options.create_tables {
+            create_state_tables(&pool, table, options.timeout, already_exists).await?;
+        }
         Ok(Self {
+            state: Arc::new(StateSql::new::<sqlx::Postgres>(table)),
             sql: Arc::new(Queries::new(table)),
             pool,
             timeout: options.timeout,
@@ -162,6 +171,47 @@ impl PostgresStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+}
+
+impl HasDb for PostgresStore {
+    type Db = sqlx::Postgres;
+}
+
+record_store_impl!(PostgresStore);
+
+impl Dialect for sqlx::Postgres {
+    fn state_ddl(table: &str) -> Vec<String> {
+        standard_state_ddl(table)
+    }
+
+    fn upsert(t: &str, guard: GuardKind) -> String {
+        on_conflict_upsert(t, guard)
+    }
+
+    const COUNT_SAYS_WRITTEN: bool = true;
+
+    fn rows(result: &Self::QueryResult) -> u64 {
+        result.rows_affected()
+    }
+
+    fn placeholders(sql: &str) -> String {
+        let mut out = String::with_capacity(sql.len() + 16);
+        let mut n = 0;
+        for c in sql.chars() {
+            if c == '?' {
+                n += 1;
+                out.push_str(&format!("${n}"));
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+}
+
+/// Two processes creating the tables at once: the loser sees them exist.
+fn already_exists(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("23505" | "42P07")))
 }
 
 upsert_store_impl!(PostgresStore, PgRow);

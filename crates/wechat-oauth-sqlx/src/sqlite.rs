@@ -10,6 +10,10 @@ use sqlx::{AssertSqlSafe, Row};
 use wechat_oauth::store::{Lease, decode_stored, validate_for_save};
 use wechat_oauth::{AccessToken, LeaseStore, StoreError, TokenStore, now_millis};
 
+use crate::records::{
+    Dialect, GuardKind, HasDb, StateSql, create_state_tables, on_conflict_upsert,
+    standard_state_ddl,
+};
 use crate::{
     SqlOptions, check_lease_name, expires_in_column, is_conflict, millis, open_pool, store_error,
     timed,
@@ -45,6 +49,7 @@ use crate::{
 /// ```
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    state: Arc<StateSql>,
     pool: SqlitePool,
     timeout: Duration,
     sql: Arc<Queries>,
@@ -156,7 +161,11 @@ impl SqliteStore {
                 .await?;
             }
         }
+        if options.create_tables {
+            create_state_tables(&pool, table, options.timeout, already_exists).await?;
+        }
         Ok(Self {
+            state: Arc::new(StateSql::new::<sqlx::Sqlite>(table)),
             sql: Arc::new(Queries::new(table)),
             pool,
             timeout: options.timeout,
@@ -167,6 +176,33 @@ impl SqliteStore {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+}
+
+impl HasDb for SqliteStore {
+    type Db = sqlx::Sqlite;
+}
+
+record_store_impl!(SqliteStore);
+
+impl Dialect for sqlx::Sqlite {
+    fn state_ddl(table: &str) -> Vec<String> {
+        standard_state_ddl(table)
+    }
+
+    fn upsert(t: &str, guard: GuardKind) -> String {
+        on_conflict_upsert(t, guard)
+    }
+
+    const COUNT_SAYS_WRITTEN: bool = true;
+
+    fn rows(result: &Self::QueryResult) -> u64 {
+        result.rows_affected()
+    }
+}
+
+/// SQLite creates tables under its own lock: nothing to tolerate.
+fn already_exists(_: &sqlx::Error) -> bool {
+    false
 }
 
 upsert_store_impl!(SqliteStore, SqliteRow);

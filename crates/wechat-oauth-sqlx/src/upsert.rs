@@ -112,11 +112,7 @@ macro_rules! upsert_store_impl {
             }
 
             async fn claim_once(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
-                // A claim is a lease in a namespace of its own that nobody releases.
-                Ok(self
-                    .acquire_lease(&format!("\u{1}claim:{key}"), ttl)
-                    .await?
-                    .is_some())
+                wechat_oauth::store::claim_record(self, key, ttl).await
             }
         }
     };

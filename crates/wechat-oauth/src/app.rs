@@ -328,8 +328,7 @@ impl<T> AppBuilder<T> {
             self.secret.clone(),
             transport.clone(),
             open_base,
-            Arc::clone(&self.stores.tokens),
-            Arc::clone(&self.stores.leases),
+            &self.stores,
             &self.settings,
         );
         let official_account = OfficialAccountClient::new(

@@ -18,7 +18,7 @@ use crate::transport::Transport;
 use crate::user::{Lang, TokenStatus, UserInfo, means_invalid_token};
 use crate::{
     AccessToken, AccessTokenValue, AppSecret, AuthCode, Error, LeaseStore, RefreshToken, Result,
-    TokenStore, now_millis,
+    Stores, TokenStore, now_millis,
 };
 
 /// Default for [`AppBuilder::refresh_skew`](crate::AppBuilder::refresh_skew).
@@ -54,6 +54,8 @@ pub(crate) struct Inner {
     pub(crate) store: Arc<dyn TokenStore>,
     /// Refresh locks, shared with every process using the same backend.
     pub(crate) leases: Arc<dyn LeaseStore>,
+    /// The app's whole store set, for middleware that keeps its own state beside the tokens.
+    pub(crate) stores: Stores,
     pub(crate) connect_redirect: bool,
     pub(crate) default_lang: Lang,
     pub(crate) refresh_skew: Duration,
@@ -80,7 +82,7 @@ impl fmt::Debug for OAuthClient {
 
 /// WeChat's answer to a code exchange or a refresh (docs/protocol.md §3.1, §3.2).
 #[derive(Deserialize)]
-struct TokenResponse {
+pub(crate) struct TokenResponse {
     access_token: AccessTokenValue,
     #[serde(deserialize_with = "lenient::u64")]
     expires_in: u64,
@@ -128,8 +130,7 @@ impl OAuthClient {
         secret: AppSecret,
         transport: Transport,
         open_base: Url,
-        store: Arc<dyn TokenStore>,
-        leases: Arc<dyn LeaseStore>,
+        stores: &Stores,
         settings: &ClientSettings,
     ) -> Self {
         Self {
@@ -138,8 +139,9 @@ impl OAuthClient {
                 secret,
                 transport,
                 open_base,
-                store,
-                leases,
+                store: Arc::clone(&stores.tokens),
+                leases: Arc::clone(&stores.leases),
+                stores: stores.clone(),
                 connect_redirect: settings.connect_redirect,
                 default_lang: settings.default_lang.clone(),
                 refresh_skew: settings.refresh_skew,
@@ -154,7 +156,12 @@ impl OAuthClient {
         &self.inner.appid
     }
 
-    /// The store tokens are saved to and read from.
+    /// The app's whole store set (tokens, leases, sessions, web sessions, credentials).
+    pub fn stores(&self) -> &Stores {
+        &self.inner.stores
+    }
+
+    /// The store tokens are kept in.
     pub fn token_store(&self) -> Arc<dyn TokenStore> {
         Arc::clone(&self.inner.store)
     }

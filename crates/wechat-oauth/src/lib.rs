@@ -287,6 +287,9 @@ mod client;
 pub mod config;
 pub mod error;
 pub mod follower;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod json_repair;
 pub mod jssdk;
 mod lenient;

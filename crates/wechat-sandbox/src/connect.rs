@@ -1,6 +1,6 @@
 //! The `open.weixin.qq.com/connect/*` pages: `oauth2/authorize` (Official Accounts) and
 //! `qrconnect` (websites), with strict validation, the consent page and scripted approval
-//! (`wechat-protocol.md` §1.1, §2.1, §7 "Consent simulation").
+//! (docs/protocol.md §2).
 
 use std::fmt::Write as _;
 use std::net::IpAddr;

@@ -19,5 +19,5 @@ pub const MINIPROGRAM_SECRET: &str = "sandbox-miniprogram-secret";
 /// silent `snsapi_base` authorization picks when the browser carries no sandbox cookie.
 pub const USERS: &[&str] = &["alice", "bob", SNAPSHOT_USER];
 /// The default snapshot-mode (快照页) user: tokens carry `is_snapshotuser: 1` and virtual ids
-/// (`wechat-protocol.md` §1.7).
+/// (docs/protocol.md §3).
 pub const SNAPSHOT_USER: &str = "guest";

@@ -8,7 +8,7 @@ use hyper::StatusCode;
 
 use crate::reply::Reply;
 
-/// One injected fault (`wechat-protocol.md` §7 "Fault injection"). Faults are queued FIFO per
+/// One injected fault (the sandbox's fault injection, see the crate docs). Faults are queued FIFO per
 /// path with [`Sandbox::inject_fault`](crate::Sandbox::inject_fault) or
 /// `POST /__sandbox/faults`; each one is used by exactly one request.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! No machine in CI can reach WeChat, so this crate plays WeChat's side of the wire: one
 //! listener serves both hosts, the `open.weixin.qq.com` authorize pages (`/connect/*`) and
 //! the `api.weixin.qq.com` JSON APIs (`/sns/*`, `/cgi-bin/*`, `/wxa/*`). It is an
-//! independent implementation of the format in `wechat-protocol.md` §0–§7 and shares no
+//! independent implementation of the format described in docs/protocol.md and shares no
 //! types with the `wechat-oauth` SDK: two sides that agree are evidence, one shared type is
 //! not. Its faithfulness is checked against a client nobody here wrote: the npm
 //! `wechat-oauth` 1.5.0 runs its whole web flow against the binary (`tests/it/node.rs`).
@@ -396,7 +396,7 @@ impl SandboxBuilder {
     }
 
     /// Adds a snapshot-mode user: Official Account tokens carry `is_snapshotuser: 1`, and the
-    /// openid/unionid are virtual-account ids (`wechat-protocol.md` §1.7).
+    /// openid/unionid are virtual-account ids (docs/protocol.md §3).
     pub fn snapshot_user(mut self, id: impl Into<String>) -> Self {
         self.users.push((id.into(), true));
         self

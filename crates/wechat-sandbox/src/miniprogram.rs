@@ -1,5 +1,5 @@
 //! Mini Program login: `sns/jscode2session`, `wxa/checksession`, `wxa/business/getuserphonenumber`
-//! (`wechat-protocol.md` §4), and the device stand-ins behind `/__sandbox/mp/*`.
+//! (docs/protocol.md §4), and the device stand-ins behind `/__sandbox/mp/*`.
 
 use aes::cipher::{BlockModeEncrypt as _, KeyIvInit as _, block_padding::Pkcs7};
 use base64::Engine as _;

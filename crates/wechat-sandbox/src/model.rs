@@ -78,7 +78,7 @@ impl Scope {
         }
     }
 
-    /// Whether `kind` may ask for this scope (`wechat-protocol.md` §1.1, §2.1).
+    /// Whether `kind` may ask for this scope (docs/protocol.md §2).
     pub(crate) fn allowed_for(self, kind: AppKind) -> bool {
         matches!(
             (kind, self),

@@ -6,7 +6,7 @@ use hyper::StatusCode;
 use hyper::header::{HeaderName, HeaderValue, LOCATION};
 use rand::Rng as _;
 
-/// `/sns/*` JSON is served as `text/plain` (`wechat-protocol.md` §0 "Content-Type").
+/// `/sns/*` JSON is served as `text/plain` (docs/protocol.md §1).
 pub(crate) const TEXT_PLAIN: &str = "text/plain";
 pub(crate) const JSON: &str = "application/json; charset=utf-8";
 pub(crate) const HTML: &str = "text/html; charset=utf-8";
@@ -153,7 +153,7 @@ pub(crate) fn rid() -> String {
     )
 }
 
-/// The errmsg text for each errcode the sandbox emits. Verbatim where `wechat-protocol.md` §5
+/// The errmsg text for each errcode the sandbox emits. Verbatim where docs/protocol.md §6
 /// records an observed string; otherwise a sandbox choice. Clients must branch on errcode only.
 pub(crate) fn errmsg(errcode: i64) -> &'static str {
     match errcode {

@@ -112,7 +112,9 @@ pub(crate) fn stable_token(ctx: &mut Ctx<'_>, req: &Req<'_>) -> Result<Reply, Re
         .as_ref()
         .map(|t| (t.token.clone(), t.expires_ms))
         .unwrap_or_default();
-    let expires_in = (current.1 - now_ms) / 1000;
+    // Whole seconds left, rounded up: a token issued 100 s and a few ms ago says 7100, not
+    // 7099 (rounding down made the answer depend on how fast the client asked).
+    let expires_in = (current.1 - now_ms + 999).div_euclid(1000);
     Ok(Reply::api(
         req.path,
         &TokenBody {

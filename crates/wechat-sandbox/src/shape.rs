@@ -1,5 +1,5 @@
 //! How the sandbox words and formats its JSON answers where real WeChat answers differ
-//! between accounts, APIs and years (`wechat-protocol.md` §0, §1.4, §4.1): the `language`
+//! between accounts, APIs and years (docs/protocol.md §1, §3.3, §4.1, §8): the `language`
 //! field, a missing `unionid`, `\/` escapes, the errmsg suffix, the `/sns/*` Content-Type and
 //! the trailing comma in a refreshed scope. A client that parses one shape only breaks on
 //! the next account it meets; tests run their flows across [`Shapes::variants`].

@@ -1,4 +1,4 @@
-//! The web-authorization APIs on `api.weixin.qq.com/sns/*` (`wechat-protocol.md` §1.2–§1.5, §2.3).
+//! The web-authorization APIs on `api.weixin.qq.com/sns/*` (docs/protocol.md §3).
 
 use hyper::Method;
 use serde::Serialize;

@@ -8,7 +8,8 @@ mod follow;
 mod follow_site;
 mod jssdk;
 mod redirect;
-mod session;
+mod serve;
+pub(crate) mod session;
 mod state;
 
 use std::collections::BTreeMap;

@@ -57,6 +57,13 @@ async fn every_scenario_runs_and_refresh_storms_refresh_once_per_openid() {
     for r in &results.getuser {
         assert_sane(r, &format!("getUser {} x{}", r.client, r.concurrency));
     }
+    assert_eq!(results.https.len(), plan.https_levels.len() * clients);
+    for r in &results.https {
+        assert_sane(
+            r,
+            &format!("getUser over HTTPS {} x{}", r.client, r.concurrency),
+        );
+    }
     let cpu: f64 = results
         .getuser
         .iter()
@@ -109,6 +116,56 @@ async fn every_scenario_runs_and_refresh_storms_refresh_once_per_openid() {
         assert_sane(&s.store, &format!("{} store x{}", s.backend, s.concurrency));
         assert_sane(&s.raw, &format!("{} raw x{}", s.backend, s.concurrency));
     }
+    for s in &results.state_stores {
+        let what = format!("{} {} x{}", s.backend, s.kind, s.concurrency);
+        assert_sane(&s.store, &format!("{what} store"));
+        assert_sane(&s.raw, &format!("{what} raw"));
+    }
+    // The memory backend needs no server, so its rows always run; under CI all of them do.
+    let per_backend = wechat_oauth_bench::suite::STATE_KINDS.len() * plan.store_levels.len();
+    let memory_rows = results
+        .state_stores
+        .iter()
+        .filter(|s| s.backend == "memory")
+        .count();
+    assert_eq!(memory_rows, per_backend);
+    if in_ci() {
+        assert_eq!(
+            results.state_stores.len(),
+            wechat_oauth_bench::suite::STATE_BACKENDS.len() * per_backend
+        );
+    }
+
+    assert_eq!(results.sites.len(), 2 * plan.message_levels.len());
+    for m in &results.sites {
+        let what = format!("site {} x{}", m.server, m.load.concurrency);
+        assert_sane(&m.load, &what);
+        assert_eq!(m.load.calls, plan.messages as u64, "{what}");
+        assert!(m.server_peak_rss_kib > 0, "{what}: no server RSS");
+    }
+
+    // The npm middleware checks each message's signature and decrypts it, so a clean run
+    // also proves the load generator signs and encrypts as WeChat does.
+    {
+        let servers = if programs.node.is_some() { 2 } else { 1 };
+        assert_eq!(
+            results.messages.len(),
+            servers * 2 * plan.message_levels.len(),
+            "{:?}",
+            results.messages
+        );
+    }
+    for m in &results.messages {
+        let what = format!("messages {} {} x{}", m.server, m.mode, m.load.concurrency);
+        assert_sane(&m.load, &what);
+        assert_eq!(m.load.calls, plan.messages as u64, "{what}");
+        assert!(m.server_peak_rss_kib > 0, "{what}: no server RSS");
+    }
+    let cpu: f64 = results.messages.iter().map(|m| m.server_cpu_s).sum();
+    assert!(
+        results.messages.is_empty() || cpu > 0.0,
+        "no server CPU measured in any message run"
+    );
     if in_ci() {
         assert!(
             results.not_run.is_empty(),
@@ -150,6 +207,10 @@ async fn every_scenario_runs_and_refresh_storms_refresh_once_per_openid() {
     let section = report::render(&results, Some("chart.png"));
     assert!(section.starts_with(report::BEGIN) && section.trim_end().ends_with(report::END));
     assert!(section.contains("| 10 | ours |") && section.contains("Refresh storm"));
+    assert!(section.contains("getUser over HTTPS"));
+    assert!(section.contains("The login middleware: one signed-in page"));
+    assert!(section.contains("Message interface"));
+    assert!(section.contains("≤ 1.1× bare hyper GET") && section.contains("≥ 0.9× bare hyper GET"));
     chart::draw(&results, &scratch.join("chart.png")).unwrap();
     assert!(std::fs::metadata(scratch.join("chart.png")).unwrap().len() > 1000);
 }

@@ -1,4 +1,4 @@
-//! `decrypt` with WeChat's official vector (`wechat-protocol.md` §4.2).
+//! `decrypt` with WeChat's official vector (docs/protocol.md §4.2).
 
 use crate::support::{bare_command, run, run_with_stdin};
 

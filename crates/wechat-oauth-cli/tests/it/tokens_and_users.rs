@@ -124,7 +124,7 @@ async fn refresh_replaces_the_stored_token() {
     let before = world.log_in("alice").await;
     let openid = before["openid"].as_str().unwrap();
     // Before expiry WeChat hands back the same access token with a longer life
-    // (wechat-protocol.md §1.3); after it, a new one.
+    // (docs/protocol.md §3.2); after it, a new one.
     world.sandbox.advance_clock(Duration::from_secs(7300));
 
     let after = world
@@ -163,7 +163,7 @@ async fn refresh_prints_redacted_tokens_by_default() {
 async fn refresh_with_a_dead_refresh_token_exits_with_the_wechat_status() {
     let world = World::new().await;
     let openid = world.logged_in("alice").await;
-    // Refresh tokens live 30 days (wechat-protocol.md §1.6).
+    // Refresh tokens live 30 days (docs/protocol.md §3.5).
     world
         .sandbox
         .advance_clock(Duration::from_secs(31 * 24 * 3600));

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use redis::AsyncCommands;
 use wechat_oauth::store::conformance::{self, Server, connected_or_skip, restart};
-use wechat_oauth::store::encode_for_store;
+use wechat_oauth::store::{RecordKind, encode_for_store};
 use wechat_oauth::{LeaseStore, TokenStore};
 use wechat_oauth_redis::{RedisOptions, RedisStore};
 
@@ -32,6 +32,22 @@ async fn redis_store_passes_the_conformance_suite() {
         return;
     };
     conformance::run(&store).await;
+    conformance::state::run_state(&store).await;
+    conformance::state::malformed_records_read_as_malformed(&store, |kind, key| {
+        let kind = RecordKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == kind)
+            .unwrap();
+        let key = store.record_key(kind, &key);
+        async move {
+            let _: () = raw()
+                .await
+                .hset_multiple(key, &[("value", "{\"openid\":"), ("version", "x")])
+                .await
+                .unwrap();
+        }
+    })
+    .await;
     conformance::malformed_row_reads_as_malformed(&store, |openid| {
         let key = store.token_key(&openid);
         async move {
@@ -137,4 +153,65 @@ async fn redis_store_survives_a_server_restart() {
         return;
     };
     restart::survives_a_server_restart(&store, Server::Redis, Duration::from_secs(10)).await;
+}
+
+/// The whole suite against a 3-node Redis Cluster (`WECHAT_TEST_REDIS_CLUSTER_URL`, started
+/// by `scripts/services.sh`): every script touches one slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_store_passes_the_conformance_suite() {
+    let url = std::env::var("WECHAT_TEST_REDIS_CLUSTER_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "redis://127.0.0.1:7001/".into());
+    let prefix = format!("{}:", conformance::unique_namespace("cluster"));
+    let connected = RedisStore::connect_cluster(&url, RedisOptions::new().prefix(prefix)).await;
+    let Some(store) = connected_or_skip(Server::Redis, connected) else {
+        return;
+    };
+    conformance::run(&store).await;
+    conformance::state::run_state(&store).await;
+    // One openid's token, Mini Program session and refresh lease share a slot.
+    let slot = |key: String| {
+        let tag = key
+            .split_once('{')
+            .and_then(|(_, r)| r.split_once('}'))
+            .map(|(t, _)| t.to_owned());
+        tag.unwrap_or(key)
+    };
+    assert_eq!(slot(store.token_key("o1")), "o1");
+    assert_eq!(slot(store.lease_key("refresh:o1")), "o1");
+    assert_eq!(
+        slot(store.record_key(RecordKind::MiniProgramSession, "o1")),
+        "o1"
+    );
+}
+
+/// Tokens written by 0.1 under `<prefix>token:<openid>` (no hash tag) still read back.
+#[tokio::test]
+async fn redis_store_reads_tokens_written_by_0_1() {
+    let _server = SERVER.read().await;
+    let prefix = format!("{}:", conformance::unique_namespace("redis01"));
+    let connected =
+        RedisStore::connect_with(&Server::Redis.url(), RedisOptions::new().prefix(&prefix)).await;
+    let Some(store) = connected_or_skip(Server::Redis, connected) else {
+        return;
+    };
+    let token = conformance::sample_token("o-old", 1_700_000_000_000);
+    let _: () = raw()
+        .await
+        .hset_multiple(
+            format!("{prefix}token:o-old"),
+            &[
+                ("token", encode_for_store(&token).unwrap()),
+                ("create_at", "1700000000000".to_owned()),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.get("o-old").await.unwrap(), Some(token));
+    let newer = conformance::sample_token("o-old", 1_700_000_001_000);
+    assert!(store.save("o-old", &newer).await.unwrap());
+    assert_eq!(store.get("o-old").await.unwrap(), Some(newer));
+    store.delete("o-old").await.unwrap();
+    assert_eq!(store.get("o-old").await.unwrap(), None);
 }

@@ -31,7 +31,9 @@ async fn exec(store: &MySqlStore, sql: String) {
 async fn drop_tables(store: &MySqlStore, table: &str) {
     exec(
         store,
-        format!("DROP TABLE IF EXISTS `{table}`, `{table}_ext`, `{table}_lease`"),
+        format!(
+            "DROP TABLE IF EXISTS `{table}`, `{table}_ext`, `{table}_lease`, `{table}_state`, `{table}_schema`"
+        ),
     )
     .await;
 }
@@ -43,6 +45,16 @@ async fn mysql_store_passes_the_conformance_suite() {
         return;
     };
     conformance::run(&store).await;
+    conformance::state::run_state(&store).await;
+    conformance::state::malformed_records_read_as_malformed(&store, |kind, key| {
+        exec(
+            &store,
+            format!(
+                "INSERT INTO `{table}_state` (kind, id, value, version) VALUES ('{kind}', '{key}', '{{\"openid\":', 1)"
+            ),
+        )
+    })
+    .await;
     conformance::malformed_row_reads_as_malformed(&store, |openid| {
         exec(
             &store,

@@ -14,7 +14,12 @@ async fn store(label: &str) -> Option<(PostgresStore, String)> {
 }
 
 async fn drop_tables(store: &PostgresStore, table: &str) {
-    for t in [table.to_owned(), format!("{table}_lease")] {
+    for t in [
+        table.to_owned(),
+        format!("{table}_lease"),
+        format!("{table}_state"),
+        format!("{table}_schema"),
+    ] {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             r#"DROP TABLE IF EXISTS "{t}""#
         )))
@@ -30,6 +35,17 @@ async fn postgres_store_passes_the_conformance_suite() {
         return;
     };
     conformance::run(&store).await;
+    conformance::state::run_state(&store).await;
+    conformance::state::malformed_records_read_as_malformed(&store, |kind, key| {
+        let sql = format!(
+            r#"INSERT INTO "{table}_state" (kind, id, value, version) VALUES ($1, $2, '{{"openid":', 1)"#
+        );
+        let pool = store.pool().clone();
+        async move {
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(kind).bind(key).execute(&pool).await.unwrap();
+        }
+    })
+    .await;
     conformance::malformed_row_reads_as_malformed(&store, |openid| {
         let sql = format!(
             r#"INSERT INTO "{table}" (openid, access_token, expires_in, refresh_token, scope, create_at)

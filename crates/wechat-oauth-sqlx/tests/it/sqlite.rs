@@ -10,7 +10,23 @@ async fn sqlite_file_store_passes_the_conformance_suite() {
     let url = format!("sqlite://{}", dir.path().join("tokens.db").display());
     let store = SqliteStore::connect(&url).await.unwrap();
     conformance::run(&store).await;
+    conformance::state::run_state(&store).await;
     let pool = store.pool().clone();
+    conformance::state::malformed_records_read_as_malformed(&store, |kind, key| {
+        let pool = pool.clone();
+        async move {
+            // A version that is not a number and a value that is not JSON.
+            sqlx::query(
+                "INSERT INTO token_state (kind, id, value, version) VALUES (?, ?, 'x', 'new')",
+            )
+            .bind(kind)
+            .bind(key)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+    })
+    .await;
     conformance::malformed_row_reads_as_malformed(&store, |openid| async move {
         // SQLite keeps a text value in an INTEGER column: what a hand edit leaves behind.
         sqlx::query(
@@ -29,6 +45,45 @@ async fn sqlite_file_store_passes_the_conformance_suite() {
 async fn sqlite_memory_store_passes_the_conformance_suite() {
     let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
     conformance::run(&store).await;
+    conformance::state::run_state(&store).await;
+}
+
+/// A database written by 0.1 (its tables, by hand, with a token in them) opens with this
+/// version: the token is still there, the new tables are added and the schema version
+/// recorded.
+#[tokio::test]
+async fn sqlite_database_written_by_0_1_keeps_its_tokens_on_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("old.db").display());
+    {
+        let pool = sqlx::SqlitePool::connect(&format!("{url}?mode=rwc"))
+            .await
+            .unwrap();
+        for ddl in [
+            r#"CREATE TABLE "token" (
+                 openid TEXT NOT NULL PRIMARY KEY, access_token TEXT NOT NULL,
+                 expires_in INTEGER NOT NULL, refresh_token TEXT NOT NULL, scope TEXT NOT NULL,
+                 create_at INTEGER NOT NULL, unionid TEXT, is_snapshotuser BOOLEAN NOT NULL DEFAULT 0)"#,
+            r#"CREATE TABLE "token_lease" (
+                 name TEXT NOT NULL PRIMARY KEY, holder TEXT NOT NULL, expires_at INTEGER NOT NULL)"#,
+            "INSERT INTO token VALUES ('o-old', 'ACCESS_OLD', 7200, 'REFRESH_OLD', 'snsapi_base', 1700000000000, 'u-old', 1)",
+        ] {
+            sqlx::query(ddl).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+    }
+    let store = SqliteStore::connect(&url).await.unwrap();
+    let token = store.get("o-old").await.unwrap().unwrap();
+    assert_eq!(token.access_token.expose_secret(), "ACCESS_OLD");
+    assert_eq!(token.unionid.as_deref(), Some("u-old"));
+    let version: i64 =
+        sqlx::query_scalar("SELECT version FROM token_schema WHERE component = 'wechat-oauth'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(version, 2);
+    conformance::state::run_state(&store).await;
+    assert!(store.get("o-old").await.unwrap().is_some());
 }
 
 #[tokio::test]

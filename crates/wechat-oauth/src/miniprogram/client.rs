@@ -67,7 +67,7 @@ pub enum SessionKeyStatus {
 }
 
 #[derive(Deserialize)]
-struct Code2Session {
+pub(crate) struct Code2Session {
     openid: String,
     session_key: SessionKey,
     #[serde(default)]
@@ -75,7 +75,7 @@ struct Code2Session {
 }
 
 #[derive(Deserialize)]
-struct PhoneResponse {
+pub(crate) struct PhoneResponse {
     phone_info: PhoneInfo,
 }
 

@@ -45,6 +45,8 @@ mod payload;
 mod session;
 
 pub use crate::app::MiniProgramClientBuilder;
+#[cfg(feature = "fuzzing")]
+pub(crate) use client::{Code2Session, PhoneResponse};
 pub use client::{MiniProgramClient, MiniProgramUser, SessionKeyStatus};
 pub use crypto::{
     DecryptError, DecryptReason, decrypt, diagnose, session_key_signature, verify_signature,

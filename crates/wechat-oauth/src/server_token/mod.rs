@@ -257,7 +257,7 @@ impl ServerTokenManager {
 }
 
 #[derive(Deserialize)]
-struct TokenResponse {
+pub(crate) struct TokenResponse {
     access_token: AccessTokenValue,
     #[serde(deserialize_with = "crate::lenient::u64")]
     expires_in: u64,

@@ -173,7 +173,10 @@ pub async fn claim_record<S: RecordStore + ?Sized>(
     }
     let now = now_millis();
     let until = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
-    let record = Record::new("{}", now, Some(until), None, None);
+    // A value of its own, so a backend that cannot count written rows can tell its claim
+    // from another's by reading it back.
+    let holder = serde_json::json!({ "claim": crate::state::random_alphanumeric(24) });
+    let record = Record::new(holder.to_string(), now, Some(until), None, None);
     store
         .put_record(RecordKind::Claim, key, &record, Guard::IfExpired(now))
         .await

@@ -1,5 +1,5 @@
 //! `/connect/oauth2/authorize` and `/connect/qrconnect`: validation, scripted approval, the
-//! consent page (`wechat-protocol.md` §1.1, §2.1).
+//! consent page (docs/protocol.md §2).
 
 use wechat_sandbox::defaults::*;
 

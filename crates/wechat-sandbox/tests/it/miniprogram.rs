@@ -1,5 +1,5 @@
 //! `/sns/jscode2session`, `/wxa/checksession`, `/wxa/business/getuserphonenumber` and the
-//! Mini Program device stand-ins (`wechat-protocol.md` §4).
+//! Mini Program device stand-ins (docs/protocol.md §4).
 
 use std::time::Duration;
 
@@ -49,7 +49,7 @@ async fn checksession(env: &Env, token: &str, openid: &str, signature: &str) -> 
 
 #[test]
 fn the_checksession_signature_helper_matches_the_protocol_vectors() {
-    // wechat-protocol.md §4.4, derived vectors [L].
+    // docs/protocol.md §4.3; vectors derived by hand.
     assert_eq!(
         checksession_signature("HyVFkGl5F5OQWJZZaNzBBg=="),
         "252b75c92698025afe925b29cca5517fdf9ee67aae072cf3225ebf3a53783058"

@@ -1,4 +1,4 @@
-//! `/cgi-bin/token` and `/cgi-bin/stable_token` (`wechat-protocol.md` §4.6).
+//! `/cgi-bin/token` and `/cgi-bin/stable_token` (docs/protocol.md §5).
 
 use std::time::Duration;
 

@@ -1,5 +1,5 @@
 //! `/sns/oauth2/access_token`, `/sns/oauth2/refresh_token`, `/sns/userinfo`, `/sns/auth`
-//! (`wechat-protocol.md` §1.2–§1.5).
+//! (docs/protocol.md §3).
 
 use std::time::Duration;
 

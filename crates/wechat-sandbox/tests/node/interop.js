@@ -6,7 +6,7 @@
 //   SANDBOX_URL=http://127.0.0.1:PORT APPID=… SECRET=… CODE=… NODE_PATH=…/node_modules node interop.js
 //
 // The library has no base-URL option: every call goes through OAuth.prototype.request with a
-// literal https://api.weixin.qq.com URL, so (as /work/shared/peer/node-peer.js does) that one
+// literal https://api.weixin.qq.com URL, so (as crates/wechat-oauth-bench/node/bench.js does) that one
 // method is wrapped to rewrite the prefix. The library's logic and HTTP client stay in the path.
 
 const OAuth = require('wechat-oauth');

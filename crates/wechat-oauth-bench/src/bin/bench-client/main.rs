@@ -5,8 +5,13 @@
 //! Every mode runs on a single-threaded tokio runtime: the process gets exactly one
 //! core, and a multi-threaded runtime on one core would only add hand-offs.
 
+mod browse;
 mod floor;
 mod getuser;
+mod msg_server;
+mod push;
+mod site;
+mod state_stores;
 mod stores;
 mod storm;
 
@@ -30,6 +35,33 @@ enum Mode {
     Storm(storm::StormArgs),
     /// get + save round trips against a token store, or the same through its raw driver.
     Stores(stores::StoreArgs),
+    /// Serve HTTPS on 127.0.0.1 (a fresh self-signed certificate, written to
+    /// `--cert-out`) and relay every connection to the sandbox at `--target`; prints
+    /// `listening on https://127.0.0.1:PORT`, then runs until killed.
+    TlsRelay(TlsRelayArgs),
+    /// Push signed (or encrypted) text messages to a message-interface server, checking
+    /// every reply; prints `ready` after the warm-up and waits for `go` on stdin.
+    Push(push::PushArgs),
+    /// Round trips through the storage model's sessions, credentials and single-use
+    /// values, or the same through the backend's raw driver.
+    State(state_stores::StateArgs),
+    /// Ours as a message-interface server (the load generator's peer); prints
+    /// `listening on URL`, then serves until killed.
+    MsgServer(msg_server::MsgServerArgs),
+    /// A site under test for the login middleware (`/profile` with or without `WeChatUser`).
+    Site(site::SiteArgs),
+    /// A browser signing in once, then requesting one page over and over.
+    Browse(browse::BrowseArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct TlsRelayArgs {
+    /// The sandbox's `host:port`.
+    #[arg(long)]
+    target: std::net::SocketAddr,
+    /// Where to write the certificate (PEM) clients must trust.
+    #[arg(long)]
+    cert_out: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -67,6 +99,15 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     let report = runtime.block_on(async move {
         match cli.mode {
+            Mode::MsgServer(args) => msg_server::run(args).await.map(|never| match never {}),
+            Mode::Site(args) => site::run(args).await.map(|never| match never {}),
+            Mode::Browse(args) => browse::run(args).await,
+            Mode::TlsRelay(args) => {
+                let (listener, acceptor) = wechat_oauth_bench::tls::bind(&args.cert_out).await?;
+                println!("listening on https://{}", listener.local_addr()?);
+                wechat_oauth_bench::tls::relay(listener, acceptor, args.target).await;
+                anyhow::bail!("the relay's listener failed")
+            }
             Mode::Getuser(args) => {
                 let codes = read_lines(&args.codes)?;
                 let duration = Duration::from_millis(args.duration_ms);
@@ -77,6 +118,8 @@ fn main() -> anyhow::Result<()> {
             }
             Mode::Storm(args) => storm::run(args).await,
             Mode::Stores(args) => stores::run(args).await,
+            Mode::Push(args) => push::run(args).await,
+            Mode::State(args) => state_stores::run(args).await,
         }
     })?;
     println!("{}", serde_json::to_string(&report)?);

@@ -1,0 +1,51 @@
+//! The demo site on a local WeChat sandbox: `cargo run -p wechat-oauth-axum --example demo
+//! --features demo`, then open the printed URL and approve as `alice` or `bob` on the
+//! sandbox's consent page. `wechat-oauth demo` runs the same site
+//! ([`wechat_oauth_axum::demo::site`]), also against the real WeChat.
+//!
+//! What a site of your own needs is all here: an `OAuthClient`, a `WeChatLogin` with its
+//! callback URL, key and stores, the router (`demo::site`), and a server with limits.
+
+use std::net::Ipv4Addr;
+
+use wechat_oauth::OAuthClient;
+use wechat_oauth::store::Stores;
+use wechat_oauth_axum::{Flow, Key, ServeLimits, WeChatLogin, serve};
+use wechat_sandbox::{Sandbox, defaults};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let sandbox = Sandbox::builder().start().await?;
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+    let site_url = format!("http://{}/", listener.local_addr()?);
+
+    // One store set for everything: tokens, web sessions, used states. Use
+    // `wechat_oauth_stores::open("redis://…")` (or any other URL) when more than one process
+    // serves the site.
+    let stores = Stores::memory();
+    let client = OAuthClient::builder(defaults::OFFICIAL_APPID, defaults::OFFICIAL_SECRET)
+        .api_base(sandbox.url())
+        .open_base(sandbox.url())
+        .stores(stores.clone())
+        .build()?;
+    // Load the key from your secret store in production, the same on every process.
+    let login = WeChatLogin::builder(
+        client,
+        format!("{site_url}auth/wechat/callback"),
+        Key::generate(),
+    )
+    .flow(Flow::OfficialAccountUserInfo)
+    .stores(stores)
+    .build()?;
+
+    println!(
+        "demo running at {site_url} (WeChat sandbox at {})",
+        sandbox.url()
+    );
+    let app = wechat_oauth_axum::demo::site(&login, true);
+    serve(listener, app, ServeLimits::default(), async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(())
+}
