@@ -120,6 +120,9 @@ pub enum ConfigError {
     /// A session lifetime (absolute or idle) of zero.
     #[error("session lifetimes must be at least 1 second")]
     SessionTtl,
+    /// A follow-to-login setting out of range ([`FollowLoginBuilder`](crate::FollowLoginBuilder)).
+    #[error("invalid follow-to-login setting: {0}")]
+    Follow(String),
 }
 
 /// Renders the page shown when a callback fails; see

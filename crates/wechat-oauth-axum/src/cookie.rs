@@ -92,7 +92,12 @@ impl Cookies {
     /// `HttpOnly`, `Path=/`, and `SameSite=Lax`, not `Strict`: the callback is a
     /// cross-site top-level navigation from open.weixin.qq.com and must carry the
     /// pending-login cookie.
-    fn cookie(&self, name: &str, value: String, max_age: Option<Duration>) -> Cookie<'static> {
+    pub(crate) fn cookie(
+        &self,
+        name: &str,
+        value: String,
+        max_age: Option<Duration>,
+    ) -> Cookie<'static> {
         let mut cookie = Cookie::build((name.to_owned(), value))
             .path("/")
             .http_only(true)

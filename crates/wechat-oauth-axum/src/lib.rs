@@ -195,6 +195,8 @@ mod cookie;
 #[cfg(feature = "demo")]
 pub mod demo;
 mod extract;
+mod follow;
+mod jssdk;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -211,6 +213,8 @@ mod state;
 
 pub use config::{ConfigError, FailurePage, Flow, SnapshotUsers, WeChatLogin, WeChatLoginBuilder};
 pub use extract::WeChatUserRejection;
+pub use follow::{FollowLogin, FollowLoginBuilder, ScanOutcome};
+pub use jssdk::{JsSdk, JsSdkError};
 pub use key::{Key, KeyTooShort};
 pub use pages::LoginFailure;
 pub use return_path::safe_return_path;

@@ -335,7 +335,8 @@ impl<T> AppBuilder<T> {
             self.appid.clone(),
             transport.clone(),
             server_tokens.clone(),
-            self.settings.server_token_margin,
+            &self.stores,
+            &self.settings,
         );
         let mini_program = MiniProgramClient::new(
             self.appid.clone(),

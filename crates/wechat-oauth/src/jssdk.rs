@@ -7,18 +7,20 @@
 //! jsApiList})` with exactly the signed `timestamp` and `nonceStr`.
 //!
 //! The ticket (`GET cgi-bin/ticket/getticket?type=jsapi`) lives 7200 s and its calls are
-//! rate-limited, so it must be cached. [`OfficialAccountClient::jsapi_ticket`] caches it in
-//! this process with a single fetch at a time. **Not yet done:** sharing the ticket across
-//! processes (several instances each fetch their own; WeChat allows several valid tickets,
-//! but each fetch spends quota): that will go through the store set's credential store.
+//! rate-limited, so WeChat asks for one global cache. [`OfficialAccountClient::jsapi_ticket`]
+//! keeps it as an app credential, like the server access token: in
+//! [`Stores::credentials`](crate::store::Stores::credentials) under `jsapi_ticket:<appid>`,
+//! shared by every process using the same stores, fetched once per expiry (single flight in
+//! a process, the lease `jsapi_ticket:<appid>` across processes), refreshed five minutes
+//! before it expires. A server token that WeChat rejects (40001) while fetching it is
+//! refreshed once and the fetch retried once.
 
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use sha1::Digest;
-use tokio::time::Instant;
 
+use crate::server_token::shared::Fetched;
 use crate::{Error, OfficialAccountClient, Secret};
 
 /// The `wx.config` signature over the ticket, nonce, timestamp and page URL; a
@@ -57,22 +59,6 @@ pub struct JsSdkConfig {
     pub signature: String,
 }
 
-/// The in-process ticket cache: one fetch at a time, refreshed before expiry.
-#[derive(Debug, Clone)]
-pub(crate) struct TicketCache {
-    slot: Arc<tokio::sync::Mutex<Option<(Secret, Instant)>>>,
-    refresh_margin: Duration,
-}
-
-impl TicketCache {
-    pub(crate) fn new(refresh_margin: Duration) -> Self {
-        Self {
-            slot: Arc::new(tokio::sync::Mutex::new(None)),
-            refresh_margin,
-        }
-    }
-}
-
 #[derive(Deserialize)]
 struct TicketResponse {
     ticket: Secret,
@@ -87,20 +73,26 @@ fn unix_now() -> u64 {
 }
 
 impl OfficialAccountClient {
-    /// The current `jsapi_ticket`, fetched once and cached until shortly before it expires;
-    /// concurrent callers on a cold cache share one fetch. A rejected server token is
-    /// refreshed once and the fetch retried once (40001).
+    /// The current `jsapi_ticket`: this process's copy, else the shared store's, else
+    /// fetched from WeChat once per expiry for every process sharing the stores (see the
+    /// [module docs](self)). A rejected server token is refreshed once and the fetch
+    /// retried once (40001).
     ///
     /// # Errors
-    /// WeChat's errors (45009 when the daily quota is spent), transport and response errors.
+    /// WeChat's errors (45009 when the daily quota is spent), transport and response
+    /// errors, [`Error::Store`] when the shared store fails.
     pub async fn jsapi_ticket(&self) -> Result<Secret, Error> {
-        let mut slot = self.tickets.slot.lock().await;
-        if let Some((ticket, refresh_at)) = slot.as_ref()
-            && Instant::now() < *refresh_at
-        {
-            return Ok(ticket.clone());
-        }
-        let requested_at = Instant::now();
+        self.tickets.get(|| self.fetch_jsapi_ticket()).await
+    }
+
+    /// Stops using `ticket` (say, pages report that WeChat refused signatures made with
+    /// it): the next [`jsapi_ticket`](Self::jsapi_ticket) takes a newer one from the store
+    /// or fetches one, once for all callers.
+    pub fn invalidate_jsapi_ticket(&self, ticket: &Secret) {
+        self.tickets.invalidate(ticket);
+    }
+
+    async fn fetch_jsapi_ticket(&self) -> Result<Fetched, Error> {
         let transport = &self.transport;
         let response: TicketResponse = self
             .tokens
@@ -113,10 +105,10 @@ impl OfficialAccountClient {
                     .await
             })
             .await?;
-        let lifetime = Duration::from_secs(response.expires_in);
-        let margin = self.tickets.refresh_margin.min(lifetime / 2);
-        *slot = Some((response.ticket.clone(), requested_at + (lifetime - margin)));
-        Ok(response.ticket)
+        Ok(Fetched {
+            value: response.ticket,
+            expires_in: response.expires_in,
+        })
     }
 
     /// The `wx.config` parameters for the page at `url` (its fragment is ignored), with a

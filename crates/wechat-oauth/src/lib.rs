@@ -295,6 +295,7 @@ pub mod jssdk;
 mod lenient;
 pub mod miniprogram;
 mod official_account;
+pub mod qrcode;
 mod refresh;
 mod response;
 mod secret;

@@ -1,12 +1,13 @@
 //! [`OfficialAccountClient`]: the Official Account's server-side APIs that take the app's
 //! server access token: follower info ([`follower`](crate::follower)) and the JS-SDK
-//! ticket and `wx.config` signature ([`jssdk`](crate::jssdk)).
-
-use std::time::Duration;
+//! ticket and `wx.config` signature ([`jssdk`](crate::jssdk)), temporary QR codes
+//! ([`qrcode`](crate::qrcode)).
 
 use crate::AppSecret;
-use crate::app::OfficialAccountClientBuilder;
+use crate::app::{ClientSettings, OfficialAccountClientBuilder};
 use crate::server_token::ServerTokenManager;
+use crate::server_token::shared::SharedCredential;
+use crate::store::Stores;
 use crate::transport::Transport;
 
 /// Calls the Official Account's server-side APIs with a cached server access token.
@@ -26,7 +27,8 @@ pub struct OfficialAccountClient {
     pub(crate) tokens: ServerTokenManager,
     pub(crate) transport: Transport,
     pub(crate) appid: String,
-    pub(crate) tickets: crate::jssdk::TicketCache,
+    /// The `jsapi_ticket`, an app credential shared across processes.
+    pub(crate) tickets: SharedCredential,
 }
 
 impl OfficialAccountClient {
@@ -34,13 +36,21 @@ impl OfficialAccountClient {
         appid: String,
         transport: Transport,
         tokens: ServerTokenManager,
-        refresh_margin: Duration,
+        stores: &Stores,
+        settings: &ClientSettings,
     ) -> Self {
+        let tickets = SharedCredential::new(
+            format!("jsapi_ticket:{appid}"),
+            "jsapi_ticket",
+            stores,
+            settings.server_token_margin,
+            settings.lease_ttl,
+        );
         Self {
             tokens,
             transport,
             appid,
-            tickets: crate::jssdk::TicketCache::new(refresh_margin),
+            tickets,
         }
     }
 

@@ -4,6 +4,9 @@
 mod attacks;
 mod config;
 mod duplicate;
+mod follow;
+mod follow_site;
+mod jssdk;
 mod redirect;
 mod serve;
 pub(crate) mod session;

@@ -6,7 +6,8 @@
 //! belongs to the app, is fetched with the app secret, and is shared by all users.
 //!
 //! [`ServerTokenManager`] keeps it fresh and shares it:
-//! - the token lives in the app's [`CredentialStore`] ([`Stores::credentials`], key
+//! - the token lives in the app's [`CredentialStore`](crate::store::CredentialStore)
+//!   ([`Stores::credentials`], key
 //!   `server_token:<appid>`), so every process that shares the store uses one token, and a
 //!   restart does not spend a fetch of the daily quota; each process also keeps it in
 //!   memory until its refresh point, so the common call touches neither store nor network;
@@ -23,37 +24,21 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use tokio::time::Instant;
 
 pub use crate::app::ServerTokenBuilder;
-use crate::store::{Credential, CredentialStore, Lease, LeaseStore, StoreError, Stores};
+use crate::store::Stores;
 use crate::transport::Transport;
-use crate::{AccessTokenValue, AppSecret, Error};
+use crate::{AccessTokenValue, AppSecret, Error, Secret};
 
+pub(crate) mod shared;
 #[cfg(feature = "conformance")]
 pub mod two_process;
 
-/// How often a process waiting for another process's fetch re-reads the store.
-const POLL_INTERVAL: Duration = Duration::from_millis(50);
-
-/// Milliseconds since the Unix epoch on a clock that follows tokio's: the wall clock when
-/// first read, advanced by tokio's monotonic time since. Expiries in the shared store are
-/// on this clock; tests move it with `tokio::time::advance`.
-fn clock_ms() -> i64 {
-    static ANCHOR: std::sync::OnceLock<(i64, std::time::Instant)> = std::sync::OnceLock::new();
-    let (wall, at) = *ANCHOR.get_or_init(|| (crate::now_millis(), std::time::Instant::now()));
-    // tokio's Instant is std's, shifted by any paused-and-advanced time.
-    let elapsed = Instant::now()
-        .into_std()
-        .saturating_duration_since(at)
-        .as_millis();
-    wall.saturating_add(i64::try_from(elapsed).unwrap_or(i64::MAX))
-}
+use shared::{Fetched, SharedCredential};
 
 /// Which WeChat endpoint issues the server token.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -95,28 +80,8 @@ struct Inner {
     transport: Transport,
     endpoint: TokenEndpoint,
     refresh_margin: Duration,
-    credentials: Arc<dyn CredentialStore>,
-    leases: Arc<dyn LeaseStore>,
-    /// `server_token:<appid>`: the credential's key, and the lease's name.
-    key: String,
-    lease_ttl: Duration,
-    cached: RwLock<Option<Cached>>,
-    /// The last token WeChat rejected: not to be taken from the store again, even while
-    /// the store says it has not expired.
-    rejected: RwLock<Option<AccessTokenValue>>,
-    /// Held while fetching: callers that find the cache stale queue here, so a cold cache
-    /// under 50 concurrent callers costs one request. Holds the last fetch's failure.
-    fetching: tokio::sync::Mutex<Option<Error>>,
-    /// How many fetches have finished, so a queued caller can tell that the fetch it waited
-    /// for failed, and share that failure instead of trying again itself.
-    fetches: AtomicU64,
-}
-
-#[derive(Clone)]
-struct Cached {
-    token: AccessTokenValue,
-    /// When to stop using it: `expires_in` minus the refresh margin.
-    refresh_at: Instant,
+    /// `server_token:<appid>` in the store, one fetch per expiry across processes.
+    token: SharedCredential,
 }
 
 impl fmt::Debug for ServerTokenManager {
@@ -145,21 +110,21 @@ impl ServerTokenManager {
         stores: &Stores,
         settings: &crate::app::ClientSettings,
     ) -> Self {
+        let token = SharedCredential::new(
+            format!("server_token:{appid}"),
+            "server access token",
+            stores,
+            settings.server_token_margin,
+            settings.lease_ttl,
+        );
         Self {
             inner: Arc::new(Inner {
-                key: format!("server_token:{appid}"),
                 appid,
                 secret,
                 transport,
                 endpoint: settings.token_endpoint,
                 refresh_margin: settings.server_token_margin,
-                credentials: Arc::clone(&stores.credentials),
-                leases: Arc::clone(&stores.leases),
-                lease_ttl: settings.lease_ttl,
-                cached: RwLock::new(None),
-                rejected: RwLock::new(None),
-                fetching: tokio::sync::Mutex::new(None),
-                fetches: AtomicU64::new(0),
+                token,
             }),
         }
     }
@@ -187,126 +152,8 @@ impl ServerTokenManager {
     /// if the shared store fails, or if another process held the fetch lease for twice
     /// its time-to-live without storing a token.
     pub async fn access_token(&self) -> Result<AccessTokenValue, Error> {
-        if let Some(token) = self.fresh() {
-            return Ok(token);
-        }
-        self.obtain(None).await
-    }
-
-    /// Under the in-process lock: this process's copy if another caller just renewed it,
-    /// the failure it just met, or [`shared`](Self::shared).
-    async fn obtain(&self, rejected: Option<&AccessTokenValue>) -> Result<AccessTokenValue, Error> {
-        let remembered = self.inner.rejected.read().ok().and_then(|r| r.clone());
-        let rejected = rejected.or(remembered.as_ref());
-        let seen = self.inner.fetches.load(Ordering::Acquire);
-        let mut last_failure = self.inner.fetching.lock().await;
-        // Whoever held the lock before us may have just renewed it, or failed to.
-        if let Some(token) = self.fresh().filter(|t| rejected != Some(t)) {
-            return Ok(token);
-        }
-        if self.inner.fetches.load(Ordering::Acquire) != seen
-            && let Some(err) = last_failure.as_ref()
-        {
-            return Err(err.clone());
-        }
-        let result = self.shared(rejected).await;
-        *last_failure = result.as_ref().err().cloned();
-        self.inner.fetches.fetch_add(1, Ordering::AcqRel);
-        result
-    }
-
-    /// The store's token if it is usable; else, under the store lease, a fetch from WeChat
-    /// (unless the store got a usable token meanwhile); else, while another process holds
-    /// the lease, the token it stores.
-    async fn shared(&self, rejected: Option<&AccessTokenValue>) -> Result<AccessTokenValue, Error> {
-        let inner = &self.inner;
-        let deadline = Instant::now() + inner.lease_ttl.saturating_mul(2);
-        loop {
-            if let Some(token) = self.usable_in_store(rejected).await? {
-                return Ok(token);
-            }
-            if let Some(lease) = inner
-                .leases
-                .acquire_lease(&inner.key, inner.lease_ttl)
-                .await?
-            {
-                let result = match self.usable_in_store(rejected).await {
-                    Ok(Some(token)) => Ok(token),
-                    Ok(None) => self.fetch(false).await,
-                    Err(err) => Err(err),
-                };
-                self.release(&lease).await;
-                return result;
-            }
-            if Instant::now() >= deadline {
-                tracing::warn!(
-                    target: "wechat_oauth::server_token",
-                    "gave up waiting for another process to fetch the server access token"
-                );
-                return Err(StoreError::Timeout.into());
-            }
-            tokio::time::sleep(POLL_INTERVAL).await;
-        }
-    }
-
-    async fn release(&self, lease: &Lease) {
-        if let Err(err) = self.inner.leases.release_lease(lease).await {
-            // The lease expires by itself; the token stands.
-            tracing::warn!(
-                target: "wechat_oauth::server_token",
-                error = %err,
-                "could not release the server-token lease"
-            );
-        }
-    }
-
-    /// The stored token, if it is not `rejected` and not yet at its refresh point; kept in
-    /// this process's memory too.
-    async fn usable_in_store(
-        &self,
-        rejected: Option<&AccessTokenValue>,
-    ) -> Result<Option<AccessTokenValue>, Error> {
-        let inner = &self.inner;
-        let Some(credential) = inner.credentials.get_credential(&inner.key).await? else {
-            return Ok(None);
-        };
-        let value = AccessTokenValue::new(credential.value.expose_secret());
-        if rejected == Some(&value) {
-            return Ok(None);
-        }
-        let refresh_at = self.refresh_point(&credential);
-        if clock_ms() >= refresh_at {
-            return Ok(None);
-        }
-        self.remember(&value, refresh_at);
-        Ok(Some(value))
-    }
-
-    /// When to stop using `credential`: its expiry minus the refresh margin (capped at half
-    /// its lifetime, so a short-lived token is still used for a while).
-    fn refresh_point(&self, credential: &Credential) -> i64 {
-        let lifetime = credential.expires_at.saturating_sub(credential.obtained_at);
-        let margin = i64::try_from(self.inner.refresh_margin.as_millis()).unwrap_or(i64::MAX);
-        credential
-            .expires_at
-            .saturating_sub(margin.min(lifetime / 2))
-    }
-
-    /// Keeps `token` in this process until `refresh_at` (on [`clock_ms`]'s clock).
-    fn remember(&self, token: &AccessTokenValue, refresh_at: i64) {
-        if let Ok(mut rejected) = self.inner.rejected.write()
-            && rejected.as_ref().is_some_and(|r| r != token)
-        {
-            *rejected = None;
-        }
-        let left = u64::try_from(refresh_at.saturating_sub(clock_ms())).unwrap_or(0);
-        let cached = Cached {
-            token: token.clone(),
-            refresh_at: Instant::now() + Duration::from_millis(left),
-        };
-        if let Ok(mut slot) = self.inner.cached.write() {
-            *slot = Some(cached);
-        }
+        let value = self.inner.token.get(|| self.fetch(false)).await?;
+        Ok(AccessTokenValue::new(value.expose_secret()))
     }
 
     /// Fetches a new token now, whatever this process or the store holds, and stores it.
@@ -318,11 +165,8 @@ impl ServerTokenManager {
     /// # Errors
     /// As [`access_token`](Self::access_token).
     pub async fn refresh(&self, force: bool) -> Result<AccessTokenValue, Error> {
-        let mut last_failure = self.inner.fetching.lock().await;
-        let result = self.fetch(force).await;
-        *last_failure = result.as_ref().err().cloned();
-        self.inner.fetches.fetch_add(1, Ordering::AcqRel);
-        result
+        let value = self.inner.token.refresh(|| self.fetch(force)).await?;
+        Ok(AccessTokenValue::new(value.expose_secret()))
     }
 
     /// Marks `token` as rejected by WeChat: the next [`access_token`](Self::access_token)
@@ -330,14 +174,9 @@ impl ServerTokenManager {
     /// the store's newer token or fetches one (once, however many callers). A token already
     /// replaced is left alone, so concurrent invalidations cost one fetch, not one each.
     pub fn invalidate(&self, token: &AccessTokenValue) {
-        if let Ok(mut cached) = self.inner.cached.write()
-            && cached.as_ref().is_some_and(|c| c.token == *token)
-        {
-            *cached = None;
-            if let Ok(mut rejected) = self.inner.rejected.write() {
-                *rejected = Some(token.clone());
-            }
-        }
+        self.inner
+            .token
+            .invalidate(&Secret::new(token.expose_secret()));
     }
 
     /// Runs `call` with a valid token; if WeChat rejects the token (40001, 40014, 42001),
@@ -362,27 +201,22 @@ impl ServerTokenManager {
                     errcode = err.errcode(),
                     "server access token rejected; refreshing once"
                 );
-                self.invalidate(&token);
-                let token = self.obtain(Some(&token)).await?;
-                call(token).await
+                let rejected = Secret::new(token.expose_secret());
+                self.inner.token.invalidate(&rejected);
+                let token = self
+                    .inner
+                    .token
+                    .obtain(Some(&rejected), || self.fetch(false))
+                    .await?;
+                call(AccessTokenValue::new(token.expose_secret())).await
             }
             other => other,
         }
     }
 
-    fn fresh(&self) -> Option<AccessTokenValue> {
-        let cached = self.inner.cached.read().ok()?;
-        cached
-            .as_ref()
-            .filter(|c| Instant::now() < c.refresh_at)
-            .map(|c| c.token.clone())
-    }
-
-    /// One request to WeChat for a token, stored for every process; the caller holds
-    /// `fetching` (and, unless forced, the store lease).
-    async fn fetch(&self, force: bool) -> Result<AccessTokenValue, Error> {
+    /// One request to WeChat for a token; [`SharedCredential`] stores it for every process.
+    async fn fetch(&self, force: bool) -> Result<Fetched, Error> {
         let inner = &self.inner;
-        let requested_at = clock_ms();
         let response: TokenResponse = match inner.endpoint {
             TokenEndpoint::Stable => {
                 let body = serde_json::json!({
@@ -410,32 +244,15 @@ impl ServerTokenManager {
                     .await?
             }
         };
-        // Counted from when the request left, so latency shortens the lifetime.
-        let lifetime = i64::try_from(response.expires_in.saturating_mul(1000)).unwrap_or(i64::MAX);
-        let credential = Credential::new(
-            response.access_token.expose_secret(),
-            requested_at,
-            requested_at.saturating_add(lifetime),
-        );
-        if let Err(err) = inner
-            .credentials
-            .put_credential(&inner.key, &credential)
-            .await
-        {
-            // This process can use the token; the others will fetch their own.
-            tracing::warn!(
-                target: "wechat_oauth::server_token",
-                error = %err,
-                "could not store the server access token"
-            );
-        }
-        self.remember(&response.access_token, self.refresh_point(&credential));
         tracing::debug!(
             target: "wechat_oauth::server_token",
             expires_in = response.expires_in,
             "server access token fetched"
         );
-        Ok(response.access_token)
+        Ok(Fetched {
+            value: Secret::new(response.access_token.expose_secret()),
+            expires_in: response.expires_in,
+        })
     }
 }
 
