@@ -196,10 +196,10 @@ mod cookie;
 pub mod demo;
 mod extract;
 mod follow;
-mod jssdk;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod jssdk;
 mod key;
 mod origin;
 mod outcome;
