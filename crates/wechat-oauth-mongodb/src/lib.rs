@@ -175,16 +175,28 @@ impl MongoStore {
         // The layout version, beside the seed's collection (which stays as it is).
         let schema: Collection<Document> =
             database.collection(&format!("{}_schema", options.collection));
-        store
-            .run(
-                schema
-                    .update_one(
-                        doc! { "_id": "wechat-oauth" },
-                        doc! { "$max": { "version": SCHEMA_VERSION } },
-                    )
-                    .upsert(true),
-            )
+        // Read, then raise: `$max` would do it in one step, but MongoDB-compatible servers
+        // (jongodb among them) do not all have it. Two processes racing write the same value.
+        let current = store
+            .run(schema.find_one(doc! { "_id": "wechat-oauth" }))
             .await?;
+        let stored = current.and_then(|d| {
+            d.get_i64("version")
+                .ok()
+                .or_else(|| d.get_i32("version").ok().map(i64::from))
+        });
+        if stored.is_none_or(|v| v < SCHEMA_VERSION) {
+            store
+                .run(
+                    schema
+                        .update_one(
+                            doc! { "_id": "wechat-oauth" },
+                            doc! { "$set": { "version": SCHEMA_VERSION } },
+                        )
+                        .upsert(true),
+                )
+                .await?;
+        }
         let index = IndexModel::builder()
             .keys(doc! { "openid": 1 })
             .options(IndexOptions::builder().unique(true).build())
