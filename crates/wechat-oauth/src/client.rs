@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 use url::Url;
 
 use crate::app::{ClientSettings, OAuthClientBuilder};
@@ -376,7 +375,7 @@ impl OAuthClient {
         let answer = self
             .inner
             .transport
-            .get_idempotent::<IgnoredAny>(
+            .get_idempotent::<crate::response::Ack>(
                 "sns/auth",
                 &[
                     ("access_token", access_token.expose_secret()),

@@ -67,6 +67,16 @@ pub(crate) fn parse_response<T: DeserializeOwned>(status: u16, body: &[u8]) -> R
     })
 }
 
+/// The answer of a call that returns nothing but success, `{"errcode":0,"errmsg":"ok"}`
+/// (`sns/auth`, `wxa/checksession`). The `errcode` is required: a 200 body without one (a
+/// proxy's or captive portal's JSON) is not WeChat saying yes, and decodes as
+/// [`ResponseErrorKind::Decode`] instead of passing as success.
+#[derive(serde::Deserialize)]
+pub(crate) struct Ack {
+    #[allow(dead_code)] // Present is all that matters: non-zero values are errors already.
+    errcode: serde::de::IgnoredAny,
+}
+
 /// A non-zero `errcode` (number or numeric string) as a [`WeChatError`].
 fn wechat_error(value: &serde_json::Value) -> Option<WeChatError> {
     let code = value.get("errcode")?;

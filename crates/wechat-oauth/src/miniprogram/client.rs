@@ -4,7 +4,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
 use super::crypto::{self, Checks, DecryptError, DecryptReason};
@@ -342,7 +341,7 @@ impl MiniProgramClient {
                 let signature = &signature;
                 async move {
                     transport
-                        .get_idempotent::<IgnoredAny>(
+                        .get_idempotent::<crate::response::Ack>(
                             "wxa/checksession",
                             &[
                                 ("access_token", token.expose_secret()),
