@@ -20,14 +20,20 @@ Exit status:
   3  WeChat refused the request (its errcode is printed); for `verify`: the token is invalid
   4  no token or session is stored for the openid: the user has to log in first
   5  WeChat could not be reached, was busy (errcode -1), or answered something unusable
-     (timeout, HTML, truncated); for `verify`: WeChat did not say whether the token is valid
+     (timeout, HTML, truncated); for `verify`: WeChat did not say whether the token is valid;
+     for `send-message`: the server could not be reached or did not answer in time
   6  the store failed (unreachable, timed out, malformed entry)
   7  Mini Program data could not be decrypted, or its watermark names another appid
+  8  send-message: the server refused the push (an HTTP status other than 200; a wrong
+     token or EncodingAESKey on either side ends here, the server's explanation printed)
+  9  send-message: the server's reply is unusable (not XML, a plaintext reply in safe
+     mode, a bad MsgSignature, not decryptable with the key and appid, misaddressed)
 
 Secrets never print: the app secret is never shown, and access and refresh tokens
 are shown as \"[redacted]\" unless --show-secrets is given. Secret flags (--secret,
---code, --js-code, --session-key, --ticket) also read an environment variable, or
-standard input when given as `-`, so they need not appear in the process list.";
+--code, --js-code, --session-key, --ticket, --server-token, --encoding-aes-key) also
+read an environment variable, or standard input when given as `-`, so they need not
+appear in the process list.";
 
 /// `wechat-oauth`: WeChat OAuth from the command line, a local WeChat sandbox and a demo
 /// login site.
@@ -237,6 +243,145 @@ pub enum Command {
     /// `nonceStr`, `timestamp` and `signature`. Offline: fetching the ticket is the server's
     /// job.
     JssdkSign(JssdkSignArgs),
+
+    /// Play WeChat against an Official Account's server URL: send one signed push (a text
+    /// message, or an event), check the reply as WeChat would and print it decrypted. The
+    /// server token comes from WECHAT_SERVER_TOKEN (or `--server-token -`, standard input),
+    /// the EncodingAESKey of the encrypted modes from WECHAT_ENCODING_AES_KEY. Exits 8 when
+    /// the server refuses the push, 9 when its reply is unusable.
+    SendMessage(SendMessageArgs),
+}
+
+/// The account's message encryption mode (消息加解密方式).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MessageMode {
+    /// 明文模式: plaintext push and reply.
+    Plain,
+    /// 兼容模式: the plaintext fields and `<Encrypt>` in one body; the reply may be either.
+    Compatible,
+    /// 安全模式: `<Encrypt>` only; the reply must be encrypted and signed.
+    Safe,
+}
+
+impl MessageMode {
+    /// The flag value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Plain => "plain",
+            Self::Compatible => "compatible",
+            Self::Safe => "safe",
+        }
+    }
+}
+
+/// An event to push instead of a text message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PushEvent {
+    /// `subscribe`: a follow; with --scene, through a parametric QR code
+    /// (`EventKey qrscene_<scene>`, `Ticket`).
+    Subscribe,
+    /// `unsubscribe`.
+    Unsubscribe,
+    /// `SCAN`: a follower scans a parametric QR code (`EventKey <scene>`, `Ticket`).
+    Scan,
+    /// `CLICK`: a menu button (`EventKey` the button's key).
+    Click,
+    /// `VIEW`: a menu link (`EventKey` the URL).
+    View,
+}
+
+impl PushEvent {
+    /// The `Event` value WeChat sends.
+    pub fn wire_name(self) -> &'static str {
+        match self {
+            Self::Subscribe => "subscribe",
+            Self::Unsubscribe => "unsubscribe",
+            Self::Scan => "SCAN",
+            Self::Click => "CLICK",
+            Self::View => "VIEW",
+        }
+    }
+
+    /// The flag value.
+    pub fn flag_name(self) -> &'static str {
+        match self {
+            Self::Subscribe => "subscribe",
+            Self::Unsubscribe => "unsubscribe",
+            Self::Scan => "scan",
+            Self::Click => "click",
+            Self::View => "view",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct SendMessageArgs {
+    /// The server URL (服务器地址), as configured at WeChat: `http://host/wechat`.
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+
+    /// The account's message encryption mode; compatible and safe need the EncodingAESKey
+    /// and the appid.
+    #[arg(long, value_enum, default_value_t = MessageMode::Plain)]
+    pub mode: MessageMode,
+
+    /// Push this event instead of a text message.
+    #[arg(long, value_enum, value_name = "EVENT")]
+    pub event: Option<PushEvent>,
+
+    /// The text message's `Content` (without --event).
+    #[arg(
+        long,
+        value_name = "TEXT",
+        default_value = "hello",
+        conflicts_with = "event"
+    )]
+    pub text: String,
+
+    /// The event's `EventKey`, exactly as sent (a menu key, a URL, `qrscene_…`).
+    #[arg(long, value_name = "KEY", requires = "event")]
+    pub event_key: Option<String>,
+
+    /// A QR code's scene, for --event subscribe (`EventKey qrscene_<scene>`) and --event
+    /// scan (`EventKey <scene>`).
+    #[arg(long, value_name = "SCENE", requires = "event")]
+    pub scene: Option<String>,
+
+    /// The QR code's `Ticket` for a scan [default: a made-up one].
+    #[arg(long, value_name = "TICKET", requires = "event")]
+    pub ticket: Option<String>,
+
+    /// The sender's openid (`FromUserName`).
+    #[arg(
+        long,
+        value_name = "OPENID",
+        default_value = "oSendMessageTestUser0000000"
+    )]
+    pub from: String,
+
+    /// The account's original id (`ToUserName`, 原始ID).
+    #[arg(long, value_name = "ID", default_value = "gh_000000000000")]
+    pub to: String,
+
+    /// The text message's `MsgId` [default: a random one]; repeat one to test dedupe.
+    #[arg(long, value_name = "ID", conflicts_with = "event")]
+    pub msg_id: Option<u64>,
+
+    /// The push's `CreateTime`, Unix seconds [default: now]; repeat one to test the dedupe
+    /// of an event.
+    #[arg(long, value_name = "SECONDS")]
+    pub create_time: Option<u64>,
+
+    /// How long to wait for the answer, in seconds (WeChat waits 5).
+    #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub timeout: u64,
+
+    /// The appid the encrypted modes' ciphertext names.
+    #[command(flatten)]
+    pub app: AppIdArgs,
+
+    #[command(flatten)]
+    pub message: MessageSecretArgs,
 }
 
 #[derive(Debug, Args)]
@@ -291,6 +436,33 @@ pub struct DemoArgs {
     pub open_base: OpenBaseArgs,
     #[command(flatten)]
     pub store: StoreArgs,
+    #[command(flatten)]
+    pub message: MessageSecretArgs,
+}
+
+/// The Official Account's message-interface secrets (服务器配置): the token and the
+/// EncodingAESKey, each from its environment variable, standard input (`-`) or a flag.
+#[derive(Debug, Args)]
+pub struct MessageSecretArgs {
+    /// The account's server token (令牌), or `-` to read it from standard input. Prefer
+    /// WECHAT_SERVER_TOKEN: a flag is visible to other local users in the process list.
+    #[arg(
+        long = "server-token",
+        env = "WECHAT_SERVER_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<SecretInput>,
+
+    /// The account's EncodingAESKey (43 characters), for the compatible and safe modes, or
+    /// `-` to read it from standard input. Prefer WECHAT_ENCODING_AES_KEY.
+    #[arg(
+        long,
+        env = "WECHAT_ENCODING_AES_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub encoding_aes_key: Option<SecretInput>,
 }
 
 #[derive(Debug, Args)]

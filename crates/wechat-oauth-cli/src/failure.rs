@@ -24,6 +24,10 @@ pub enum Status {
     Store = 6,
     /// Mini Program data could not be decrypted.
     Decrypt = 7,
+    /// `send-message`: the server refused the push (HTTP status other than 200).
+    Refused = 8,
+    /// `send-message`: the server's reply is not one WeChat would accept.
+    BadReply = 9,
 }
 
 /// A failed command: what to tell the user on stderr and how to exit.

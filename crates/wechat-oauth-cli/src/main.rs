@@ -17,6 +17,7 @@ mod oauth;
 mod output;
 mod sandbox;
 mod secret_input;
+mod send_message;
 mod store;
 
 use std::io::IsTerminal;
@@ -85,6 +86,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Decrypt(args) => decrypt::run(&args).await,
         Command::Token(command) => store::run(&command).await,
         Command::JssdkSign(args) => jssdk::run(&args),
+        Command::SendMessage(args) => send_message::run(&args).await,
     }
 }
 
@@ -114,6 +116,18 @@ async fn demo(args: DemoArgs) -> Result<(), Failure> {
         open_base: open_base.map(str::to_owned),
         store: args.store.store.clone(),
         key: demo::DemoOptions::key_from_env().map_err(|e| Failure::usage(format!("{e:#}")))?,
+        server_token: args
+            .message
+            .token
+            .as_ref()
+            .map(|t| t.resolve("--server-token"))
+            .transpose()?,
+        encoding_aes_key: args
+            .message
+            .encoding_aes_key
+            .as_ref()
+            .map(|k| k.resolve("--encoding-aes-key"))
+            .transpose()?,
     };
     demo::run(options)
         .await

@@ -1,7 +1,8 @@
 //! A real browser drives the demo site: headless Chromium through chromedriver logs in on
 //! the sandbox's consent page, sees the profile, reloads, logs out, denies, and tries a
-//! forged and a replayed callback. A screenshot of each step lands in
-//! `target/browser-artifacts/`.
+//! forged and a replayed callback; and signs in on the desktop follow-to-login page (the
+//! page shows the QR code, the sandbox scans it, the page signs in and its profile calls
+//! `wx.config`). A screenshot of each step lands in `target/browser-artifacts/`.
 //!
 //! Under `CI=true` a missing Chromium or chromedriver fails the test; elsewhere it is
 //! skipped with a loud message.
@@ -170,6 +171,8 @@ async fn a_browser_logs_in_on_the_consent_page_and_out_again_and_bad_callbacks_a
         open_base: None,
         store: "memory:".into(),
         key: None,
+        server_token: None,
+        encoding_aes_key: None,
     })
     .await
     .unwrap();
@@ -315,6 +318,122 @@ async fn a_browser_logs_in_on_the_consent_page_and_out_again_and_bad_callbacks_a
     demo.stop().await.unwrap();
 }
 
+/// The ticket of the QR image the follow page shows, once the image has loaded.
+async fn shown_ticket(browser: &Client) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let loaded = browser
+            .execute(
+                "const img = document.getElementById('wechat-follow-qr'); \
+                 return img && !img.hidden && img.complete && img.naturalWidth > 0 ? img.src : '';",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if let Some(src) = loaded.as_str().filter(|s| !s.is_empty()) {
+            let url = url::Url::parse(src).unwrap();
+            if let Some((_, ticket)) = url.query_pairs().find(|(k, _)| k == "ticket") {
+                return ticket.into_owned();
+            }
+        }
+        assert!(Instant::now() < deadline, "the QR code did not load");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until `attribute` of element `id` is set, and returns it.
+async fn attribute(browser: &Client, id: &str, attribute: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(value) = element(browser, id).await.attr(attribute).await.unwrap() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "#{id} has no {attribute}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_signs_in_by_a_follow_scan_and_its_profile_calls_wx_config() {
+    let Some(driver) = ChromeDriver::start() else {
+        return;
+    };
+    let demo = demo::start(demo::DemoOptions {
+        listen: (Ipv4Addr::LOCALHOST, 0).into(),
+        appid: None,
+        secret: None,
+        api_base: None,
+        open_base: None,
+        store: "memory:".into(),
+        key: None,
+        server_token: None,
+        encoding_aes_key: None,
+    })
+    .await
+    .unwrap();
+    let sandbox = demo.sandbox().expect("an in-process sandbox").clone();
+    let profile_dir = tempfile::tempdir().unwrap();
+    let browser = driver.session(profile_dir.path()).await;
+    let mut shots = Screenshots::new();
+
+    // Home → "Scan to follow and sign in" → the page shows the sandbox's QR code.
+    browser.goto(demo.url()).await.unwrap();
+    click(&browser, "follow-login").await;
+    let ticket = shown_ticket(&browser).await;
+    shots.take(&browser, "follow-qr").await;
+
+    // alice scans it in "WeChat": the sandbox pushes the event to the demo's /wechat.
+    let record = sandbox
+        .scan(
+            defaults::OFFICIAL_APPID,
+            "alice",
+            wechat_sandbox::ScanTarget::Ticket(ticket),
+            wechat_sandbox::PushOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(record.event.as_deref(), Some("subscribe"));
+    assert_eq!(record.reply.verdict, "message", "{:?}", record.reply);
+
+    // The page signs in by itself and lands on the profile.
+    let openid = text_of(&browser, "openid").await;
+    assert_eq!(openid, sandbox.openid(defaults::OFFICIAL_APPID, "alice"));
+    assert_eq!(text_of(&browser, "unionid").await, sandbox.unionid("alice"));
+    assert_eq!(
+        browser.current_url().await.unwrap().as_str(),
+        format!("{}profile", demo.url())
+    );
+
+    // The profile page asked for wx.config: signed over its URL with the shared ticket.
+    let signature = attribute(&browser, "jssdk-status", "data-signature").await;
+    let nonce = attribute(&browser, "jssdk-status", "data-nonce-str").await;
+    let timestamp: u64 = attribute(&browser, "jssdk-status", "data-timestamp")
+        .await
+        .parse()
+        .unwrap();
+    let page_url = attribute(&browser, "jssdk-status", "data-url").await;
+    assert_eq!(page_url, format!("{}profile", demo.url()));
+    let oa = wechat_oauth::WeChatApp::builder(defaults::OFFICIAL_APPID, defaults::OFFICIAL_SECRET)
+        .api_base(sandbox.url())
+        .build()
+        .unwrap()
+        .official_account();
+    let ticket = oa.jsapi_ticket().await.unwrap();
+    assert_eq!(
+        signature,
+        wechat_oauth::jssdk::signature(ticket.expose_secret(), &nonce, timestamp, &page_url)
+    );
+    assert!(
+        text_of(&browser, "jssdk-status")
+            .await
+            .contains("wx.config ready")
+    );
+    shots.take(&browser, "follow-signed-in-wx-config").await;
+
+    browser.close().await.unwrap();
+    demo.stop().await.unwrap();
+}
+
 /// Cookies of a client that follows the demo's redirects by hand.
 #[derive(Default)]
 struct Jar(Vec<String>);
@@ -430,6 +549,8 @@ async fn the_demo_logs_in_over_plain_http_with_scripted_approval() {
         open_base: None,
         store: store_url.clone(),
         key: None,
+        server_token: None,
+        encoding_aes_key: None,
     })
     .await
     .unwrap();
@@ -459,6 +580,8 @@ async fn restarting_the_demo_on_a_sqlite_store_keeps_its_users_signed_in() {
         open_base: None,
         store: format!("sqlite://{}", dir.path().join("demo.db").display()),
         key: Some(wechat_oauth_axum::Key::from_bytes(&[42u8; 32]).unwrap()),
+        server_token: None,
+        encoding_aes_key: None,
     };
     let first = demo::start(options.clone()).await.unwrap();
     let jar = log_in_over_http(&first, "alice").await;

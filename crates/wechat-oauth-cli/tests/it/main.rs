@@ -13,6 +13,7 @@ mod miniprogram;
 mod proxy;
 mod sandbox;
 mod secrets;
+mod send_message;
 mod tls;
 mod token;
 mod tokens_and_users;

@@ -11,7 +11,7 @@ use wechat_sandbox::defaults::{OFFICIAL_APPID, OFFICIAL_SECRET};
 
 /// The variables the binary reads; removed before every run so the developer's own
 /// environment cannot leak into a test.
-const CONFIG_VARS: [&str; 10] = [
+const CONFIG_VARS: [&str; 12] = [
     "WECHAT_APPID",
     "WECHAT_SECRET",
     "WECHAT_API_BASE",
@@ -21,6 +21,8 @@ const CONFIG_VARS: [&str; 10] = [
     "WECHAT_OAUTH_CODE",
     "WECHAT_JSAPI_TICKET",
     "WECHAT_TOKEN_STORE",
+    "WECHAT_SERVER_TOKEN",
+    "WECHAT_ENCODING_AES_KEY",
     "RUST_LOG",
 ];
 
@@ -272,7 +274,7 @@ pub struct Server {
     pub url: String,
     child: Child,
     // Kept open so the server never writes into a closed pipe.
-    _stdout: BufReader<ChildStdout>,
+    stdout: BufReader<ChildStdout>,
 }
 
 impl Server {
@@ -296,11 +298,17 @@ impl Server {
             .strip_prefix(prefix)
             .unwrap_or_else(|| panic!("first line {line:?} does not start with {prefix:?}"))
             .to_owned();
-        Self {
-            url,
-            child,
-            _stdout: stdout,
-        }
+        Self { url, child, stdout }
+    }
+
+    /// The next line the server prints on stdout (without its newline).
+    pub async fn next_line(&mut self) -> String {
+        let mut line = String::new();
+        tokio::time::timeout(Duration::from_secs(30), self.stdout.read_line(&mut line))
+            .await
+            .expect("the server printed another line in time")
+            .unwrap();
+        line.trim_end().to_owned()
     }
 
     /// Stops the server.

@@ -7,4 +7,5 @@ mod pipeline;
 mod props;
 mod sandbox;
 mod support;
+mod two_process;
 mod vectors;
