@@ -28,8 +28,8 @@ const CHILD: &str = "two_process::child_process_entry_point";
 const JOB_ENV: &str = "WECHAT_OAUTH_MESSAGE_TWO_PROCESS_CHILD";
 const TOKEN: &str = "two-process-token";
 /// How long the handler takes, and how long the sandbox waits for each delivery.
-const HANDLER: Duration = Duration::from_millis(1500);
-const DELIVERY_TIMEOUT: Duration = Duration::from_millis(500);
+const HANDLER: Duration = Duration::from_millis(2500);
+const DELIVERY_TIMEOUT: Duration = Duration::from_millis(1000);
 
 #[derive(Serialize, Deserialize)]
 struct Job {
@@ -113,8 +113,9 @@ impl ChildProcess {
         let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
         let addr = tokio::time::timeout(Duration::from_secs(60), async {
             while let Some(line) = stdout.next_line().await.unwrap() {
-                if let Some(addr) = line.strip_prefix("listening ") {
-                    return addr.to_owned();
+                // libtest's `test NAME ... ` comes first on the line.
+                if let Some((_, addr)) = line.split_once("listening ") {
+                    return addr.trim().to_owned();
                 }
             }
             panic!("the child exited before listening");
@@ -151,19 +152,15 @@ impl ChildProcess {
     }
 }
 
-/// A TCP proxy sending each new connection to the next backend in turn; records which.
-async fn round_robin(backends: Vec<String>) -> (String, Arc<Mutex<Vec<usize>>>) {
+/// A TCP proxy sending each new connection to the next backend in turn.
+async fn round_robin(backends: Vec<String>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
-    let chosen = Arc::new(Mutex::new(Vec::new()));
-    let record = chosen.clone();
     tokio::spawn(async move {
         let mut next = 0usize;
         while let Ok((mut inbound, _)) = listener.accept().await {
-            let index = next % backends.len();
+            let backend = backends[next % backends.len()].clone();
             next += 1;
-            record.lock().unwrap().push(index);
-            let backend = backends[index].clone();
             tokio::spawn(async move {
                 if let Ok(mut outbound) = TcpStream::connect(&backend).await {
                     let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
@@ -171,7 +168,7 @@ async fn round_robin(backends: Vec<String>) -> (String, Arc<Mutex<Vec<usize>>>) 
             });
         }
     });
-    (addr, chosen)
+    addr
 }
 
 fn count(lines: &[String], prefix: &str) -> usize {
@@ -191,7 +188,7 @@ async fn slow_push_to_two_processes(
     };
     let first = ChildProcess::spawn(&job).await;
     let second = ChildProcess::spawn(&job).await;
-    let (proxy, _chosen) = round_robin(vec![first.addr.clone(), second.addr.clone()]).await;
+    let proxy = round_robin(vec![first.addr.clone(), second.addr.clone()]).await;
     let sandbox = Sandbox::builder().start().await.unwrap();
     sandbox
         .register_server(
