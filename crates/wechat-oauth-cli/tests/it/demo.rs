@@ -376,5 +376,21 @@ async fn the_demo_on_a_configured_wechat_answers_pushes_with_the_given_server_to
         .unwrap();
     assert_eq!(push.reply.verdict, "message");
     assert_eq!(push.reply.field("Content"), Some("You said: ni hao"));
+
+    // `send-message` plays WeChat against the same endpoint.
+    let mut send = bare_command();
+    send.env("WECHAT_SERVER_TOKEN", "demo-server-token-from-env")
+        .args([
+            "send-message",
+            "--url",
+            &message_url,
+            "--text",
+            "from the CLI",
+        ]);
+    let sent = run(send).await.json();
+    assert_eq!(
+        sent["fields"]["Content"], "You said: from the CLI",
+        "{sent}"
+    );
     demo.stop().await;
 }
