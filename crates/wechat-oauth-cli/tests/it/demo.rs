@@ -296,6 +296,42 @@ async fn the_demo_signs_a_desktop_in_by_a_follow_scan_and_signs_wx_config() {
         .await
         .unwrap();
     assert_eq!(foreign.status(), 400);
+
+    // The home page's phone panel: another browser's code, scanned as bob from the demo.
+    let scene = http
+        .post(format!(
+            "{site}/auth/wechat/follow/scene?return_to=%2Fprofile"
+        ))
+        .header("origin", &site)
+        .send()
+        .await
+        .unwrap();
+    let other_browser = cookies(&scene);
+    let phone = http
+        .post(format!("{site}/phone/scan"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("user=bob")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        phone.contains(r#"id="phone-result">bob scanned"#),
+        "{phone}"
+    );
+    assert!(phone.contains("Signed in"), "{phone}");
+    let done: serde_json::Value = http
+        .get(&poll_url)
+        .header("cookie", &other_browser)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(done["status"], "signed_in", "{done}");
     demo.stop().await;
 }
 
