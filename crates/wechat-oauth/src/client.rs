@@ -291,7 +291,7 @@ impl OAuthClient {
     }
 
     async fn user_with_lang(&self, openid: &str, lang: &Lang) -> Result<UserInfo> {
-        let token = self.get_latest_access_token(openid).await?;
+        let token = self.latest_token(openid).await?;
         match self.user_info_in(&token, lang).await {
             Err(err) if err.is_token_invalid() => {
                 // WeChat dropped the token before its time (docs/protocol.md §3.4).
@@ -317,11 +317,18 @@ impl OAuthClient {
     /// # Errors
     /// As [`get_user`](Self::get_user), minus the user-info call.
     pub async fn get_latest_access_token(&self, openid: impl AsRef<str>) -> Result<AccessToken> {
-        let openid = openid.as_ref();
+        self.latest_token(openid.as_ref())
+            .await
+            .map(Arc::unwrap_or_clone)
+    }
+
+    /// [`get_latest_access_token`](Self::get_latest_access_token), shared: a fresh token
+    /// in a memory store is not copied (see [`crate::TokenStore::get_shared`]).
+    async fn latest_token(&self, openid: &str) -> Result<Arc<AccessToken>> {
         let inner = &self.inner;
         let token = inner
             .store
-            .get(openid)
+            .get_shared(openid)
             .await?
             .ok_or_else(|| Error::NoToken {
                 openid: openid.to_owned(),
@@ -331,7 +338,9 @@ impl OAuthClient {
         } else {
             // Boxed: the refresh machinery is a large future, and inlining it would make
             // every call's future (the common, fresh-token case included) that large.
-            Box::pin(inner.refresh_for(openid, &token)).await
+            Box::pin(inner.refresh_for(openid, &token))
+                .await
+                .map(Arc::new)
         }
     }
 

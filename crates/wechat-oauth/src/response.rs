@@ -7,6 +7,14 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, ResponseError, ResponseErrorKind, WeChatError};
 use crate::json_repair::parse_lenient_json;
 
+/// A searcher for `errcode`, built once (building one costs more than a search of a
+/// WeChat-sized body).
+fn errcode_finder() -> &'static memchr::memmem::Finder<'static> {
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"errcode"));
+    &FINDER
+}
+
 /// Decodes a WeChat answer: `errcode` ≠ 0 is [`Error::WeChat`] whatever the status; a
 /// non-2xx status, an empty, non-JSON or truncated body is [`Error::Response`].
 pub(crate) fn parse_response<T: DeserializeOwned>(status: u16, body: &[u8]) -> Result<T, Error> {
@@ -18,9 +26,12 @@ pub(crate) fn parse_response<T: DeserializeOwned>(status: u16, body: &[u8]) -> R
     // Fast path for the common answer: a 2xx body without any `errcode` key decodes
     // straight from the bytes. Anything else (errors, lenient fixes, decode failures with
     // their path messages) takes the `Value` path below, which decides as before.
+    // The body is checked for UTF-8 once, as a whole: decoding from a `str` then skips the
+    // check serde_json makes on every string of a byte slice.
     if bad_status.is_none()
-        && memchr::memmem::find(trimmed, b"errcode").is_none()
-        && let Ok(value) = serde_json::from_slice::<T>(trimmed)
+        && errcode_finder().find(trimmed).is_none()
+        && let Ok(text) = std::str::from_utf8(trimmed)
+        && let Ok(value) = serde_json::from_str::<T>(text)
     {
         return Ok(value);
     }

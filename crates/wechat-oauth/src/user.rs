@@ -100,7 +100,11 @@ pub struct UserInfo {
     /// The user's id across the Open Platform account, when the app is bound to one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unionid: Option<String>,
-    /// Any other field WeChat sent (for instance `language` on older accounts).
+    /// `language`, when WeChat sends it: the user's WeChat language on older answers,
+    /// `""` since 2021. A value that is not a string is kept in [`extra`](Self::extra).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// Any other field WeChat sent.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
@@ -137,6 +141,7 @@ enum Field {
     Headimgurl,
     Privilege,
     Unionid,
+    Language,
     Other(String),
 }
 
@@ -159,6 +164,7 @@ impl<'de> Deserialize<'de> for Field {
                     "headimgurl" => Field::Headimgurl,
                     "privilege" => Field::Privilege,
                     "unionid" => Field::Unionid,
+                    "language" => Field::Language,
                     other => Field::Other(other.to_owned()),
                 })
             }
@@ -191,6 +197,7 @@ impl<'de> serde::de::Visitor<'de> for UserInfoVisitor {
         let (mut openid, mut nickname, mut sex, mut province, mut city) =
             (None, None, None, None, None);
         let (mut country, mut headimgurl, mut privilege, mut unionid) = (None, None, None, None);
+        let mut language = None;
         let mut extra = serde_json::Map::new();
         while let Some(key) = map.next_key::<Field>()? {
             match key {
@@ -213,6 +220,12 @@ impl<'de> serde::de::Visitor<'de> for UserInfoVisitor {
                 Field::Unionid => {
                     set(&mut unionid, "unionid", map.next_value::<Option<String>>()?)?;
                 }
+                Field::Language => match map.next_value::<serde_json::Value>()? {
+                    serde_json::Value::String(text) => set(&mut language, "language", text)?,
+                    other => {
+                        extra.insert("language".to_owned(), other);
+                    }
+                },
                 Field::Other(name) => {
                     extra.insert(name, map.next_value::<serde_json::Value>()?);
                 }
@@ -228,6 +241,7 @@ impl<'de> serde::de::Visitor<'de> for UserInfoVisitor {
             headimgurl: headimgurl.unwrap_or_default(),
             privilege: privilege.unwrap_or_default(),
             unionid: unionid.flatten(),
+            language,
             extra,
         })
     }
@@ -272,7 +286,13 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(user.sex, 1);
         assert_eq!(user.unionid, None);
-        assert_eq!(user.extra.get("language"), Some(&"zh_CN".into()));
+        assert_eq!(user.language.as_deref(), Some("zh_CN"));
+        assert!(user.extra.is_empty());
+        let user: UserInfo = serde_json::from_str(r#"{"openid":"o1","language":7}"#).unwrap();
+        assert_eq!(
+            (user.language, user.extra.get("language")),
+            (None, Some(&7.into()))
+        );
     }
 
     #[test]

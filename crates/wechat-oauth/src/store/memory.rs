@@ -1,7 +1,7 @@
 //! [`MemoryStore`]: tokens in this process's memory.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -20,7 +20,8 @@ use crate::{AccessToken, now_millis};
 /// will authorize and refresh on its own.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    tokens: Mutex<HashMap<String, AccessToken>>,
+    /// Behind `Arc`s, so that reading a token (every API call does) copies no secret.
+    tokens: Mutex<HashMap<String, Arc<AccessToken>>>,
     leases: Mutex<HashMap<String, (String, Instant)>>,
     claims: Mutex<HashMap<String, Instant>>,
     sessions: Mutex<HashMap<String, Session>>,
@@ -52,6 +53,15 @@ fn poisoned<T>(_: T) -> StoreError {
 #[async_trait]
 impl TokenStore for MemoryStore {
     async fn get(&self, openid: &str) -> Result<Option<AccessToken>, StoreError> {
+        Ok(self
+            .tokens
+            .lock()
+            .map_err(poisoned)?
+            .get(openid)
+            .map(|token| AccessToken::clone(token)))
+    }
+
+    async fn get_shared(&self, openid: &str) -> Result<Option<Arc<AccessToken>>, StoreError> {
         Ok(self.tokens.lock().map_err(poisoned)?.get(openid).cloned())
     }
 
@@ -61,7 +71,7 @@ impl TokenStore for MemoryStore {
         match tokens.get(openid) {
             Some(current) if current.create_at > token.create_at => Ok(false),
             _ => {
-                tokens.insert(openid.to_owned(), token.clone());
+                tokens.insert(openid.to_owned(), Arc::new(token.clone()));
                 Ok(true)
             }
         }

@@ -45,6 +45,7 @@ pub use web_session::{
 };
 
 use async_trait::async_trait;
+use std::sync::Arc;
 
 use crate::AccessToken;
 
@@ -139,10 +140,18 @@ pub trait TokenStore: Send + Sync {
 
     /// Removes the token for `openid` (nothing happens if there is none).
     async fn delete(&self, openid: &str) -> Result<(), StoreError>;
+
+    /// [`get`](Self::get), shared rather than copied. The client reads tokens this way on
+    /// every call; a store that keeps tokens in memory overrides it to hand out a
+    /// reference count instead of a copy of every secret (the memory store does). The
+    /// provided implementation wraps [`get`](Self::get)'s answer.
+    async fn get_shared(&self, openid: &str) -> Result<Option<Arc<AccessToken>>, StoreError> {
+        Ok(self.get(openid).await?.map(Arc::new))
+    }
 }
 
 #[async_trait]
-impl<S: TokenStore + ?Sized> TokenStore for std::sync::Arc<S> {
+impl<S: TokenStore + ?Sized> TokenStore for Arc<S> {
     async fn get(&self, openid: &str) -> Result<Option<AccessToken>, StoreError> {
         (**self).get(openid).await
     }
@@ -151,6 +160,9 @@ impl<S: TokenStore + ?Sized> TokenStore for std::sync::Arc<S> {
     }
     async fn delete(&self, openid: &str) -> Result<(), StoreError> {
         (**self).delete(openid).await
+    }
+    async fn get_shared(&self, openid: &str) -> Result<Option<Arc<AccessToken>>, StoreError> {
+        (**self).get_shared(openid).await
     }
 }
 

@@ -11,7 +11,7 @@ use tokio::sync::Semaphore;
 use tracing::Instrument;
 use url::Url;
 
-use super::form::request_url;
+use super::form::request_path;
 use super::retry::{RetryPolicy, worth_retrying};
 use super::{HttpClient, HttpRequest, HyperClient};
 use crate::error::{Error, ResponseError, ResponseErrorKind, TransportError};
@@ -67,6 +67,18 @@ pub(crate) struct Transport {
     in_flight: Arc<Semaphore>,
     /// `Host` for every request to `api_base`.
     host: Option<http::HeaderValue>,
+    /// `api_base`'s scheme and authority, parsed once: a request parses only its own path
+    /// and query.
+    origin: Option<(http::uri::Scheme, http::uri::Authority)>,
+}
+
+/// The scheme and authority of `base`, as `http` parses them.
+fn origin(base: &Url) -> Option<(http::uri::Scheme, http::uri::Authority)> {
+    let text = base.as_str();
+    let parts = http::Uri::try_from(&text[..text.len() - base.path().len()])
+        .ok()?
+        .into_parts();
+    Some((parts.scheme?, parts.authority?))
 }
 
 impl Transport {
@@ -83,6 +95,7 @@ impl Transport {
         Self {
             client,
             host: host_header(&api_base),
+            origin: origin(&api_base),
             api_base,
             max_body_bytes,
             total_timeout,
@@ -163,14 +176,16 @@ impl Transport {
             method = method.as_str(),
             path
         );
-        let url = request_url(&self.api_base, path, query);
+        let url = request_path(self.api_base.path(), path, query);
         // Boxed once, deadline included, so that neither the large client future nor the
         // timer is copied again by every wrapper up to the caller's task (nor sizes it).
-        Box::pin(
-            self.send_within_deadline(method, url, json)
-                .instrument(span),
-        )
-        .await
+        // Without a subscriber (or log) for the span, it is not entered on every poll.
+        let exchange = self.send_within_deadline(method, url, json);
+        if span.is_disabled() {
+            Box::pin(exchange).await
+        } else {
+            Box::pin(exchange.instrument(span)).await
+        }
     }
 
     async fn send_within_deadline<T: DeserializeOwned>(
@@ -187,28 +202,60 @@ impl Transport {
         }
     }
 
+    /// The full URI of a request to `path_and_query` (which starts with the base's path).
+    fn uri(&self, path_and_query: String) -> Result<http::Uri, Error> {
+        fn invalid<E>(_: E) -> Error {
+            Error::InvalidArgument("request URL is not a valid URI".into())
+        }
+        match &self.origin {
+            Some((scheme, authority)) => {
+                let mut parts = http::uri::Parts::default();
+                parts.scheme = Some(scheme.clone());
+                parts.authority = Some(authority.clone());
+                parts.path_and_query = Some(
+                    http::uri::PathAndQuery::from_maybe_shared(Bytes::from(path_and_query))
+                        .map_err(invalid)?,
+                );
+                http::Uri::from_parts(parts).map_err(invalid)
+            }
+            None => {
+                let text = self.api_base.as_str();
+                let origin = &text[..text.len() - self.api_base.path().len()];
+                http::Uri::try_from(format!("{origin}{path_and_query}")).map_err(invalid)
+            }
+        }
+    }
+
     /// The request for `url`: method, `User-Agent`, `Host`, and the JSON body if any.
+    /// Built in place rather than through `http::request::Builder`, which moves its parts
+    /// at every step and parses each header name again (this is the `get_user` hot path).
     fn request(
         &self,
         method: http::Method,
-        url: String,
+        path_and_query: String,
         json: Option<Bytes>,
     ) -> Result<HttpRequest, Error> {
-        let uri = http::Uri::try_from(url)
-            .map_err(|_| Error::InvalidArgument("request URL is not a valid URI".into()))?;
-        let mut request = http::Request::builder()
-            .method(method)
-            .uri(uri)
-            .header(http::header::USER_AGENT, USER_AGENT);
+        let uri = self.uri(path_and_query)?;
+        let is_json = json.is_some();
+        let mut request = http::Request::new(json.unwrap_or_default());
+        *request.method_mut() = method;
+        *request.uri_mut() = uri;
+        let headers = request.headers_mut();
+        headers.reserve(3);
+        headers.insert(
+            http::header::USER_AGENT,
+            http::HeaderValue::from_static(USER_AGENT),
+        );
         if let Some(host) = &self.host {
-            request = request.header(http::header::HOST, host.clone());
+            headers.insert(http::header::HOST, host.clone());
         }
-        if json.is_some() {
-            request = request.header(http::header::CONTENT_TYPE, "application/json");
+        if is_json {
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
         }
-        request
-            .body(json.unwrap_or_default())
-            .map_err(|_| Error::InvalidArgument("request is not valid HTTP".into()))
+        Ok(request)
     }
 
     /// Waits for a free slot, sends, checks the body's size and decodes.
@@ -246,6 +293,37 @@ impl Transport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_uris_built_from_the_parsed_origin_are_those_of_the_full_url() {
+        let never = |_: HttpRequest| async {
+            Err::<super::super::HttpResponse, _>(TransportError::timeout())
+        };
+        for base in [
+            "https://api.weixin.qq.com/",
+            "https://api.weixin.qq.com:8443/",
+            "http://127.0.0.1:8080/prefix/",
+            "http://[::1]:9/a/b/",
+        ] {
+            let base = Url::parse(base).unwrap();
+            let transport = Transport::new(
+                Client::Custom(Arc::new(never)),
+                base.clone(),
+                1,
+                DEFAULT_MAX_BODY_BYTES,
+                RetryPolicy::NONE,
+                None,
+            );
+            assert!(transport.origin.is_some(), "{base}");
+            let query = [("access_token", "86_a-b"), ("openid", "o 1")];
+            let path = request_path(base.path(), "sns/userinfo", &query);
+            let full = super::super::form::request_url(&base, "sns/userinfo", &query);
+            assert_eq!(
+                transport.uri(path).unwrap(),
+                http::Uri::try_from(full).unwrap()
+            );
+        }
+    }
 
     #[test]
     fn the_host_header_is_the_base_authority_without_a_default_port() {

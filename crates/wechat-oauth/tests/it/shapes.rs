@@ -82,7 +82,7 @@ async fn official_flows(name: &str, shapes: &Shapes, sandbox: &Sandbox, client: 
     );
     assert_eq!(user.unionid, expected_unionid, "{name}");
     assert_eq!(
-        user.extra.get("language").and_then(|l| l.as_str()),
+        user.language.as_deref(),
         shapes.language.as_deref(),
         "{name}"
     );
