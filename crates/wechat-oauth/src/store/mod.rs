@@ -153,6 +153,3 @@ impl<S: TokenStore + ?Sized> TokenStore for std::sync::Arc<S> {
         (**self).delete(openid).await
     }
 }
-
-#[cfg(feature = "conformance")]
-pub mod conformance;
