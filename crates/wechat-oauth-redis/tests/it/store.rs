@@ -154,7 +154,7 @@ async fn redis_store_survives_a_server_restart() {
     let store = RedisStore::connect_with(&server.url(), options)
         .await
         .unwrap();
-    restart::survives_a_server_restart(&store, &mut server, Duration::from_secs(30)).await;
+    restart::survives_a_server_restart(&store, &mut server, Duration::from_secs(10)).await;
 }
 
 /// The whole suite against a 3-node Redis Cluster (`WECHAT_TEST_REDIS_CLUSTER_URL`, started

@@ -271,5 +271,5 @@ async fn mysql_store_survives_a_server_restart() {
     let store = MySqlStore::connect_with(&server.url(), options)
         .await
         .unwrap();
-    restart::survives_a_server_restart(&store, &mut server, Duration::from_secs(30)).await;
+    restart::survives_a_server_restart(&store, &mut server, Duration::from_secs(10)).await;
 }
