@@ -37,17 +37,7 @@ use std::time::Duration;
 use futures::future::join_all;
 
 use wechat_oauth::AccessToken;
-use wechat_oauth::store::{Lease, LeaseStore, MAX_TOKEN_BYTES, StoreError, Stores, TokenStore};
-
-/// A [`Stores`] whose tokens and leases are `backend` (the other kinds in memory), for
-/// checks that exercise tokens alone.
-pub fn tokens_and_leases<B: TokenStore + LeaseStore + 'static>(backend: B) -> Stores {
-    let backend = std::sync::Arc::new(backend);
-    let mut stores = Stores::memory();
-    stores.tokens = backend.clone();
-    stores.leases = backend;
-    stores
-}
+use wechat_oauth::store::{Lease, LeaseStore, MAX_TOKEN_BYTES, StoreError, TokenStore};
 
 /// A fresh namespace for one run: `conf-<label>-<random>`.
 pub fn unique_namespace(label: &str) -> String {
