@@ -3,3 +3,4 @@
 //! collections.
 
 mod store;
+mod two_process;

@@ -1,9 +1,9 @@
 use std::time::Duration;
 
 use mongodb::bson::{Bson, Document, doc};
-use wechat_oauth::store::conformance::{self, Server, connected_or_skip};
 use wechat_oauth::{AccessToken, TokenStore};
 use wechat_oauth_mongodb::{MongoOptions, MongoStore};
+use wechat_oauth_test_support::{self as conformance, Server, connected_or_skip};
 
 async fn store() -> Option<MongoStore> {
     let ns = conformance::unique_namespace("mongo");

@@ -1,13 +1,11 @@
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use wechat_oauth::store::conformance::{self, Server, connected_or_skip, restart};
 use wechat_oauth::store::{RecordKind, encode_for_store};
 use wechat_oauth::{LeaseStore, TokenStore};
 use wechat_oauth_redis::{RedisOptions, RedisStore};
-
-/// Held (shared) by every test of this binary and exclusively by the restart test.
-pub static SERVER: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+use wechat_oauth_test_support::restart::{self, PrivateServer};
+use wechat_oauth_test_support::{self as conformance, Server, connected_or_skip};
 
 async fn store_with(options: RedisOptions) -> Option<RedisStore> {
     let prefix = format!("{}:", conformance::unique_namespace("redis"));
@@ -27,7 +25,6 @@ async fn raw() -> redis::aio::MultiplexedConnection {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_store_passes_the_conformance_suite() {
-    let _server = SERVER.read().await;
     let Some(store) = store_with(RedisOptions::new()).await else {
         return;
     };
@@ -71,7 +68,6 @@ async fn redis_store_passes_the_conformance_suite() {
 
 #[tokio::test]
 async fn redis_store_compares_create_at_beyond_double_precision() {
-    let _server = SERVER.read().await;
     let Some(store) = store_with(RedisOptions::new()).await else {
         return;
     };
@@ -99,7 +95,6 @@ async fn redis_store_compares_create_at_beyond_double_precision() {
 
 #[tokio::test]
 async fn redis_store_keeps_the_token_json_and_create_at_in_one_hash() {
-    let _server = SERVER.read().await;
     let Some(store) = store_with(RedisOptions::new()).await else {
         return;
     };
@@ -145,14 +140,21 @@ async fn redis_store_gives_a_typed_error_when_the_server_is_unreachable() {
     .await;
 }
 
-/// The only test that restarts Redis; it holds the server lock exclusively.
+/// A Redis of the test's own (append-only file, synced on every write) is killed and
+/// started again mid-run: every kind of state gives typed errors while it is down and
+/// carries on, with its data, when it is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_store_survives_a_server_restart() {
-    let _server = SERVER.write().await;
-    let Some(store) = store_with(RedisOptions::new().timeout(Duration::from_secs(2))).await else {
+    let Some(mut server) = PrivateServer::start(restart::Kind::Redis) else {
         return;
     };
-    restart::survives_a_server_restart(&store, Server::Redis, Duration::from_secs(10)).await;
+    let options = RedisOptions::new()
+        .timeout(Duration::from_secs(2))
+        .prefix(format!("{}:", conformance::unique_namespace("restart")));
+    let store = RedisStore::connect_with(&server.url(), options)
+        .await
+        .unwrap();
+    restart::survives_a_server_restart(&store, &mut server, Duration::from_secs(10)).await;
 }
 
 /// The whole suite against a 3-node Redis Cluster (`WECHAT_TEST_REDIS_CLUSTER_URL`, started
@@ -189,7 +191,6 @@ async fn redis_cluster_store_passes_the_conformance_suite() {
 /// Tokens written by 0.1 under `<prefix>token:<openid>` (no hash tag) still read back.
 #[tokio::test]
 async fn redis_store_reads_tokens_written_by_0_1() {
-    let _server = SERVER.read().await;
     let prefix = format!("{}:", conformance::unique_namespace("redis01"));
     let connected =
         RedisStore::connect_with(&Server::Redis.url(), RedisOptions::new().prefix(&prefix)).await;

@@ -9,9 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use wechat_oauth::store::conformance::{Server, connected_or_skip};
 use wechat_oauth::{OAuthClient, TokenStore};
 use wechat_oauth_sqlx::{MySqlStore, SqlOptions};
+use wechat_oauth_test_support::{Server, connected_or_skip};
 use wechat_sandbox::Sandbox;
 use wechat_sandbox::defaults::{OFFICIAL_APPID, OFFICIAL_SECRET};
 
@@ -91,7 +91,6 @@ fn userinfo_tokens(sandbox: &Sandbox) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_and_rust_share_the_seed_mysql_token_table_both_ways() {
-    let _server = crate::mysql::SERVER.read().await;
     let Some(modules) = node_modules() else {
         return unavailable("node/npm or the npm install is unavailable");
     };

@@ -16,7 +16,7 @@ mod two_process;
 /// A table name of our own: `t_<label>_<random>`.
 #[allow(dead_code)]
 pub fn unique_table(label: &str) -> String {
-    wechat_oauth::store::conformance::unique_namespace(label)
+    wechat_oauth_test_support::unique_namespace(label)
         .replace('-', "_")
         .replace("conf_", "t_")
 }

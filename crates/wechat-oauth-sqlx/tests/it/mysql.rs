@@ -1,15 +1,12 @@
 use std::time::Duration;
 
 use sqlx::AssertSqlSafe;
-use wechat_oauth::store::conformance::{self, Server, connected_or_skip, restart};
 use wechat_oauth::{AccessToken, StoreError, TokenStore};
 use wechat_oauth_sqlx::{MySqlStore, SqlOptions};
+use wechat_oauth_test_support::restart::{self, PrivateServer};
+use wechat_oauth_test_support::{self as conformance, Server, connected_or_skip};
 
 use crate::unique_table;
-
-/// Held (shared) by every MariaDB test of this binary and exclusively by the restart test,
-/// so no test here sees the server go away under it.
-pub static SERVER: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 async fn store_with(label: &str, options: SqlOptions) -> Option<(MySqlStore, String)> {
     let table = unique_table(label);
@@ -40,7 +37,6 @@ async fn drop_tables(store: &MySqlStore, table: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_store_passes_the_conformance_suite() {
-    let _server = SERVER.read().await;
     let Some((store, table)) = store("my").await else {
         return;
     };
@@ -70,7 +66,6 @@ async fn mysql_store_passes_the_conformance_suite() {
 
 #[tokio::test]
 async fn mysql_store_creates_exactly_the_seed_token_table() {
-    let _server = SERVER.read().await;
     let Some((store, table)) = store("myseed").await else {
         return;
     };
@@ -119,7 +114,6 @@ async fn mysql_store_creates_exactly_the_seed_token_table() {
 
 #[tokio::test]
 async fn mysql_store_writes_every_value_as_a_string_like_the_seed() {
-    let _server = SERVER.read().await;
     let Some((store, table)) = store("mystr").await else {
         return;
     };
@@ -156,7 +150,6 @@ async fn mysql_store_writes_every_value_as_a_string_like_the_seed() {
 
 #[tokio::test]
 async fn mysql_store_reads_a_row_written_by_the_seeds_replace_into_on_an_existing_table() {
-    let _server = SERVER.read().await;
     let Some((probe, table)) =
         store_with("myexisting", SqlOptions::new().create_tables(false)).await
     else {
@@ -236,7 +229,6 @@ async fn mysql_store_reads_a_row_written_by_the_seeds_replace_into_on_an_existin
 
 #[tokio::test]
 async fn mysql_store_rejects_a_token_longer_than_the_seeds_column() {
-    let _server = SERVER.read().await;
     let Some((store, table)) = store("mylong").await else {
         return;
     };
@@ -266,14 +258,18 @@ async fn mysql_store_gives_a_typed_error_when_the_server_is_unreachable() {
     .await;
 }
 
-/// The only test that restarts MariaDB; it holds the server lock exclusively.
+/// A MariaDB of the test's own is killed and started again mid-run: every kind of state
+/// gives typed errors while it is down and carries on, with its data, when it is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_store_survives_a_server_restart() {
-    let _server = SERVER.write().await;
-    let options = SqlOptions::new().timeout(Duration::from_secs(3));
-    let Some((store, table)) = store_with("myrestart", options).await else {
+    let Some(mut server) = PrivateServer::start(restart::Kind::MariaDb) else {
         return;
     };
-    restart::survives_a_server_restart(&store, Server::MySql, Duration::from_secs(10)).await;
-    drop_tables(&store, &table).await;
+    let options = SqlOptions::new()
+        .timeout(Duration::from_secs(3))
+        .table(unique_table("myrestart"));
+    let store = MySqlStore::connect_with(&server.url(), options)
+        .await
+        .unwrap();
+    restart::survives_a_server_restart(&store, &mut server, Duration::from_secs(10)).await;
 }

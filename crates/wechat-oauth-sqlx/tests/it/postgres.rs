@@ -1,8 +1,8 @@
 use std::time::Duration;
 
 use wechat_oauth::TokenStore;
-use wechat_oauth::store::conformance::{self, Server, connected_or_skip};
 use wechat_oauth_sqlx::{PostgresStore, SqlOptions};
+use wechat_oauth_test_support::{self as conformance, Server, connected_or_skip};
 
 use crate::unique_table;
 

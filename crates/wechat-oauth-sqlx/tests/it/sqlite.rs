@@ -1,8 +1,8 @@
 use std::time::Duration;
 
-use wechat_oauth::store::conformance;
 use wechat_oauth::{LeaseStore, StoreError, TokenStore};
 use wechat_oauth_sqlx::{SqlOptions, SqliteStore};
+use wechat_oauth_test_support as conformance;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_file_store_passes_the_conformance_suite() {

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use wechat_oauth::store::conformance::{self, Server, connected_or_skip};
 use wechat_oauth_stores::{OpenError, open, redact};
+use wechat_oauth_test_support::{self as conformance, Server, connected_or_skip};
 
 async fn round_trip(url: &str) {
     let stores = open(url).await.unwrap_or_else(|e| panic!("{e}"));
@@ -118,4 +118,54 @@ fn redact_hides_passwords_but_keeps_the_rest() {
     );
     assert_eq!(redact("memory:"), "memory:");
     assert!(!redact("mysql://u:p w@[bad/").contains("p w"));
+}
+
+// Included for its functions; its `main` is the example's own.
+#[allow(dead_code)]
+#[path = "../../examples/miniprogram_multiprocess.rs"]
+mod miniprogram_multiprocess;
+
+/// The 多进程 Mini Program example, against the sandbox: one instance logs the user in,
+/// others (opening the same store URL on their own) decrypt and check the session key.
+mod example {
+    use super::miniprogram_multiprocess::{check, client, decrypt, login};
+    use wechat_sandbox::Sandbox;
+    use wechat_sandbox::defaults::MINIPROGRAM_APPID;
+
+    #[tokio::test]
+    async fn the_multiprocess_mini_program_example_shares_sessions_through_the_store() {
+        let sandbox = Sandbox::builder().start().await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("mp.db").display());
+        // Each instance opens the store itself, as a separate process would.
+        let instance = || async {
+            client(
+                wechat_oauth_stores::open(&url).await.unwrap(),
+                Some(sandbox.url()),
+            )
+            .unwrap()
+        };
+        let js_code = sandbox.mp_login(MINIPROGRAM_APPID, "alice").unwrap();
+        let openid = login(&instance().await, &js_code).await.unwrap();
+        assert_eq!(openid, sandbox.openid(MINIPROGRAM_APPID, "alice"));
+
+        let device = sandbox.mp_userinfo(MINIPROGRAM_APPID, "alice").unwrap();
+        let other = instance().await;
+        let nickname = decrypt(&other, &openid, &device.encrypted_data, &device.iv)
+            .await
+            .unwrap();
+        assert!(!nickname.is_empty());
+        assert!(check(&instance().await, &openid).await.unwrap());
+
+        // The device logs in again: every instance sees the stored key go stale.
+        sandbox.mp_login(MINIPROGRAM_APPID, "alice").unwrap();
+        assert!(!check(&other, &openid).await.unwrap());
+        // An instance on a store of its own has no session to decrypt with.
+        let alone = client(wechat_oauth::Stores::memory(), Some(sandbox.url())).unwrap();
+        assert!(
+            decrypt(&alone, &openid, &device.encrypted_data, &device.iv)
+                .await
+                .is_err()
+        );
+    }
 }

@@ -35,8 +35,6 @@ use crate::transport::Transport;
 use crate::{AccessTokenValue, AppSecret, Error, Secret};
 
 pub(crate) mod shared;
-#[cfg(feature = "conformance")]
-pub mod two_process;
 
 use shared::{Fetched, SharedCredential};
 

@@ -341,12 +341,19 @@ impl RecordStore for FileStore {
         let path = self.record_path(kind, key)?;
         let record = record.clone();
         Self::locked(&path.clone(), move || {
-            // A file that no longer parses protects nothing: it is replaced.
-            let current = RecordFile::read(&path).ok().flatten();
+            let current = match RecordFile::read(&path) {
+                Ok(current) => Ok(current),
+                Err(StoreError::Malformed(why)) => Err(why),
+                Err(other) => return Err(other),
+            };
             let allowed = match (guard, current) {
-                (_, None) | (Guard::Always, _) => true,
-                (Guard::IfNotNewer, Some(c)) => c.version <= record.version,
-                (Guard::IfExpired(now), Some(c)) => c.is_expired_at(now),
+                (_, Ok(None)) | (Guard::Always, _) => true,
+                (Guard::IfNotNewer, Ok(Some(c))) => c.version <= record.version,
+                (Guard::IfExpired(now), Ok(Some(c))) => c.is_expired_at(now),
+                // A broken claim may have been a real one: it stays taken (fail closed).
+                (Guard::IfExpired(_), Err(_)) => false,
+                // Any other file that no longer parses protects nothing: it is replaced.
+                (_, Err(_)) => true,
             };
             if allowed {
                 RecordFile::write(&path, &record)?;

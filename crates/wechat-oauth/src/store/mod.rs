@@ -165,6 +165,3 @@ impl<S: TokenStore + ?Sized> TokenStore for Arc<S> {
         (**self).get_shared(openid).await
     }
 }
-
-#[cfg(feature = "conformance")]
-pub mod conformance;

@@ -12,8 +12,6 @@ mod node;
 mod resilience;
 mod seam;
 mod secrets;
-#[cfg(feature = "conformance")]
-mod server_token_shared;
 mod shapes;
 mod transport;
 mod upstream;

@@ -1,7 +1,8 @@
 use std::time::Duration;
 
-use wechat_oauth::store::{FileStore, conformance};
+use wechat_oauth::store::FileStore;
 use wechat_oauth::{AccessToken, LeaseStore, StoreError, TokenStore};
+use wechat_oauth_test_support as conformance;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_store_passes_the_conformance_suite() {

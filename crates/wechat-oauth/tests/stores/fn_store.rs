@@ -1,8 +1,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use wechat_oauth::store::{FnStore, conformance, decode_stored_str, encode_for_store};
+use wechat_oauth::store::{FnStore, decode_stored_str, encode_for_store};
 use wechat_oauth::{StoreError, TokenStore};
+use wechat_oauth_test_support as conformance;
 
 type Db = Arc<Mutex<HashMap<String, String>>>;
 

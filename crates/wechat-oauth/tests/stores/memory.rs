@@ -1,5 +1,5 @@
 use wechat_oauth::MemoryStore;
-use wechat_oauth::store::conformance;
+use wechat_oauth_test_support as conformance;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_store_passes_the_conformance_suite() {

@@ -1,9 +1,19 @@
-//! The conformance suite every [`TokenStore`] backend must pass (feature `conformance`).
+//! The test support of the wechat-oauth workspace (never published): the conformance suite
+//! every store backend passes, and the harnesses that run it across OS processes and server
+//! restarts.
 //!
-//! Each backend's tests open the store over a real connection and call [`run`], plus
-//! [`malformed_row_reads_as_malformed`] with a function that writes a broken row the
-//! backend's own way. Every check works under a fresh random namespace (openids and lease
-//! names start with it), so suites of different test binaries can share one server.
+//! Each backend's tests open the store over a real connection and call [`run`] (user tokens
+//! and leases) and [`state::run_state`] (Mini Program sessions, web sessions, credentials,
+//! single-use claims), plus [`malformed_row_reads_as_malformed`] and
+//! [`state::malformed_records_read_as_malformed`] with a function that writes a broken row
+//! the backend's own way. Every check works under a fresh random namespace (openids, keys
+//! and lease names start with it), so suites of different test binaries can share one
+//! server.
+//!
+//! - [`two_process`]: two OS processes share one store: one user-token refresh and one
+//!   server-token fetch per expiry, and a Mini Program session made in one process used in
+//!   the other;
+//! - [`restart`]: a real server restart in the middle of a run, for every kind of state.
 //!
 //! The checks panic with a message naming the broken property, as test assertions do.
 //!
@@ -11,10 +21,12 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
 //! let store = wechat_oauth::MemoryStore::new();
-//! wechat_oauth::store::conformance::run(&store).await;
+//! wechat_oauth_test_support::run(&store).await;
+//! wechat_oauth_test_support::state::run_state(&store).await;
 //! # }
 //! ```
 
+mod process;
 pub mod restart;
 pub mod state;
 pub mod two_process;
@@ -24,22 +36,15 @@ use std::time::Duration;
 
 use futures::future::join_all;
 
-use super::{Lease, LeaseStore, MAX_TOKEN_BYTES, StoreError, TokenStore};
-use crate::AccessToken;
-
-/// A [`Stores`](super::Stores) whose tokens and leases are `backend` (the other kinds in
-/// memory), for the harnesses that exercise tokens.
-pub fn tokens_and_leases<B: TokenStore + LeaseStore + 'static>(backend: B) -> super::Stores {
-    let backend = std::sync::Arc::new(backend);
-    let mut stores = super::Stores::memory();
-    stores.tokens = backend.clone();
-    stores.leases = backend;
-    stores
-}
+use wechat_oauth::AccessToken;
+use wechat_oauth::store::{Lease, LeaseStore, MAX_TOKEN_BYTES, StoreError, TokenStore};
 
 /// A fresh namespace for one run: `conf-<label>-<random>`.
 pub fn unique_namespace(label: &str) -> String {
-    format!("conf-{label}-{}", crate::state::random_alphanumeric(10))
+    format!(
+        "conf-{label}-{}",
+        wechat_oauth::state::random_alphanumeric(10)
+    )
 }
 
 /// A plausible token for `openid` created at `create_at`: tokens of WeChat's length and

@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use futures::future::join_all;
 
-use super::{ok, unique_namespace};
-use crate::miniprogram::{Session, SessionStore};
-use crate::store::{
+use wechat_oauth::miniprogram::{Session, SessionStore};
+use wechat_oauth::store::{
     Credential, CredentialStore, LeaseStore, StoreError, WebSession, WebSessionStore,
 };
-use crate::{Secret, now_millis};
+use wechat_oauth::{Secret, now_millis};
+
+use crate::{ok, unique_namespace};
 
 /// Everything a full backend keeps.
 pub trait StateStore: SessionStore + WebSessionStore + CredentialStore + LeaseStore {}
@@ -30,7 +31,7 @@ pub async fn run_state<S: StateStore + ?Sized>(store: &S) {
 
 /// A random session id of the middleware's shape (32 characters).
 pub fn session_id() -> String {
-    crate::state::random_alphanumeric(32)
+    wechat_oauth::state::random_alphanumeric(32)
 }
 
 /// A web session for `openid` with absolute lifetime `ttl` from now.
@@ -273,12 +274,13 @@ pub async fn claims_expire<S: LeaseStore + ?Sized>(store: &S, ns: &str) {
 }
 
 /// A stored Mini Program session, web session or credential the backend cannot decode
-/// reads back as [`StoreError::Malformed`], not a panic. `corrupt(kind, key)` writes a
-/// broken record the backend's own way (`kind` is a
-/// [`RecordKind::as_str`](crate::store::RecordKind::as_str)).
+/// reads back as [`StoreError::Malformed`], not a panic, and can be deleted (the user logs
+/// in again); a broken single-use claim is never claimed over (it reads as taken, or as
+/// `Malformed`). `corrupt(kind, key)` writes a broken record the backend's own way (`kind`
+/// is a [`RecordKind::as_str`](wechat_oauth::store::RecordKind::as_str)).
 pub async fn malformed_records_read_as_malformed<S, F, Fut>(store: &S, corrupt: F)
 where
-    S: SessionStore + WebSessionStore + CredentialStore + ?Sized,
+    S: SessionStore + WebSessionStore + CredentialStore + LeaseStore + ?Sized,
     F: Fn(&'static str, String) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
@@ -286,12 +288,36 @@ where
     let openid = format!("{ns}-mp");
     corrupt("mp_session", openid.clone()).await;
     assert_malformed(store.get_session(&openid).await, "Mini Program session");
+    ok(
+        store.delete_session(&openid).await,
+        "delete malformed session",
+    );
+    assert_eq!(ok(store.get_session(&openid).await, "get deleted"), None);
+
     let id = session_id();
     corrupt("web_session", id.clone()).await;
     assert_malformed(store.get_web_session(&id).await, "web session");
+    ok(
+        store.delete_web_session(&id).await,
+        "delete malformed web session",
+    );
+    assert_eq!(ok(store.get_web_session(&id).await, "get deleted"), None);
+
     let key = format!("server_token:{ns}");
     corrupt("credential", key.clone()).await;
     assert_malformed(store.get_credential(&key).await, "credential");
+    ok(
+        store.delete_credential(&key).await,
+        "delete malformed credential",
+    );
+    assert_eq!(ok(store.get_credential(&key).await, "get deleted"), None);
+
+    let claim = format!("state:{ns}-nonce");
+    corrupt("claim", claim.clone()).await;
+    match store.claim_once(&claim, Duration::from_secs(60)).await {
+        Ok(false) | Err(StoreError::Malformed(_)) => {}
+        other => panic!("a broken claim must read as taken or Malformed, got {other:?}"),
+    }
 }
 
 #[track_caller]
