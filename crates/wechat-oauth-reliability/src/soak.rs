@@ -55,6 +55,8 @@ pub struct SoakConfig {
     pub login_loops: usize,
     /// Users the login loops take turns with.
     pub login_users: usize,
+    /// Pause after each login of a login loop (none by default).
+    pub login_pause: Duration,
     /// Concurrent `get_user` loops.
     pub get_loops: usize,
     /// Users the `get_user` loops take turns with (signed in once at the start).
@@ -64,11 +66,13 @@ pub struct SoakConfig {
 }
 
 impl SoakConfig {
-    /// The documented run of `duration`: warm-up a tenth of it (at least 5 s, at most 60 s),
+    /// The documented run of `duration`: warm-up a sixth of it (at least 5 s, at most
+    /// 120 s: the middleware remembers each callback's outcome for 60 s, so its memory
+    /// settles only after a minute of logins),
     /// a storm every 15 s (every 5 s for runs under two minutes), 4 login loops over 20
     /// users, 4 `get_user` loops over 20 other users.
     pub fn new(duration: Duration, sandbox_program: PathBuf) -> Self {
-        let warmup = (duration / 10).clamp(Duration::from_secs(5), Duration::from_secs(60));
+        let warmup = (duration / 6).clamp(Duration::from_secs(5), Duration::from_secs(120));
         let storm_every = if duration < Duration::from_secs(120) {
             Duration::from_secs(5)
         } else {
@@ -80,6 +84,7 @@ impl SoakConfig {
             storm_every,
             login_loops: 4,
             login_users: 20,
+            login_pause: Duration::ZERO,
             get_loops: 4,
             get_users: 20,
             sandbox_program,
@@ -120,6 +125,8 @@ pub struct SoakReport {
     pub rss_end_kib: u64,
     /// Highest RSS sampled after the warm-up, KiB.
     pub rss_max_kib: u64,
+    /// This process's RSS over the run: (second, KiB), twenty samples or one every 5 s.
+    pub rss_trace_kib: Vec<(u64, u64)>,
     /// `rss_end / rss_after_warmup - 1`, in percent.
     pub rss_growth_percent: f64,
     /// The sandbox's RSS after the warm-up and at the end, KiB.
@@ -581,6 +588,7 @@ pub async fn run(config: &SoakConfig) -> Result<SoakReport, SoakError> {
             .step_by(config.login_loops.max(1))
             .cloned()
             .collect();
+        let pause = config.login_pause;
         tasks.push(tokio::spawn(async move {
             let mut n = 0usize;
             while Instant::now() < end && !users.is_empty() {
@@ -589,6 +597,10 @@ pub async fn run(config: &SoakConfig) -> Result<SoakReport, SoakError> {
                     ctx.tally.error(format!("login {user}: {e}"));
                 }
                 n += 1;
+                if !pause.is_zero() {
+                    tokio::time::sleep(pause.min(end.saturating_duration_since(Instant::now())))
+                        .await;
+                }
             }
         }));
     }
@@ -631,9 +643,16 @@ pub async fn run(config: &SoakConfig) -> Result<SoakReport, SoakError> {
     let mut rss_after_warmup = None;
     let mut side_after_warmup = (0, 0);
     let mut rss_max = 0u64;
+    let trace_every = (config.duration / 20).max(Duration::from_secs(5));
+    let mut next_trace = started;
+    let mut rss_trace = Vec::new();
     while Instant::now() < end {
         tokio::time::sleep(Duration::from_millis(250)).await;
         let now = Instant::now();
+        if now >= next_trace {
+            next_trace = now + trace_every;
+            rss_trace.push(((now - started).as_secs(), rss_kib("self").unwrap_or(0)));
+        }
         if now >= warmup_end {
             let rss = rss_kib("self").unwrap_or(0);
             if rss_after_warmup.is_none() {
@@ -765,6 +784,7 @@ pub async fn run(config: &SoakConfig) -> Result<SoakReport, SoakError> {
         rss_after_warmup_kib: rss_after_warmup,
         rss_end_kib: rss_end,
         rss_max_kib: rss_max,
+        rss_trace_kib: rss_trace,
         rss_growth_percent: growth,
         sandbox_rss_kib: (side_after_warmup.0, side_end.0),
         redis_rss_kib: (side_after_warmup.1, side_end.1),

@@ -32,12 +32,15 @@ struct Cli {
     /// Run time in seconds.
     #[arg(long)]
     seconds: Option<u64>,
-    /// Warm-up before the first RSS sample (default: a tenth of the run, 5 s to 60 s).
+    /// Warm-up before the first RSS sample (default: a sixth of the run, 5 s to 120 s).
     #[arg(long)]
     warmup_seconds: Option<u64>,
     /// Seconds between clock jumps (default 15; 5 for runs under two minutes).
     #[arg(long)]
     storm_every_seconds: Option<u64>,
+    /// Milliseconds each login loop pauses after a login (default 0: as fast as it goes).
+    #[arg(long, default_value_t = 0)]
+    login_pause_ms: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
     if let Some(w) = cli.warmup_seconds {
         config.warmup = Duration::from_secs(w);
     }
+    config.login_pause = Duration::from_millis(cli.login_pause_ms);
     if let Some(s) = cli.storm_every_seconds {
         config.storm_every = Duration::from_secs(s.max(1));
     }
@@ -91,7 +95,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(run(&config)) {
+    // On Ctrl-C or SIGTERM the run is dropped, which stops its Redis and sandbox.
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            outcome = run(&config) => Some(outcome),
+            () = wechat_sandbox::cli::shutdown_signal() => None,
+        }
+    });
+    let Some(outcome) = outcome else {
+        eprintln!("wechat-oauth-soak: interrupted");
+        return ExitCode::from(2);
+    };
+    match outcome {
         Ok(report) => {
             print!("{}", render(&report));
             let failures = report.failures();
