@@ -204,7 +204,7 @@ impl Server {
         self.port
     }
 
-    /// A URL [`wechat_oauth_stores::open`] and the backend crates accept.
+    /// A URL that `wechat_oauth_stores::open` and the backend crates accept.
     pub fn url(&self) -> String {
         let port = self.port;
         match self.kind {
