@@ -621,7 +621,7 @@ pub async fn run(config: &SoakConfig) -> Result<SoakReport, SoakError> {
         .take(4)
         .map(|(u, b)| (u.clone(), b.cookies.clone()))
         .collect();
-    for mut chunk in chunks {
+    for mut chunk in chunks.into_iter().take(config.get_loops) {
         let ctx = ctx.clone();
         tasks.push(tokio::spawn(async move {
             let mut n = 0usize;

@@ -41,6 +41,12 @@ struct Cli {
     /// Milliseconds each login loop pauses after a login (default 0: as fast as it goes).
     #[arg(long, default_value_t = 0)]
     login_pause_ms: u64,
+    /// Concurrent login loops (default 4; 0 for none, to isolate the other work).
+    #[arg(long, default_value_t = 4)]
+    login_loops: usize,
+    /// Concurrent `get_user` loops (default 4; 0 for none).
+    #[arg(long, default_value_t = 4)]
+    get_loops: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,6 +91,8 @@ fn main() -> ExitCode {
         config.warmup = Duration::from_secs(w);
     }
     config.login_pause = Duration::from_millis(cli.login_pause_ms);
+    config.login_loops = cli.login_loops;
+    config.get_loops = cli.get_loops;
     if let Some(s) = cli.storm_every_seconds {
         config.storm_every = Duration::from_secs(s.max(1));
     }
