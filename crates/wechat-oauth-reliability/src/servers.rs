@@ -434,8 +434,9 @@ impl Server {
         }
     }
 
-    /// Sends `SIGKILL` to the server's process group (the server and everything it
-    /// started) and reaps it. Nothing happens if it is not running.
+    /// Sends `SIGKILL` to the server's process group and to every process below it (the
+    /// server and everything it started, also those in process groups of their own, as
+    /// PostgreSQL's backends are) and reaps it. Nothing happens if it is not running.
     ///
     /// # Errors
     /// [`ServerError::Failed`] if `kill` could not be run.
@@ -443,9 +444,14 @@ impl Server {
         let Some(mut child) = self.child.take() else {
             return Ok(());
         };
-        let group = format!("-{}", child.id());
+        // PostgreSQL's backends call setsid(), so they are not in the server's process
+        // group: their pids are collected from /proc and killed in the same call.
+        let mut targets = vec![format!("-{}", child.id())];
+        targets.extend(descendants(child.id()).iter().map(u32::to_string));
         let status = Command::new("kill")
-            .args(["-KILL", "--", &group])
+            .arg("-KILL")
+            .arg("--")
+            .args(&targets)
             .stdin(Stdio::null())
             .stderr(Stdio::null())
             .status();
@@ -480,6 +486,42 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.kill9();
     }
+}
+
+/// Every process below `pid` (children, their children…), from `/proc/*/stat`.
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut parents: Vec<(u32, u32)> = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(p) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid …`; comm may hold spaces and parentheses.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u32>().ok());
+        if let Some(ppid) = ppid {
+            parents.push((p, ppid));
+        }
+    }
+    let mut found = Vec::new();
+    let mut frontier = vec![pid];
+    while let Some(parent) = frontier.pop() {
+        for &(p, pp) in &parents {
+            if pp == parent && !found.contains(&p) {
+                found.push(p);
+                frontier.push(p);
+            }
+        }
+    }
+    found
 }
 
 fn port_in_use(port: u16) -> bool {
