@@ -44,7 +44,7 @@
 #[macro_use]
 mod records;
 #[macro_use]
-mod upsert;
+mod tokens;
 #[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(feature = "postgres")]
