@@ -65,6 +65,7 @@ pub(crate) trait TokenDialect: Dialect {
 pub(crate) struct TokenSql {
     get: Arc<str>,
     /// The standard single-statement save (SQLite, PostgreSQL); MySQL saves its own way.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     save: Arc<str>,
     delete: Vec<Arc<str>>,
     acquire: Arc<str>,
@@ -103,6 +104,7 @@ impl TokenSql {
 
 /// The columns of [`TokenDialect::token_get`]'s default, in order, as SQLite and
 /// PostgreSQL type them.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 type StandardRow = (
     String,
     i64,
@@ -115,6 +117,7 @@ type StandardRow = (
 );
 
 /// A token from a row of the standard layout (SQLite, PostgreSQL).
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) fn decode_standard_row<R: sqlx::Row>(row: &R) -> Result<AccessToken, StoreError>
 where
     for<'r> StandardRow: FromRow<'r, R>,
@@ -165,6 +168,7 @@ where
 
     /// The standard save: one conditional upsert, whose affected-row count says whether
     /// it wrote. (The caller has validated `openid` and `token`.)
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) async fn save_standard(
         &self,
         openid: &str,

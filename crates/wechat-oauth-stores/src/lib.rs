@@ -533,6 +533,7 @@ mod tests {
         format!("{url}{sep}{param}")
     }
 
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
     fn env_or(var: &str, default: &str) -> String {
         std::env::var(var).unwrap_or_else(|_| default.to_owned())
     }
@@ -672,6 +673,7 @@ mod tests {
     }
 
     /// A key no other test (or engineer) uses.
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
     fn unique(prefix: &str) -> String {
         use std::time::{SystemTime, UNIX_EPOCH};
         let nanos = SystemTime::now()
