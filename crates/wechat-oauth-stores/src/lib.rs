@@ -560,10 +560,9 @@ mod tests {
             );
         }
         let url = with_param(&base, "sslmode=verify-full");
-        let err = open(&url)
-            .await
-            .err()
-            .expect("an unverifiable certificate is refused");
+        let Err(err) = open(&url).await else {
+            panic!("an unverifiable certificate is refused");
+        };
         assert!(matches!(err, OpenError::Store { .. }), "{err}");
     }
 
@@ -585,10 +584,9 @@ mod tests {
             );
         }
         let url = with_param(&base, "ssl-mode=required");
-        let err = open(&url)
-            .await
-            .err()
-            .expect("TLS required of a server without it");
+        let Err(err) = open(&url).await else {
+            panic!("TLS required of a server without it");
+        };
         assert!(matches!(err, OpenError::Store { .. }), "{err}");
     }
 
