@@ -460,8 +460,11 @@ pub fn render(r: &Results, chart: Option<&str>) -> String {
              state besides user tokens: `mp-sessions` = `get_session` + `save_session` (newer \
              `created_at`); `web-sessions` = `get_web_session` + `touch_web_session` (what each \
              authenticated request does); `credentials` = `get_credential` + `put_credential` (newer \
-             `obtained_at`); `claim-once` = one `claim_once` of a value never seen before. Backends \
-             measured: {}.\n",
+             `obtained_at`); `claim-once` = one `claim_once` of a value never seen before. `raw` issues \
+             the statements / commands the backend's store issues for the same round trip, with the \
+             driver alone, in a table, key prefix or collection of its own (MySQL's read-back after \
+             an upsert included; on MongoDB the touch reads the record first, as the store does). \
+             Backends measured: {}.\n",
             crate::suite::STATE_BACKENDS.join(", ")
         );
         store_table(&mut s, &r.state_stores, true);

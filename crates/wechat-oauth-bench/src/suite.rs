@@ -543,9 +543,16 @@ impl Suite<'_> {
     }
 }
 
-/// The backends that implement the whole storage model in this workspace (the others keep
-/// only user tokens and leases until they gain the other traits).
-pub const STATE_BACKENDS: [&str; 1] = ["memory"];
+/// The backends whose session, web-session, credential and claim round trips are measured
+/// (names as in [`StoreUrls`]), each beside its raw driver.
+pub const STATE_BACKENDS: [&str; 6] = [
+    "memory",
+    "SQLite",
+    "MySQL (MariaDB)",
+    "PostgreSQL",
+    "Redis",
+    "MongoDB (jongodb)",
+];
 
 /// The storage model's kinds of state besides user tokens, as `bench-client state --kind`.
 pub const STATE_KINDS: [&str; 4] = ["mp-sessions", "web-sessions", "credentials", "claim-once"];

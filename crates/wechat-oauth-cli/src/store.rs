@@ -17,9 +17,9 @@ pub async fn open(args: &StoreArgs) -> Result<Stores, Failure> {
     wechat_oauth_stores::open(&args.store)
         .await
         .map_err(|e| match e {
-            OpenError::UnsupportedScheme { .. } | OpenError::InvalidUrl { .. } => {
-                Failure::new(Status::Usage, e)
-            }
+            OpenError::UnsupportedScheme { .. }
+            | OpenError::InvalidUrl { .. }
+            | OpenError::BackendNotCompiled { .. } => Failure::new(Status::Usage, e),
             e => Failure::new(Status::Store, e),
         })
 }

@@ -44,7 +44,7 @@
 #[macro_use]
 mod records;
 #[macro_use]
-mod upsert;
+mod tokens;
 #[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(feature = "postgres")]
@@ -202,6 +202,7 @@ fn millis(d: Duration) -> i64 {
 }
 
 /// `expires_in` as a signed column value.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 fn expires_in_column(token: &AccessToken) -> Result<i64, StoreError> {
     i64::try_from(token.expires_in)
         .map_err(|_| StoreError::Rejected("expires_in out of range".into()))

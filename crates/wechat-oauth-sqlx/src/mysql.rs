@@ -4,14 +4,14 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlRow};
 use sqlx::{AssertSqlSafe, Row};
-use wechat_oauth::store::{Lease, decode_stored, validate_for_save};
-use wechat_oauth::{AccessToken, LeaseStore, StoreError, TokenStore, now_millis};
+use wechat_oauth::store::decode_stored;
+use wechat_oauth::{AccessToken, StoreError};
 
 use crate::records::{Dialect, GuardKind, HasDb, SCHEMA_VERSION, StateSql, insert_into};
-use crate::{SqlOptions, check_lease_name, is_conflict, millis, open_pool, store_error, timed};
+use crate::tokens::{TokenDialect, TokenSql};
+use crate::{SqlOptions, is_conflict, open_pool, store_error, timed};
 
 /// A token store in MySQL or MariaDB that shares the seed's `token` table with node
 /// `wechat-oauth` deployments.
@@ -58,6 +58,7 @@ pub struct MySqlStore {
     pool: MySqlPool,
     timeout: Duration,
     sql: Arc<Queries>,
+    tokens: Arc<TokenSql>,
     state: Arc<StateSql>,
 }
 
@@ -66,6 +67,7 @@ impl HasDb for MySqlStore {
 }
 
 record_store_impl!(MySqlStore);
+token_store_impl!(MySqlStore);
 
 impl Dialect for sqlx::MySql {
     fn state_ddl(table: &str) -> Vec<String> {
@@ -121,17 +123,13 @@ impl Dialect for sqlx::MySql {
     }
 }
 
+/// The statements of `save`, which writes the seed's row its own way (reading, deleting
+/// and the leases are [`TokenSql`]'s).
 #[derive(Debug)]
 struct Queries {
-    get: Arc<str>,
     save: Arc<str>,
     save_ext: Arc<str>,
     save_ext_if_current: Arc<str>,
-    delete: Arc<str>,
-    delete_ext: Arc<str>,
-    acquire: Arc<str>,
-    lease_holder: Arc<str>,
-    release: Arc<str>,
 }
 
 /// `create_at` of the stored row as a number; a value that is not an integer counts as the
@@ -160,12 +158,6 @@ impl Queries {
             .map(|c| format!("`{t}_ext`.`{c}` = IF({ext_newer}, VALUES(`{c}`), `{t}_ext`.`{c}`)"))
             .join(", ");
         Self {
-            get: format!(
-                "SELECT t.access_token, t.expires_in, t.refresh_token, t.openid, t.scope, t.create_at,
-                        e.create_at AS ext_create_at, e.unionid, e.is_snapshotuser
-                 FROM `{t}` t LEFT JOIN `{t}_ext` e ON e.openid = t.openid WHERE t.openid = ?"
-            )
-            .into(),
             save: format!(
                 "INSERT INTO `{t}` (access_token, expires_in, refresh_token, openid, scope, create_at)
                  VALUES (?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE {guarded}"
@@ -186,16 +178,6 @@ impl Queries {
                  ON DUPLICATE KEY UPDATE {ext_guarded}"
             )
             .into(),
-            delete: format!("DELETE FROM `{t}` WHERE openid = ?").into(),
-            delete_ext: format!("DELETE FROM `{t}_ext` WHERE openid = ?").into(),
-            acquire: format!(
-                "INSERT INTO `{t}_lease` (name, holder, expires_at) VALUES (?, ?, ?)
-                 ON DUPLICATE KEY UPDATE holder = IF(expires_at <= ?, VALUES(holder), holder),
-                   expires_at = IF(expires_at <= ?, VALUES(expires_at), expires_at)"
-            )
-            .into(),
-            lease_holder: format!("SELECT holder FROM `{t}_lease` WHERE name = ?").into(),
-            release: format!("DELETE FROM `{t}_lease` WHERE name = ? AND holder = ?").into(),
         }
     }
 }
@@ -285,6 +267,7 @@ impl MySqlStore {
         }
         Ok(Self {
             sql: Arc::new(Queries::new(table)),
+            tokens: Arc::new(TokenSql::new::<sqlx::MySql>(table)),
             state: Arc::new(StateSql::new::<sqlx::MySql>(table)),
             pool,
             timeout: options.timeout,
@@ -357,6 +340,36 @@ async fn create_schema(pool: &MySqlPool, t: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+impl TokenDialect for sqlx::MySql {
+    // The extras' `create_at` comes along: they apply only to the token saved with them.
+    fn token_get(t: &str) -> String {
+        format!(
+            "SELECT t.access_token, t.expires_in, t.refresh_token, t.openid, t.scope, t.create_at,
+                    e.create_at AS ext_create_at, e.unionid, e.is_snapshotuser
+             FROM `{t}` t LEFT JOIN `{t}_ext` e ON e.openid = t.openid WHERE t.openid = ?"
+        )
+    }
+
+    fn token_delete(t: &str) -> Vec<String> {
+        vec![
+            format!("DELETE FROM `{t}` WHERE openid = ?"),
+            format!("DELETE FROM `{t}_ext` WHERE openid = ?"),
+        ]
+    }
+
+    fn lease_acquire(t: &str) -> String {
+        format!(
+            "INSERT INTO `{t}_lease` (name, holder, expires_at) VALUES (?, ?, ?)
+             ON DUPLICATE KEY UPDATE holder = IF(expires_at <= ?, VALUES(holder), holder),
+               expires_at = IF(expires_at <= ?, VALUES(expires_at), expires_at)"
+        )
+    }
+
+    fn decode_token(row: &MySqlRow) -> Result<AccessToken, StoreError> {
+        decode_row(row)
+    }
+}
+
 fn decode_row(row: &MySqlRow) -> Result<AccessToken, StoreError> {
     let text = |column: &str| row.try_get::<String, _>(column).map_err(store_error);
     let create_at = text("create_at")?;
@@ -379,22 +392,8 @@ fn decode_row(row: &MySqlRow) -> Result<AccessToken, StoreError> {
     decode_stored(value)
 }
 
-#[async_trait]
-impl TokenStore for MySqlStore {
-    async fn get(&self, openid: &str) -> Result<Option<AccessToken>, StoreError> {
-        let row = timed(self.timeout, async {
-            sqlx::query(AssertSqlSafe(self.sql.get.clone()))
-                .bind(openid)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(store_error)
-        })
-        .await?;
-        row.as_ref().map(decode_row).transpose()
-    }
-
-    async fn save(&self, openid: &str, token: &AccessToken) -> Result<bool, StoreError> {
-        validate_for_save(openid, token)?;
+impl MySqlStore {
+    async fn save_token(&self, openid: &str, token: &AccessToken) -> Result<bool, StoreError> {
         timed(self.timeout, async {
             loop {
                 match self.try_save(openid, token).await {
@@ -406,64 +405,5 @@ impl TokenStore for MySqlStore {
             }
         })
         .await
-    }
-
-    async fn delete(&self, openid: &str) -> Result<(), StoreError> {
-        timed(self.timeout, async {
-            for sql in [&self.sql.delete, &self.sql.delete_ext] {
-                sqlx::query(AssertSqlSafe(sql.clone()))
-                    .bind(openid)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(store_error)?;
-            }
-            Ok(())
-        })
-        .await
-    }
-}
-
-#[async_trait]
-impl LeaseStore for MySqlStore {
-    async fn acquire_lease(&self, name: &str, ttl: Duration) -> Result<Option<Lease>, StoreError> {
-        check_lease_name(name)?;
-        let lease = Lease::new(name);
-        let now = now_millis();
-        let holder = timed(self.timeout, async {
-            sqlx::query(AssertSqlSafe(self.sql.acquire.clone()))
-                .bind(name)
-                .bind(lease.holder())
-                .bind(now.saturating_add(millis(ttl)))
-                .bind(now)
-                .bind(now)
-                .execute(&self.pool)
-                .await
-                .map_err(store_error)?;
-            // As in `save`, the affected-row count is ambiguous; the holder column is not.
-            sqlx::query_scalar::<_, String>(AssertSqlSafe(self.sql.lease_holder.clone()))
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(store_error)
-        })
-        .await?;
-        Ok((holder.as_deref() == Some(lease.holder())).then_some(lease))
-    }
-
-    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
-        timed(self.timeout, async {
-            sqlx::query(AssertSqlSafe(self.sql.release.clone()))
-                .bind(lease.name())
-                .bind(lease.holder())
-                .execute(&self.pool)
-                .await
-                .map_err(store_error)
-        })
-        .await?;
-        Ok(())
-    }
-
-    async fn claim_once(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
-        wechat_oauth::store::claim_record(self, key, ttl).await
     }
 }

@@ -4,20 +4,16 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
+use sqlx::AssertSqlSafe;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgRow};
-use sqlx::{AssertSqlSafe, Row};
-use wechat_oauth::store::{Lease, decode_stored, validate_for_save};
-use wechat_oauth::{AccessToken, LeaseStore, StoreError, TokenStore, now_millis};
+use wechat_oauth::{AccessToken, StoreError};
 
 use crate::records::{
     Dialect, GuardKind, HasDb, StateSql, create_state_tables, on_conflict_upsert,
     standard_state_ddl,
 };
-use crate::{
-    SqlOptions, check_lease_name, expires_in_column, is_conflict, millis, open_pool, store_error,
-    timed,
-};
+use crate::tokens::{TokenDialect, TokenSql, decode_standard_row};
+use crate::{SqlOptions, open_pool, store_error, timed};
 
 /// A token store in PostgreSQL, for many processes on many machines.
 ///
@@ -50,45 +46,7 @@ pub struct PostgresStore {
     state: Arc<StateSql>,
     pool: PgPool,
     timeout: Duration,
-    sql: Arc<Queries>,
-}
-
-#[derive(Debug)]
-struct Queries {
-    get: Arc<str>,
-    save: Arc<str>,
-    delete: Arc<str>,
-    acquire: Arc<str>,
-    release: Arc<str>,
-}
-
-impl Queries {
-    fn new(t: &str) -> Self {
-        Self {
-            get: format!(
-                r#"SELECT access_token, expires_in, refresh_token, openid, scope, create_at, unionid, is_snapshotuser FROM "{t}" WHERE openid = $1"#
-            )
-            .into(),
-            save: format!(
-                r#"INSERT INTO "{t}" (openid, access_token, expires_in, refresh_token, scope, create_at, unionid, is_snapshotuser)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                   ON CONFLICT (openid) DO UPDATE SET access_token = EXCLUDED.access_token,
-                     expires_in = EXCLUDED.expires_in, refresh_token = EXCLUDED.refresh_token,
-                     scope = EXCLUDED.scope, create_at = EXCLUDED.create_at,
-                     unionid = EXCLUDED.unionid, is_snapshotuser = EXCLUDED.is_snapshotuser
-                   WHERE "{t}".create_at <= EXCLUDED.create_at"#
-            )
-            .into(),
-            delete: format!(r#"DELETE FROM "{t}" WHERE openid = $1"#).into(),
-            acquire: format!(
-                r#"INSERT INTO "{t}_lease" (name, holder, expires_at) VALUES ($1, $2, $3)
-                   ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
-                   WHERE "{t}_lease".expires_at <= $4"#
-            )
-            .into(),
-            release: format!(r#"DELETE FROM "{t}_lease" WHERE name = $1 AND holder = $2"#).into(),
-        }
-    }
+    tokens: Arc<TokenSql>,
 }
 
 fn schema(t: &str) -> [String; 2] {
@@ -161,7 +119,7 @@ impl PostgresStore {
         }
         Ok(Self {
             state: Arc::new(StateSql::new::<sqlx::Postgres>(table)),
-            sql: Arc::new(Queries::new(table)),
+            tokens: Arc::new(TokenSql::new::<sqlx::Postgres>(table)),
             pool,
             timeout: options.timeout,
         })
@@ -170,6 +128,10 @@ impl PostgresStore {
     /// The connection pool.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    async fn save_token(&self, openid: &str, token: &AccessToken) -> Result<bool, StoreError> {
+        self.tokens().save_standard(openid, token).await
     }
 }
 
@@ -214,4 +176,10 @@ fn already_exists(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("23505" | "42P07")))
 }
 
-upsert_store_impl!(PostgresStore, PgRow);
+impl TokenDialect for sqlx::Postgres {
+    fn decode_token(row: &PgRow) -> Result<AccessToken, StoreError> {
+        decode_standard_row(row)
+    }
+}
+
+token_store_impl!(PostgresStore);

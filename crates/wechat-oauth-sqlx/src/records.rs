@@ -106,6 +106,7 @@ pub(crate) fn insert_into(t: &str) -> String {
 }
 
 /// The `ON CONFLICT … DO UPDATE` form of SQLite and PostgreSQL (`t` quoted).
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) fn on_conflict_upsert(t: &str, guard: GuardKind) -> String {
     let condition = match guard {
         GuardKind::Always => String::new(),
@@ -271,6 +272,7 @@ fn check_key(key: &str) -> Result<(), StoreError> {
 }
 
 /// Creates the state and schema tables (idempotent; two processes may race).
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) async fn create_state_tables<DB>(
     pool: &Pool<DB>,
     table: &str,
@@ -363,6 +365,7 @@ pub(crate) trait HasDb {
 }
 
 /// The state and schema DDL of SQLite and PostgreSQL (same types, same syntax).
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) fn standard_state_ddl(table: &str) -> Vec<String> {
     let state = format!("\"{table}_state\"");
     let owner_index = format!("\"{table}_state_owner\"");

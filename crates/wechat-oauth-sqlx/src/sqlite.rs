@@ -4,20 +4,16 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
+use sqlx::AssertSqlSafe;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteRow};
-use sqlx::{AssertSqlSafe, Row};
-use wechat_oauth::store::{Lease, decode_stored, validate_for_save};
-use wechat_oauth::{AccessToken, LeaseStore, StoreError, TokenStore, now_millis};
+use wechat_oauth::{AccessToken, StoreError};
 
 use crate::records::{
     Dialect, GuardKind, HasDb, StateSql, create_state_tables, on_conflict_upsert,
     standard_state_ddl,
 };
-use crate::{
-    SqlOptions, check_lease_name, expires_in_column, is_conflict, millis, open_pool, store_error,
-    timed,
-};
+use crate::tokens::{TokenDialect, TokenSql, decode_standard_row};
+use crate::{SqlOptions, open_pool, store_error, timed};
 
 /// A token store in SQLite: the embedded default, safe across the processes of one machine
 /// (WAL journal, busy timeout, conditional writes).
@@ -52,46 +48,7 @@ pub struct SqliteStore {
     state: Arc<StateSql>,
     pool: SqlitePool,
     timeout: Duration,
-    sql: Arc<Queries>,
-}
-
-#[derive(Debug)]
-struct Queries {
-    get: Arc<str>,
-    save: Arc<str>,
-    delete: Arc<str>,
-    acquire: Arc<str>,
-    release: Arc<str>,
-}
-
-impl Queries {
-    fn new(t: &str) -> Self {
-        Self {
-            get: format!(
-                r#"SELECT access_token, expires_in, refresh_token, openid, scope, create_at, unionid, is_snapshotuser FROM "{t}" WHERE openid = ?"#
-            )
-            .into(),
-            // A stored create_at that is not an integer (written by hand) protects nothing.
-            save: format!(
-                r#"INSERT INTO "{t}" (openid, access_token, expires_in, refresh_token, scope, create_at, unionid, is_snapshotuser)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT (openid) DO UPDATE SET access_token = excluded.access_token,
-                     expires_in = excluded.expires_in, refresh_token = excluded.refresh_token,
-                     scope = excluded.scope, create_at = excluded.create_at,
-                     unionid = excluded.unionid, is_snapshotuser = excluded.is_snapshotuser
-                   WHERE typeof("{t}".create_at) <> 'integer' OR "{t}".create_at <= excluded.create_at"#
-            )
-            .into(),
-            delete: format!(r#"DELETE FROM "{t}" WHERE openid = ?"#).into(),
-            acquire: format!(
-                r#"INSERT INTO "{t}_lease" (name, holder, expires_at) VALUES (?, ?, ?)
-                   ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
-                   WHERE "{t}_lease".expires_at <= ?"#
-            )
-            .into(),
-            release: format!(r#"DELETE FROM "{t}_lease" WHERE name = ? AND holder = ?"#).into(),
-        }
-    }
+    tokens: Arc<TokenSql>,
 }
 
 fn schema(t: &str) -> [String; 2] {
@@ -166,7 +123,7 @@ impl SqliteStore {
         }
         Ok(Self {
             state: Arc::new(StateSql::new::<sqlx::Sqlite>(table)),
-            sql: Arc::new(Queries::new(table)),
+            tokens: Arc::new(TokenSql::new::<sqlx::Sqlite>(table)),
             pool,
             timeout: options.timeout,
         })
@@ -175,6 +132,10 @@ impl SqliteStore {
     /// The connection pool.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    async fn save_token(&self, openid: &str, token: &AccessToken) -> Result<bool, StoreError> {
+        self.tokens().save_standard(openid, token).await
     }
 }
 
@@ -205,4 +166,15 @@ fn already_exists(_: &sqlx::Error) -> bool {
     false
 }
 
-upsert_store_impl!(SqliteStore, SqliteRow);
+impl TokenDialect for sqlx::Sqlite {
+    // A stored create_at that is not an integer (written by hand) protects nothing.
+    fn stored_token_is_older(t: &str) -> String {
+        format!("typeof({t}.create_at) <> 'integer' OR {t}.create_at <= excluded.create_at")
+    }
+
+    fn decode_token(row: &SqliteRow) -> Result<AccessToken, StoreError> {
+        decode_standard_row(row)
+    }
+}
+
+token_store_impl!(SqliteStore);

@@ -3,3 +3,4 @@
 //! storm's counts hold; it asserts nothing about speed.
 
 mod smoke;
+mod state_rows;

@@ -6,11 +6,11 @@ use wechat_oauth_bench::sandbox::SandboxServer;
 use wechat_oauth_bench::suite::{Plan, StoreUrls, Suite, run_all};
 use wechat_oauth_bench::{chart, micro, report};
 
-fn in_ci() -> bool {
+pub(crate) fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
 }
 
-fn assert_sane(r: &ClientReport, what: &str) {
+pub(crate) fn assert_sane(r: &ClientReport, what: &str) {
     assert!(r.calls > 0, "{what}: no successful call: {r:?}");
     assert_eq!(r.errors, 0, "{what}: errors: {r:?}");
     assert!(
