@@ -178,6 +178,11 @@ fn store_error(err: sqlx::Error) -> StoreError {
         | sqlx::Error::Tls(_)
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => StoreError::unavailable(err),
+        sqlx::Error::Database(ref db) if db.code().as_deref().is_some_and(means_server_gone) => {
+            // The server is shutting down, crashed or not yet accepting: as transient as a
+            // refused connection.
+            StoreError::unavailable(err)
+        }
         sqlx::Error::Database(ref db) if db.code().as_deref() == Some("22001") => {
             // SQLSTATE 22001 "string data, right truncation": e.g. a token longer than the
             // seed's varchar(200). The message names the column, not the value.
@@ -188,6 +193,14 @@ fn store_error(err: sqlx::Error) -> StoreError {
         }
         other => StoreError::backend(other),
     }
+}
+
+/// Whether SQLSTATE `code` says the connection or the server went away: class 08
+/// (connection exception, MySQL/MariaDB's `08S01` included) and PostgreSQL's 57P01–57P03
+/// (admin shutdown, crash shutdown, cannot connect now; a backend whose postmaster died
+/// answers 57P01).
+fn means_server_gone(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
 }
 
 /// Whether `err` is a transaction conflict worth retrying (deadlock, serialization failure).
@@ -216,4 +229,21 @@ fn check_lease_name(name: &str) -> Result<(), StoreError> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod server_gone_tests {
+    use super::means_server_gone;
+
+    #[test]
+    fn a_server_that_went_away_is_transient_whatever_its_sqlstate() {
+        for code in [
+            "08000", "08003", "08006", "08S01", "57P01", "57P02", "57P03",
+        ] {
+            assert!(means_server_gone(code), "{code}");
+        }
+        for code in ["22001", "23505", "40001", "42P01", "57014", "HY000"] {
+            assert!(!means_server_gone(code), "{code}");
+        }
+    }
 }
