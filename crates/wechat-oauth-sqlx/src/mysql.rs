@@ -22,7 +22,7 @@ use crate::{SqlOptions, is_conflict, open_pool, store_error, timed};
 /// a token saved by the node library's `REPLACE INTO token(...)` reads back here, and a
 /// token saved here reads back through the seed's `SELECT * FROM token WHERE openid = ?`.
 ///
-/// Unlike `REPLACE INTO`, [`save`](TokenStore::save) never replaces a newer token: every
+/// Unlike `REPLACE INTO`, [`save`](wechat_oauth::TokenStore::save) never replaces a newer token: every
 /// column's update is guarded by `CAST(create_at AS SIGNED) <= CAST(VALUES(create_at) AS
 /// SIGNED)` (a numeric comparison; the column is a `varchar`, and `"9" > "10"` as strings).
 ///

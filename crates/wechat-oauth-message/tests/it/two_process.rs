@@ -16,9 +16,9 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
-use wechat_oauth_test_support::{Server, connected_or_skip, unique_namespace};
 use wechat_oauth_message::{Message, MessageServer, Reply};
 use wechat_oauth_redis::{RedisOptions, RedisStore};
+use wechat_oauth_test_support::{Server, connected_or_skip, unique_namespace};
 use wechat_sandbox::defaults::OFFICIAL_APPID;
 use wechat_sandbox::{PushOptions, Sandbox, ServerConfig};
 

@@ -734,7 +734,7 @@ struct RedisRaw {
 
 const REDIS_RAW_PREFIX: &str = "bench:raw-state:";
 
-/// KEYS[1] the record; ARGV: value, version, expires_at, limit_at, owner, guard, now.
+/// `KEYS[1]` the record; ARGV: value, version, expires_at, limit_at, owner, guard, now.
 const REDIS_RAW_PUT: &str = r"
 local kind = redis.call('TYPE', KEYS[1])
 kind = type(kind) == 'table' and kind.ok or kind
@@ -754,7 +754,7 @@ if ARGV[3] ~= '' then redis.call('PEXPIREAT', KEYS[1], ARGV[3]) end
 return 1
 ";
 
-/// KEYS[1] the record; ARGV: the new expiry, now.
+/// `KEYS[1]` the record; ARGV: the new expiry, now.
 const REDIS_RAW_TOUCH: &str = r"
 local e = tonumber(redis.call('HGET', KEYS[1], 'expires_at') or '')
 if not e or e <= tonumber(ARGV[2]) then return 0 end
