@@ -23,7 +23,7 @@ pub struct MemoryStore {
     /// Behind `Arc`s, so that reading a token (every API call does) copies no secret.
     tokens: Mutex<HashMap<String, Arc<AccessToken>>>,
     leases: Mutex<HashMap<String, (String, Instant)>>,
-    claims: Mutex<HashMap<String, Instant>>,
+    claims: Mutex<Claims>,
     sessions: Mutex<HashMap<String, Session>>,
     web_sessions: Mutex<HashMap<String, WebSession>>,
     credentials: Mutex<HashMap<String, Credential>>,
@@ -43,6 +43,28 @@ impl MemoryStore {
     /// Whether no token is stored.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Single-use values and when each claim ends. Expired claims are swept when the map has
+/// grown to twice its size after the last sweep (at least [`Claims::FIRST_SWEEP`]), so a
+/// claim costs O(1) amortized however many live claims there are.
+#[derive(Debug)]
+struct Claims {
+    until: HashMap<String, Instant>,
+    sweep_at: usize,
+}
+
+impl Claims {
+    const FIRST_SWEEP: usize = 4096;
+}
+
+impl Default for Claims {
+    fn default() -> Self {
+        Self {
+            until: HashMap::new(),
+            sweep_at: Self::FIRST_SWEEP,
+        }
     }
 }
 
@@ -113,13 +135,14 @@ impl LeaseStore for MemoryStore {
     async fn claim_once(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
         let now = Instant::now();
         let mut claims = self.claims.lock().map_err(poisoned)?;
-        if claims.len() > 4096 {
-            claims.retain(|_, until| *until > now);
+        if claims.until.len() >= claims.sweep_at {
+            claims.until.retain(|_, until| *until > now);
+            claims.sweep_at = (claims.until.len() * 2).max(Claims::FIRST_SWEEP);
         }
-        if claims.get(key).is_some_and(|until| *until > now) {
+        if claims.until.get(key).is_some_and(|until| *until > now) {
             return Ok(false);
         }
-        claims.insert(key.to_owned(), now + ttl);
+        claims.until.insert(key.to_owned(), now + ttl);
         Ok(true)
     }
 }
@@ -214,5 +237,34 @@ impl CredentialStore for MemoryStore {
     async fn delete_credential(&self, key: &str) -> Result<(), StoreError> {
         self.credentials.lock().map_err(poisoned)?.remove(key);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn many_live_claims_stay_single_use_across_sweeps_and_expired_ones_are_swept() {
+        let store = MemoryStore::new();
+        let live = Duration::from_secs(600);
+        for i in 0..10_000 {
+            assert!(store.claim_once(&format!("k{i}"), live).await.unwrap());
+        }
+        for i in (0..10_000).step_by(997) {
+            assert!(
+                !store.claim_once(&format!("k{i}"), live).await.unwrap(),
+                "k{i}"
+            );
+        }
+        // Expired claims go at the next sweep and can be claimed again meanwhile.
+        assert!(store.claim_once("short", Duration::ZERO).await.unwrap());
+        assert!(store.claim_once("short", live).await.unwrap());
+        let claims = store.claims.lock().unwrap();
+        assert!(
+            claims.sweep_at > claims.until.len(),
+            "{} live",
+            claims.until.len()
+        );
     }
 }
