@@ -320,6 +320,28 @@ mod tests {
     }
 
     #[test]
+    fn language_round_trips_whatever_its_type_and_however_often_it_is_sent() {
+        for body in [
+            r#"{"openid":"o","language":""}"#,
+            r#"{"openid":"o","language":7}"#,
+            r#"{"openid":"o","language":7,"language":"en"}"#,
+            r#"{"openid":"o","language":"en","language":[1]}"#,
+            r#"{"openid":"o","language":null,"language":false}"#,
+        ] {
+            let user: UserInfo =
+                serde_json::from_str(body).unwrap_or_else(|e| panic!("{body}: {e}"));
+            let text = serde_json::to_string(&user).unwrap();
+            let again: UserInfo =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(again, user, "{body} -> {text}");
+        }
+        assert!(
+            serde_json::from_str::<UserInfo>(r#"{"openid":"o","language":"a","language":"b"}"#)
+                .is_err()
+        );
+    }
+
+    #[test]
     fn user_info_round_trips_through_its_serialized_form() {
         let user: UserInfo = serde_json::from_str(
             r#"{"openid":"o1","nickname":"微信","sex":1,"privilege":["p"],"unionid":"u1",
