@@ -81,8 +81,23 @@ pub async fn check(client: &MiniProgramClient, openid: &str) -> Result<bool, Fai
     Ok(client.check_session_key(openid).await? == SessionKeyStatus::Valid)
 }
 
+/// `POST /phone {code}` on any instance: the `getPhoneNumber` button's code exchanged for
+/// the logged-in user's phone number, WeChat checking the code was issued to that openid.
+/// The server access token it needs is shared through the store too.
+pub async fn phone(
+    client: &MiniProgramClient,
+    openid: &str,
+    code: &str,
+) -> Result<String, Failure> {
+    Ok(client
+        .get_phone_number_for(code, openid)
+        .await?
+        .phone_number)
+}
+
 const USAGE: &str = "usage: miniprogram_multiprocess [--store URL] [--api-base URL] \
-                     (login JS_CODE | decrypt OPENID ENCRYPTED_DATA IV | check OPENID)";
+                     (login JS_CODE | decrypt OPENID ENCRYPTED_DATA IV | check OPENID | \
+                     phone OPENID PHONE_CODE)";
 
 #[tokio::main]
 async fn main() -> Result<(), Failure> {
@@ -104,6 +119,7 @@ async fn main() -> Result<(), Failure> {
         ["decrypt", openid, encrypted_data, iv] => {
             println!("{}", decrypt(&client, openid, encrypted_data, iv).await?);
         }
+        ["phone", openid, code] => println!("{}", phone(&client, openid, code).await?),
         ["check", openid] => {
             let valid = check(&client, openid).await?;
             println!(

@@ -128,7 +128,7 @@ mod miniprogram_multiprocess;
 /// The 多进程 Mini Program example, against the sandbox: one instance logs the user in,
 /// others (opening the same store URL on their own) decrypt and check the session key.
 mod example {
-    use super::miniprogram_multiprocess::{check, client, decrypt, login};
+    use super::miniprogram_multiprocess::{check, client, decrypt, login, phone};
     use wechat_sandbox::Sandbox;
     use wechat_sandbox::defaults::MINIPROGRAM_APPID;
 
@@ -156,6 +156,16 @@ mod example {
             .unwrap();
         assert!(!nickname.is_empty());
         assert!(check(&instance().await, &openid).await.unwrap());
+
+        // Mini Program login + phone number: the button's code, on yet another instance.
+        let code = sandbox.mp_phone_code(MINIPROGRAM_APPID, "alice").unwrap();
+        let number = phone(&instance().await, &openid, &code).await.unwrap();
+        assert!(number.len() == 11 && number.starts_with("138"), "{number}");
+        let bob = sandbox.mp_phone_code(MINIPROGRAM_APPID, "bob").unwrap();
+        assert!(
+            phone(&other, &openid, &bob).await.is_err(),
+            "bob's code for alice"
+        );
 
         // The device logs in again: every instance sees the stored key go stale.
         sandbox.mp_login(MINIPROGRAM_APPID, "alice").unwrap();
