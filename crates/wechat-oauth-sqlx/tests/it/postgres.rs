@@ -102,3 +102,41 @@ async fn postgres_store_gives_a_typed_error_when_the_server_is_unreachable() {
     )
     .await;
 }
+
+// The example's functions; its `main` is its own.
+#[allow(dead_code)]
+#[path = "../../examples/postgres.rs"]
+mod official_account_example;
+
+/// The newcomer's Official Account login program (`examples/postgres.rs`), against the
+/// sandbox and the real PostgreSQL: one instance logs alice in, another reads her profile
+/// through the token the first stored.
+#[tokio::test]
+async fn the_official_account_login_example_shares_tokens_through_postgres() {
+    use official_account_example::{authorize, client, login, profile};
+    use wechat_sandbox::Sandbox;
+    use wechat_sandbox::defaults::OFFICIAL_APPID;
+
+    let Some((store, table)) = store("example").await else {
+        return;
+    };
+    let sandbox = Sandbox::builder().start().await.unwrap();
+    let first = client(store.clone(), sandbox.url()).unwrap();
+    let url = authorize(&first, "https://example.com/callback", "s1");
+    assert!(
+        url.contains("scope=snsapi_userinfo") && url.contains("state=s1"),
+        "{url}"
+    );
+
+    let code = sandbox
+        .mint_code(OFFICIAL_APPID, "alice", "snsapi_userinfo")
+        .unwrap();
+    let user = login(&first, &code).await.unwrap();
+    assert_eq!(user.openid, sandbox.openid(OFFICIAL_APPID, "alice"));
+    assert!(store.get(&user.openid).await.unwrap().is_some());
+
+    let second = client(store.clone(), sandbox.url()).unwrap();
+    let again = profile(&second, &user.openid).await.unwrap();
+    assert_eq!((again.openid, again.nickname), (user.openid, user.nickname));
+    drop_tables(&store, &table).await;
+}
