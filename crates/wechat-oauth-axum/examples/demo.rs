@@ -13,12 +13,9 @@ use wechat_oauth::store::Stores;
 use wechat_oauth_axum::{Flow, Key, ServeLimits, WeChatLogin, serve};
 use wechat_sandbox::{Sandbox, defaults};
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let sandbox = Sandbox::builder().start().await?;
-    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
-    let site_url = format!("http://{}/", listener.local_addr()?);
-
+/// The site: an `OAuthClient` on `sandbox`, a `WeChatLogin` calling back to `site_url`,
+/// and the demo's router. Your own site builds the same three things.
+pub fn site(sandbox: &Sandbox, site_url: &str) -> Result<axum::Router, Box<dyn std::error::Error>> {
     // One store set for everything: tokens, web sessions, used states. Use
     // `wechat_oauth_stores::open("redis://…")` (or any other URL) when more than one process
     // serves the site.
@@ -37,12 +34,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .flow(Flow::OfficialAccountUserInfo)
     .stores(stores)
     .build()?;
+    Ok(wechat_oauth_axum::demo::site(&login, true))
+}
 
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let sandbox = Sandbox::builder().start().await?;
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+    let site_url = format!("http://{}/", listener.local_addr()?);
+    let app = site(&sandbox, &site_url)?;
     println!(
         "demo running at {site_url} (WeChat sandbox at {})",
         sandbox.url()
     );
-    let app = wechat_oauth_axum::demo::site(&login, true);
     serve(listener, app, ServeLimits::default(), async {
         let _ = tokio::signal::ctrl_c().await;
     })

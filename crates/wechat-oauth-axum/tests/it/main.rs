@@ -3,6 +3,8 @@
 
 mod attacks;
 mod config;
+#[cfg(feature = "demo")]
+mod demo_example;
 mod duplicate;
 mod follow;
 mod follow_site;
