@@ -6,17 +6,14 @@
 #[path = "it/follow_site.rs"]
 #[allow(dead_code)]
 mod follow_site;
-#[path = "support/chromedriver.rs"]
-#[allow(dead_code)]
-mod support;
 
 use std::time::Duration;
 
 use fantoccini::Client;
 use follow_site::{FollowSite, ticket_of};
-use support::{ChromeDriver, Screenshots, element, eventually};
 use wechat_oauth::store::Stores;
 use wechat_oauth_axum::Key;
+use wechat_oauth_test_support::browser::{ChromeDriver, Screenshots, element, eventually};
 use wechat_sandbox::{PushOptions, Sandbox, ScanTarget, defaults};
 
 /// The QR image's ticket once the page has loaded the image (another than `previous`).

@@ -12,133 +12,14 @@
 #[allow(dead_code)]
 mod demo;
 
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
+use wechat_oauth_test_support::browser::{ChromeDriver, Screenshots, element};
 use wechat_sandbox::defaults;
 
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const CHROMIUM: &str = "/usr/bin/chromium";
 const EXCHANGE_PATH: &str = "/sns/oauth2/access_token";
-
-/// A chromedriver this test started; killed (by its own handle) when dropped.
-struct ChromeDriver {
-    child: Child,
-    url: String,
-}
-
-impl Drop for ChromeDriver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl ChromeDriver {
-    /// Starts chromedriver, or says why the browser test cannot run here.
-    fn start() -> Option<Self> {
-        let missing: Vec<&str> = [CHROMEDRIVER, CHROMIUM]
-            .into_iter()
-            .filter(|p| !Path::new(p).exists())
-            .collect();
-        if !missing.is_empty() {
-            let why = format!("browser test needs {missing:?} (Debian: chromium chromium-driver)");
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("{why}");
-            }
-            eprintln!("\n*** SKIPPING the browser test: {why} ***\n");
-            return None;
-        }
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        let driver = Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "chromedriver did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Some(driver)
-    }
-
-    async fn session(&self, profile: &Path) -> Client {
-        let args = [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--window-size=900,900",
-        ]
-        .into_iter()
-        .map(str::to_owned)
-        .chain([format!("--user-data-dir={}", profile.display())])
-        .collect::<Vec<_>>();
-        let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            serde_json::json!({ "binary": CHROMIUM, "args": args }),
-        );
-        ClientBuilder::native()
-            .capabilities(caps)
-            .connect(&self.url)
-            .await
-            .expect("a chromedriver session")
-    }
-}
-
-/// Saves numbered screenshots under `target/browser-artifacts/`.
-struct Screenshots {
-    dir: PathBuf,
-    count: usize,
-}
-
-impl Screenshots {
-    fn new() -> Self {
-        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
-            PathBuf::from,
-        );
-        let dir = target.join("browser-artifacts");
-        std::fs::create_dir_all(&dir).unwrap();
-        Self { dir, count: 0 }
-    }
-
-    async fn take(&mut self, browser: &Client, step: &str) {
-        self.count += 1;
-        let png = browser.screenshot().await.unwrap();
-        let path = self.dir.join(format!("{:02}-{step}.png", self.count));
-        std::fs::write(&path, png).unwrap();
-    }
-}
-
-/// Waits for the element with this id on the current page.
-async fn element(browser: &Client, id: &str) -> fantoccini::elements::Element {
-    browser
-        .wait()
-        .for_element(Locator::Id(id))
-        .await
-        .unwrap_or_else(|e| panic!("#{id} on the page: {e}"))
-}
 
 async fn text_of(browser: &Client, id: &str) -> String {
     element(browser, id).await.text().await.unwrap()
@@ -186,7 +67,7 @@ async fn a_browser_logs_in_on_the_consent_page_and_out_again_and_bad_callbacks_a
     };
     let profile_dir = tempfile::tempdir().unwrap();
     let browser = driver.session(profile_dir.path()).await;
-    let mut shots = Screenshots::new();
+    let mut shots = Screenshots::new("demo");
 
     // Home → login → the sandbox's consent page.
     browser.goto(demo.url()).await.unwrap();
@@ -374,7 +255,7 @@ async fn a_browser_signs_in_by_a_follow_scan_and_its_profile_calls_wx_config() {
     let sandbox = demo.sandbox().expect("an in-process sandbox").clone();
     let profile_dir = tempfile::tempdir().unwrap();
     let browser = driver.session(profile_dir.path()).await;
-    let mut shots = Screenshots::new();
+    let mut shots = Screenshots::new("demo");
 
     // Home → "Scan to follow and sign in" → the page shows the sandbox's QR code.
     browser.goto(demo.url()).await.unwrap();

@@ -26,6 +26,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "browser")]
+pub mod browser;
 mod process;
 pub mod restart;
 pub mod state;

@@ -9,10 +9,13 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 
+/// Where Debian's chromium-driver package puts chromedriver.
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// Where Debian's chromium package puts Chromium.
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// A chromedriver this test started; killed (by its own handle) when dropped.
+#[derive(Debug)]
 pub struct ChromeDriver {
     child: Child,
     url: String,
@@ -66,6 +69,7 @@ impl ChromeDriver {
     }
 
     /// A new browser with its own profile directory (its own cookies).
+    /// A new headless Chromium session with its own profile directory `profile`.
     pub async fn session(&self, profile: &Path) -> Client {
         let args = [
             "--headless",
@@ -96,6 +100,7 @@ impl ChromeDriver {
 }
 
 /// Saves numbered screenshots under `target/browser-artifacts/`.
+#[derive(Debug)]
 pub struct Screenshots {
     dir: PathBuf,
     prefix: &'static str,
@@ -103,6 +108,7 @@ pub struct Screenshots {
 }
 
 impl Screenshots {
+    /// Screenshots named `<prefix>-<step number>-<step>.png`.
     pub fn new(prefix: &'static str) -> Self {
         let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
             || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
@@ -117,6 +123,7 @@ impl Screenshots {
         }
     }
 
+    /// Saves the page as the next step's screenshot.
     pub async fn take(&mut self, browser: &Client, step: &str) {
         self.count += 1;
         let png = browser.screenshot().await.unwrap();
