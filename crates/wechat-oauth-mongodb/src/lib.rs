@@ -27,7 +27,8 @@
 //! - Mini Program sessions, web sessions, credentials and claims are documents
 //!   `{_id: "<kind>:<key>", kind, id, value, version, expires_at, limit_at, owner}` in
 //!   `<collection>_state` (`tokens_state`), written by guarded upserts; expiry is checked on
-//!   read. `<collection>_schema` holds the layout version (2).
+//!   read, and [`RecordStore::purge_expired`] (run after every 1,024th claim) deletes expired
+//!   ones through an index on `expires_at`. `<collection>_schema` holds the layout version (2).
 //! - Every operation runs under [`MongoOptions::timeout`] and the driver's server selection
 //!   timeout is set to the same, so a down server gives [`StoreError::Unavailable`] or
 //!   [`StoreError::Timeout`]; the driver's pool reconnects by itself.
@@ -201,6 +202,9 @@ impl MongoStore {
             .keys(doc! { "openid": 1 })
             .options(IndexOptions::builder().unique(true).build())
             .build();
+        // Purging expired records looks them up by expiry (`purge_expired`).
+        let expiry = IndexModel::builder().keys(doc! { "expires_at": 1 }).build();
+        store.run(store.state.create_index(expiry)).await?;
         let created = store.run(store.tokens.create_index(index)).await;
         match created {
             Ok(_) => {}
@@ -537,5 +541,15 @@ impl RecordStore for MongoStore {
             )
             .await?;
         Ok(deleted.deleted_count)
+    }
+
+    async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+        let purged = self
+            .run(
+                self.state
+                    .delete_many(doc! { "expires_at": { "$ne": null, "$lte": now } }),
+            )
+            .await?;
+        Ok(purged.deleted_count)
     }
 }

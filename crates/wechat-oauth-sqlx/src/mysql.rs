@@ -337,6 +337,15 @@ async fn create_schema(pool: &MySqlPool, t: &str) -> Result<(), StoreError> {
             .await
             .map_err(store_error)?;
     }
+    // For `purge_expired`; added to 0.2 tables on their next open. (MySQL has no
+    // `CREATE INDEX IF NOT EXISTS`: an existing index answers 1061.)
+    let expiry = format!("CREATE INDEX `expiry` ON `{t}_state` (`expires_at`)");
+    match sqlx::query(AssertSqlSafe(expiry)).execute(pool).await {
+        Err(e) if mysql_number(&e) == Some(DUPLICATE_KEY_NAME) => {}
+        other => {
+            other.map_err(store_error)?;
+        }
+    }
     Ok(())
 }
 

@@ -68,6 +68,7 @@ pub(crate) struct StateSql {
     touch: Arc<str>,
     delete: Arc<str>,
     delete_of: Arc<str>,
+    purge: Arc<str>,
 }
 
 impl StateSql {
@@ -96,6 +97,9 @@ impl StateSql {
             )),
             delete: sql(format!("DELETE FROM {t} WHERE kind = ? AND id = ?")),
             delete_of: sql(format!("DELETE FROM {t} WHERE kind = ? AND owner = ?")),
+            purge: sql(format!(
+                "DELETE FROM {t} WHERE expires_at IS NOT NULL AND expires_at <= ?"
+            )),
         }
     }
 }
@@ -244,6 +248,18 @@ where
         self.delete_where(&self.sql.delete_of, kind, owner).await
     }
 
+    pub(crate) async fn purge(&self, now: i64) -> Result<u64, StoreError> {
+        let done = timed(self.timeout, async {
+            sqlx::query(AssertSqlSafe(self.sql.purge.clone()))
+                .bind(now)
+                .execute(self.pool)
+                .await
+                .map_err(store_error)
+        })
+        .await?;
+        Ok(DB::rows(&done))
+    }
+
     async fn delete_where(
         &self,
         sql: &Arc<str>,
@@ -355,6 +371,9 @@ macro_rules! record_store_impl {
             ) -> Result<u64, StoreError> {
                 self.records().delete_of(kind, owner).await
             }
+            async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+                self.records().purge(now).await
+            }
         }
     };
 }
@@ -369,6 +388,7 @@ pub(crate) trait HasDb {
 pub(crate) fn standard_state_ddl(table: &str) -> Vec<String> {
     let state = format!("\"{table}_state\"");
     let owner_index = format!("\"{table}_state_owner\"");
+    let expiry_index = format!("\"{table}_state_expiry\"");
     let schema = format!("\"{table}_schema\"");
     vec![
         format!(
@@ -377,6 +397,8 @@ pub(crate) fn standard_state_ddl(table: &str) -> Vec<String> {
                expires_at BIGINT, limit_at BIGINT, owner TEXT, PRIMARY KEY (kind, id))"
         ),
         format!("CREATE INDEX IF NOT EXISTS {owner_index} ON {state} (kind, owner)"),
+        // For `purge_expired`; added to 0.2 tables on their next open.
+        format!("CREATE INDEX IF NOT EXISTS {expiry_index} ON {state} (expires_at)"),
         format!(
             "CREATE TABLE IF NOT EXISTS {schema} (component TEXT NOT NULL PRIMARY KEY, version BIGINT NOT NULL)"
         ),

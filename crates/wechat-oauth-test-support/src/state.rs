@@ -7,7 +7,8 @@ use futures::future::join_all;
 
 use wechat_oauth::miniprogram::{Session, SessionStore};
 use wechat_oauth::store::{
-    Credential, CredentialStore, LeaseStore, StoreError, WebSession, WebSessionStore,
+    Credential, CredentialStore, Guard, LeaseStore, Record, RecordKind, RecordStore, StoreError,
+    WebSession, WebSessionStore,
 };
 use wechat_oauth::{Secret, now_millis};
 
@@ -325,5 +326,64 @@ fn assert_malformed<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &st
     match result {
         Err(StoreError::Malformed(why)) => assert!(!why.is_empty()),
         other => panic!("a malformed {what} must read as StoreError::Malformed, got {other:?}"),
+    }
+}
+
+/// How a backend's records leave once expired, for [`expired_records_are_purged`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// Expired records stay stored until [`RecordStore::purge_expired`] deletes them.
+    Purged,
+    /// The server deletes them by itself (Redis `PEXPIREAT`); purging has nothing to do.
+    Native,
+}
+
+/// [`RecordStore::purge_expired`] deletes the records of every kind that expired at or
+/// before its `now`, and keeps live records and records without an expiry.
+pub async fn expired_records_are_purged<S: RecordStore + ?Sized>(store: &S, expiry: Expiry) {
+    let ns = unique_namespace("purge");
+    // Expired in 1970, so no other test's purge at the real time can tell them apart.
+    let expired: Vec<(RecordKind, String)> = RecordKind::ALL
+        .iter()
+        .map(|kind| (*kind, format!("{ns}-old-{}", kind.as_str())))
+        .collect();
+    let live = (RecordKind::Claim, format!("{ns}-live"));
+    let forever = (RecordKind::Credential, format!("{ns}-forever"));
+    let put = |kind, key: String, expires_at| async move {
+        let record = Record::new("{}", 1, expires_at, None, None);
+        assert!(ok(
+            store.put_record(kind, &key, &record, Guard::Always).await,
+            "put record"
+        ));
+    };
+    for (kind, key) in &expired {
+        put(*kind, key.clone(), Some(1_000)).await;
+    }
+    put(live.0, live.1.clone(), Some(i64::MAX / 2)).await;
+    put(forever.0, forever.1.clone(), None).await;
+    if expiry == Expiry::Purged {
+        // Read as of t=0, the expired records are still stored.
+        for (kind, key) in &expired {
+            let stored = ok(store.get_record(*kind, key, 0).await, "get before purge");
+            assert!(stored.is_some(), "{key} is stored until purged");
+        }
+    }
+
+    let purged = ok(store.purge_expired(2_000).await, "purge");
+    match expiry {
+        Expiry::Purged => assert!(
+            purged >= expired.len() as u64,
+            "purged {purged}, expected at least {}",
+            expired.len()
+        ),
+        Expiry::Native => assert_eq!(purged, 0),
+    }
+    for (kind, key) in &expired {
+        let stored = ok(store.get_record(*kind, key, 0).await, "get after purge");
+        assert!(stored.is_none(), "{key} was purged");
+    }
+    for (kind, key) in [&live, &forever] {
+        let stored = ok(store.get_record(*kind, key, 0).await, "get live");
+        assert!(stored.is_some(), "{key} is live and stays");
     }
 }

@@ -244,6 +244,11 @@ fn run(shared: &Shared, route: &str, req: &Req<'_>) -> Result<Reply, Reply> {
                 "requests": requests,
                 "journal_len": st.journal.len(),
                 "journal_dropped": st.journal_dropped,
+                // Issued web-auth tokens held, expired ones not yet swept included.
+                "tokens": {
+                    "access": st.access_tokens.len(),
+                    "refresh": st.refresh_tokens.len(),
+                },
             }))
         }
         (&Method::GET, "clock") => ok(serde_json::json!({ "now_ms": shared.now_ms() })),

@@ -83,14 +83,16 @@ pub(crate) fn access_token(ctx: &mut Ctx<'_>, req: &Req<'_>) -> Result<Reply, Re
 
     let access_token = random_token("86_", 107);
     let refresh_token = random_token("86_", 107);
+    let now_ms = ctx.now_ms;
     ctx.st.access_tokens.insert(
         access_token.clone(),
         AccessGrant {
             app,
             user: grant.user,
             scope: grant.scope,
-            expires_ms: ctx.now_ms + ACCESS_TOKEN_TTL_S * 1000,
+            expires_ms: now_ms + ACCESS_TOKEN_TTL_S * 1000,
         },
+        now_ms,
     );
     ctx.st.refresh_tokens.insert(
         refresh_token.clone(),
@@ -98,10 +100,20 @@ pub(crate) fn access_token(ctx: &mut Ctx<'_>, req: &Req<'_>) -> Result<Reply, Re
             app,
             user: grant.user,
             scope: grant.scope,
-            expires_ms: ctx.now_ms + REFRESH_TOKEN_TTL_MS,
+            expires_ms: now_ms + REFRESH_TOKEN_TTL_MS,
             access_token: access_token.clone(),
         },
+        now_ms,
     );
+    // A new authorization revokes the user's previous refresh token (§1.3: refreshes
+    // "around re-authorizations" answer 40030). Its access token lives on until it expires.
+    if let Some(previous) = ctx
+        .st
+        .current_refresh
+        .insert((app, grant.user), refresh_token.clone())
+    {
+        ctx.st.refresh_tokens.remove(&previous);
+    }
     let body = TokenBody {
         access_token: &access_token,
         expires_in: ACCESS_TOKEN_TTL_S,
@@ -167,6 +179,7 @@ pub(crate) fn refresh_token(ctx: &mut Ctx<'_>, req: &Req<'_>) -> Result<Reply, R
                     scope: grant.scope,
                     expires_ms,
                 },
+                now_ms,
             );
             if let Some(g) = ctx.st.refresh_tokens.get_mut(refresh_token) {
                 g.access_token = fresh.clone();

@@ -88,8 +88,11 @@ pub(crate) struct State {
     pub web_codes: HashMap<String, CodeGrant>,
     pub js_codes: HashMap<String, CodeGrant>,
     pub phone_codes: HashMap<String, CodeGrant>,
-    pub access_tokens: HashMap<String, AccessGrant>,
-    pub refresh_tokens: HashMap<String, RefreshGrant>,
+    pub access_tokens: Grants<AccessGrant>,
+    pub refresh_tokens: Grants<RefreshGrant>,
+    /// The refresh token of each (app, user)'s latest authorization: a new authorization
+    /// revokes the one before (docs/protocol.md §1.3), so one user holds one refresh token.
+    pub current_refresh: HashMap<(usize, usize), String>,
     /// Current session_key per (app, user); `mp_login` rotates it (§4.1).
     pub session_keys: HashMap<(usize, usize), String>,
     pub server_tokens: Vec<ServerTokens>,
@@ -110,8 +113,9 @@ impl State {
             web_codes: HashMap::new(),
             js_codes: HashMap::new(),
             phone_codes: HashMap::new(),
-            access_tokens: HashMap::new(),
-            refresh_tokens: HashMap::new(),
+            access_tokens: Grants::default(),
+            refresh_tokens: Grants::default(),
+            current_refresh: HashMap::new(),
             session_keys: HashMap::new(),
             server_tokens: (0..apps).map(|_| ServerTokens::default()).collect(),
             shapes,
@@ -160,6 +164,69 @@ impl State {
             self.faults.remove(path);
         }
         fault
+    }
+}
+
+/// Something issued with an expiry, swept from its table once expired.
+pub(crate) trait Expiring {
+    fn expires_ms(&self) -> i64;
+}
+
+impl Expiring for AccessGrant {
+    fn expires_ms(&self) -> i64 {
+        self.expires_ms
+    }
+}
+
+impl Expiring for RefreshGrant {
+    fn expires_ms(&self) -> i64 {
+        self.expires_ms
+    }
+}
+
+/// Issued tokens by their string. Expired ones are swept whenever the table has doubled
+/// since the last sweep (and holds at least [`SWEEP_THRESHOLD`]), so a sandbox that runs for
+/// days keeps what is live, and a sweep costs O(1) per insert on average however many live
+/// tokens there are.
+#[derive(Debug)]
+pub(crate) struct Grants<G> {
+    map: HashMap<String, G>,
+    sweep_at: usize,
+}
+
+impl<G> Default for Grants<G> {
+    fn default() -> Self {
+        Grants {
+            map: HashMap::new(),
+            sweep_at: SWEEP_THRESHOLD,
+        }
+    }
+}
+
+impl<G: Expiring> Grants<G> {
+    pub(crate) fn insert(&mut self, token: String, grant: G, now_ms: i64) {
+        if self.map.len() >= self.sweep_at {
+            self.map.retain(|_, g| g.expires_ms() > now_ms);
+            self.sweep_at = (self.map.len() * 2).max(SWEEP_THRESHOLD);
+        }
+        self.map.insert(token, grant);
+    }
+
+    pub(crate) fn get(&self, token: &str) -> Option<&G> {
+        self.map.get(token)
+    }
+
+    pub(crate) fn get_mut(&mut self, token: &str) -> Option<&mut G> {
+        self.map.get_mut(token)
+    }
+
+    pub(crate) fn remove(&mut self, token: &str) -> Option<G> {
+        self.map.remove(token)
+    }
+
+    /// How many tokens the table holds, expired ones not yet swept included.
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
     }
 }
 
@@ -271,5 +338,53 @@ impl Shared {
         let capacity = st.journal_capacity;
         *st = State::new(self.dir.apps.len(), capacity, self.initial_shapes.clone());
         self.clock_offset_ms.store(0, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn access(expires_ms: i64) -> AccessGrant {
+        AccessGrant {
+            app: 0,
+            user: 0,
+            scope: Scope::Base,
+            expires_ms,
+        }
+    }
+
+    #[test]
+    fn expired_grants_are_swept_once_the_table_doubles_and_live_ones_stay() {
+        let mut grants = Grants::default();
+        // 4,000 tokens that expire at t=1,000 and 96 that live until t=10,000.
+        for i in 0..SWEEP_THRESHOLD {
+            let expires_ms = if i % 42 == 0 { 10_000 } else { 1_000 };
+            grants.insert(format!("t{i}"), access(expires_ms), 0);
+        }
+        assert_eq!(grants.len(), SWEEP_THRESHOLD);
+        let live = (0..SWEEP_THRESHOLD).filter(|i| i % 42 == 0).count();
+
+        grants.insert("fresh".into(), access(20_000), 5_000);
+        assert_eq!(grants.len(), live + 1, "expired tokens are gone");
+        assert!(grants.get("t0").is_some() && grants.get("fresh").is_some());
+        assert!(grants.get("t1").is_none());
+
+        // The next sweep waits until the table reaches the threshold again.
+        for i in 0..100 {
+            grants.insert(format!("u{i}"), access(1), 5_000);
+        }
+        assert_eq!(grants.len(), live + 101);
+    }
+
+    #[test]
+    fn a_table_of_live_tokens_is_not_swept_on_every_insert() {
+        let mut grants = Grants::default();
+        for i in 0..3 * SWEEP_THRESHOLD {
+            grants.insert(format!("t{i}"), access(i64::MAX), 0);
+        }
+        assert_eq!(grants.len(), 3 * SWEEP_THRESHOLD);
+        // Swept at 4,096 and 8,192 entries (nothing expired), next at 16,384.
+        assert_eq!(grants.sweep_at, 4 * SWEEP_THRESHOLD);
     }
 }

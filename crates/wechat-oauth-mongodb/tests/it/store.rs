@@ -27,6 +27,8 @@ async fn mongodb_store_passes_the_conformance_suite() {
     let Some(store) = store().await else { return };
     conformance::run(&store).await;
     conformance::state::run_state(&store).await;
+    conformance::state::expired_records_are_purged(&store, conformance::state::Expiry::Purged)
+        .await;
     conformance::state::malformed_records_read_as_malformed(&store, |kind, key| {
         let state = store.state_collection().clone();
         async move {

@@ -30,6 +30,8 @@ async fn redis_store_passes_the_conformance_suite() {
     };
     conformance::run(&store).await;
     conformance::state::run_state(&store).await;
+    conformance::state::expired_records_are_purged(&store, conformance::state::Expiry::Native)
+        .await;
     conformance::state::malformed_records_read_as_malformed(&store, |kind, key| {
         let kind = RecordKind::ALL
             .into_iter()
@@ -172,6 +174,8 @@ async fn redis_cluster_store_passes_the_conformance_suite() {
     };
     conformance::run(&store).await;
     conformance::state::run_state(&store).await;
+    conformance::state::expired_records_are_purged(&store, conformance::state::Expiry::Native)
+        .await;
     // One openid's token, Mini Program session and refresh lease share a slot.
     let slot = |key: String| {
         let tag = key

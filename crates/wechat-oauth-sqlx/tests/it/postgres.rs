@@ -36,6 +36,8 @@ async fn postgres_store_passes_the_conformance_suite() {
     };
     conformance::run(&store).await;
     conformance::state::run_state(&store).await;
+    conformance::state::expired_records_are_purged(&store, conformance::state::Expiry::Purged)
+        .await;
     conformance::state::malformed_records_read_as_malformed(&store, |kind, key| {
         let sql = format!(
             r#"INSERT INTO "{table}_state" (kind, id, value, version) VALUES ($1, $2, '{{"openid":', 1)"#

@@ -422,6 +422,53 @@ impl RecordStore for FileStore {
         }
         Ok(deleted)
     }
+
+    async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+        // A scan of every kind's folder; each expired file is read again under its lock
+        // before it goes, so a record renewed meanwhile stays. Lock files stay too: removing
+        // one another process may be waiting on would let two processes hold it.
+        let state = self.dir.join(".state");
+        let expired = blocking(move || {
+            let mut expired = Vec::new();
+            for kind in RecordKind::ALL {
+                let folder = state.join(kind.as_str());
+                let entries = match fs::read_dir(&folder) {
+                    Ok(entries) => entries,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(io_error(e)),
+                };
+                for entry in entries {
+                    let path = entry.map_err(io_error)?.path();
+                    if path.extension().is_some_and(|e| e == "json")
+                        && RecordFile::read(&path)
+                            .ok()
+                            .flatten()
+                            .is_some_and(|r| r.is_expired_at(now))
+                    {
+                        expired.push(path);
+                    }
+                }
+            }
+            Ok(expired)
+        })
+        .await?;
+        let mut purged = 0;
+        for path in expired {
+            let gone = Self::locked(&path.clone(), move || {
+                let still_expired = RecordFile::read(&path)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|r| r.is_expired_at(now));
+                if still_expired {
+                    remove_optional(&path)?;
+                }
+                Ok(still_expired)
+            })
+            .await?;
+            purged += u64::from(gone);
+        }
+        Ok(purged)
+    }
 }
 
 /// `d` in whole milliseconds, saturating.

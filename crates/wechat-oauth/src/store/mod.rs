@@ -38,7 +38,7 @@ pub use file::FileStore;
 pub use fn_store::FnStore;
 pub use lease::{Lease, LeaseStore};
 pub use memory::MemoryStore;
-pub use record::{Guard, Record, RecordKind, RecordStore, claim_record};
+pub use record::{Guard, PURGE_EVERY_CLAIMS, Record, RecordKind, RecordStore, claim_record};
 pub use set::{Backend, Stores};
 pub use web_session::{
     MAX_WEB_SESSION_DATA_BYTES, WebSession, WebSessionStore, validate_web_session,

@@ -156,7 +156,19 @@ pub trait RecordStore: Send + Sync {
 
     /// Deletes every record of `kind` owned by `owner`; returns how many.
     async fn delete_records_of(&self, kind: RecordKind, owner: &str) -> Result<u64, StoreError>;
+
+    /// Deletes every record, of any kind, that expired at or before `now` (milliseconds
+    /// since the epoch); returns how many. Expired records are never returned anyway; this
+    /// keeps them from piling up (one claim per login and per message). A backend whose
+    /// records expire by themselves (Redis) returns 0.
+    ///
+    /// [`claim_record`] calls it after every [`PURGE_EVERY_CLAIMS`]th claim of a process;
+    /// call it from a scheduled job too if you like.
+    async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
 }
+
+/// How many claims a process makes between two [`RecordStore::purge_expired`] calls.
+pub const PURGE_EVERY_CLAIMS: u64 = 1024;
 
 /// Claims `key` for `ttl` through [`RecordStore::put_record`] with [`Guard::IfExpired`]: the
 /// `claim_once` of every record backend.
@@ -177,9 +189,19 @@ pub async fn claim_record<S: RecordStore + ?Sized>(
     // from another's by reading it back.
     let holder = serde_json::json!({ "claim": crate::state::random_alphanumeric(24) });
     let record = Record::new(holder.to_string(), now, Some(until), None, None);
-    store
+    let claimed = store
         .put_record(RecordKind::Claim, key, &record, Guard::IfExpired(now))
-        .await
+        .await?;
+    static CLAIMS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = CLAIMS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    if n % PURGE_EVERY_CLAIMS == 0 {
+        // The claim is settled; a failed purge only means the next one does more.
+        match store.purge_expired(now).await {
+            Ok(purged) => tracing::debug!(purged, "purged expired records"),
+            Err(error) => tracing::warn!(%error, "could not purge expired records"),
+        }
+    }
+    Ok(claimed)
 }
 
 fn decode<T: serde::de::DeserializeOwned>(record: &Record, what: &str) -> Result<T, StoreError> {
@@ -350,5 +372,81 @@ impl<T: RecordStore + ?Sized> CredentialStore for T {
 
     async fn delete_credential(&self, key: &str) -> Result<(), StoreError> {
         self.delete_record(RecordKind::Credential, key).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::*;
+
+    /// Claims in a map; counts purges.
+    #[derive(Default)]
+    struct Claims {
+        held: Mutex<std::collections::HashMap<String, Record>>,
+        purges: AtomicU64,
+    }
+
+    #[async_trait]
+    impl RecordStore for Claims {
+        async fn get_record(
+            &self,
+            _: RecordKind,
+            _: &str,
+            _: i64,
+        ) -> Result<Option<Record>, StoreError> {
+            Ok(None)
+        }
+        async fn put_record(
+            &self,
+            _: RecordKind,
+            key: &str,
+            record: &Record,
+            guard: Guard,
+        ) -> Result<bool, StoreError> {
+            let mut held = self.held.lock().unwrap();
+            let free = match (guard, held.get(key)) {
+                (Guard::IfExpired(now), Some(current)) => current.is_expired_at(now),
+                _ => true,
+            };
+            if free {
+                held.insert(key.to_owned(), record.clone());
+            }
+            Ok(free)
+        }
+        async fn touch_record(
+            &self,
+            _: RecordKind,
+            _: &str,
+            _: i64,
+            _: i64,
+        ) -> Result<bool, StoreError> {
+            Ok(false)
+        }
+        async fn delete_record(&self, _: RecordKind, _: &str) -> Result<(), StoreError> {
+            Ok(())
+        }
+        async fn delete_records_of(&self, _: RecordKind, _: &str) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+        async fn purge_expired(&self, _: i64) -> Result<u64, StoreError> {
+            self.purges.fetch_add(1, Ordering::Relaxed);
+            Err(StoreError::Unavailable("purge failed".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn claims_purge_expired_records_now_and_then_and_a_failed_purge_fails_no_claim() {
+        let store = Claims::default();
+        let ttl = std::time::Duration::from_secs(60);
+        for i in 0..2 * PURGE_EVERY_CLAIMS {
+            assert!(claim_record(&store, &format!("k{i}"), ttl).await.unwrap());
+        }
+        assert!(!claim_record(&store, "k0", ttl).await.unwrap());
+        // Every 1,024th claim of the process purges; other tests' claims may take a turn.
+        let purges = store.purges.load(Ordering::Relaxed);
+        assert!((1..=2).contains(&purges), "{purges} purges in 2,048 claims");
     }
 }

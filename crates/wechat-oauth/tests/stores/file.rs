@@ -10,6 +10,8 @@ async fn file_store_passes_the_conformance_suite() {
     let store = FileStore::open(dir.path()).await.unwrap();
     conformance::run(&store).await;
     conformance::state::run_state(&store).await;
+    conformance::state::expired_records_are_purged(&store, conformance::state::Expiry::Purged)
+        .await;
     let root = dir.path().to_owned();
     conformance::state::malformed_records_read_as_malformed(&store, |kind, key| {
         let path = root

@@ -100,7 +100,12 @@ async fn journal_keeps_only_the_newest_entries_up_to_its_capacity() {
     let stats = env.get_json("/__sandbox/stats", &[]).await;
     assert_eq!(
         stats,
-        json!({"requests": {"/sns/auth": 3}, "journal_len": 2, "journal_dropped": 1})
+        json!({
+            "requests": {"/sns/auth": 3},
+            "journal_len": 2,
+            "journal_dropped": 1,
+            "tokens": {"access": 0, "refresh": 0},
+        })
     );
     env.sandbox.clear_journal();
     assert_eq!(env.sandbox.request_count("/sns/auth"), 0);

@@ -396,6 +396,42 @@ async fn refresh_after_expiry_issues_a_new_access_token_and_retires_the_old_one(
 }
 
 #[tokio::test]
+async fn a_new_authorization_revokes_the_previous_refresh_token_only() {
+    let env = start().await;
+    let first = env.login("alice", "snsapi_userinfo").await;
+    let bob = env.login("bob", "snsapi_userinfo").await;
+    let second = env.login("alice", "snsapi_base").await;
+    assert_errcode(
+        &refresh(
+            &env,
+            OFFICIAL_APPID,
+            first["refresh_token"].as_str().unwrap(),
+        )
+        .await,
+        40030,
+    );
+    // The first access token lives on until it expires; the second refresh token and
+    // another user's work.
+    assert_eq!(env.userinfo(&first, None).await["nickname"], "Alice");
+    for token in [&second, &bob] {
+        let refreshed = refresh(
+            &env,
+            OFFICIAL_APPID,
+            token["refresh_token"].as_str().unwrap(),
+        )
+        .await;
+        assert_eq!(refreshed["openid"], token["openid"], "{refreshed}");
+    }
+    // One refresh token per user is held, however often they authorize.
+    for _ in 0..5 {
+        env.login("alice", "snsapi_base").await;
+    }
+    let stats = env.get_json("/__sandbox/stats", &[]).await;
+    assert_eq!(stats["tokens"]["refresh"], 2, "{stats}");
+    assert_eq!(stats["tokens"]["access"], 8, "{stats}");
+}
+
+#[tokio::test]
 async fn refresh_tokens_last_thirty_days_and_are_never_extended() {
     let env = start().await;
     let token = env.login("alice", "snsapi_base").await;
