@@ -63,6 +63,18 @@ pub struct SoakConfig {
     pub get_users: usize,
     /// The program whose `sandbox` subcommand runs the sandbox (the soak binary itself).
     pub sandbox_program: PathBuf,
+    /// The allocator this process runs on and how to read its live heap (bytes the program
+    /// holds allocated), reported beside RSS; `None` reports no live heap.
+    pub heap: Option<HeapProbe>,
+}
+
+/// Reads the live heap of the running allocator.
+#[derive(Debug, Clone, Copy)]
+pub struct HeapProbe {
+    /// The allocator's name, for the report (`jemalloc`, `glibc malloc`).
+    pub allocator: &'static str,
+    /// Bytes allocated and not yet freed by the program.
+    pub allocated_bytes: fn() -> Option<u64>,
 }
 
 impl SoakConfig {
@@ -88,6 +100,7 @@ impl SoakConfig {
             get_loops: 4,
             get_users: 20,
             sandbox_program,
+            heap: None,
         }
     }
 }
@@ -133,6 +146,11 @@ pub struct SoakReport {
     pub sandbox_rss_kib: (u64, u64),
     /// Redis's RSS after the warm-up and at the end, KiB.
     pub redis_rss_kib: (u64, u64),
+    /// The allocator the process ran on, if the run was told.
+    pub allocator: Option<&'static str>,
+    /// The live heap (bytes allocated and not freed) over the run: (second, KiB), sampled
+    /// with RSS. Not judged: it tells live growth from memory the allocator keeps.
+    pub heap_trace_kib: Vec<(u64, u64)>,
 }
 
 impl SoakReport {
@@ -646,12 +664,17 @@ pub async fn run(config: &SoakConfig) -> Result<SoakReport, SoakError> {
     let trace_every = (config.duration / 20).max(Duration::from_secs(5));
     let mut next_trace = started;
     let mut rss_trace = Vec::new();
+    let mut heap_trace = Vec::new();
     while Instant::now() < end {
         tokio::time::sleep(Duration::from_millis(250)).await;
         let now = Instant::now();
         if now >= next_trace {
             next_trace = now + trace_every;
-            rss_trace.push(((now - started).as_secs(), rss_kib("self").unwrap_or(0)));
+            let second = (now - started).as_secs();
+            rss_trace.push((second, rss_kib("self").unwrap_or(0)));
+            if let Some(kib) = heap_kib(config) {
+                heap_trace.push((second, kib));
+            }
         }
         if now >= warmup_end {
             let rss = rss_kib("self").unwrap_or(0);
@@ -702,6 +725,9 @@ pub async fn run(config: &SoakConfig) -> Result<SoakReport, SoakError> {
         }
     }
     let rss_end = rss_kib("self").unwrap_or(0);
+    if let Some(kib) = heap_kib(config) {
+        heap_trace.push((started.elapsed().as_secs(), kib));
+    }
     rss_max = rss_max.max(rss_end);
     let side_end = (rss_pair(sandbox_pid), rss_pair(redis.pid()));
 
@@ -785,10 +811,19 @@ pub async fn run(config: &SoakConfig) -> Result<SoakReport, SoakError> {
         rss_end_kib: rss_end,
         rss_max_kib: rss_max,
         rss_trace_kib: rss_trace,
+        allocator: config.heap.map(|h| h.allocator),
+        heap_trace_kib: heap_trace,
         rss_growth_percent: growth,
         sandbox_rss_kib: (side_after_warmup.0, side_end.0),
         redis_rss_kib: (side_after_warmup.1, side_end.1),
     })
+}
+
+fn heap_kib(config: &SoakConfig) -> Option<u64> {
+    config
+        .heap
+        .and_then(|probe| (probe.allocated_bytes)())
+        .map(|bytes| bytes / 1024)
 }
 
 /// The report as the lines the binary prints: a human summary, then `SOAK {json}`.
@@ -818,6 +853,17 @@ pub fn render(report: &SoakReport) -> String {
         report.redis_rss_kib.0,
         report.redis_rss_kib.1
     );
+    if let (Some(allocator), Some(first), Some(last)) = (
+        report.allocator,
+        report.heap_trace_kib.first(),
+        report.heap_trace_kib.last(),
+    ) {
+        let _ = writeln!(
+            out,
+            "soak: allocator {allocator}; live heap {} KiB at {} s, {} KiB at {} s (not judged)",
+            first.1, first.0, last.1, last.0
+        );
+    }
     let _ = writeln!(
         out,
         "soak: {} errors, {} lost tokens of {} users",

@@ -2,22 +2,22 @@
 //! the same data (docs/RELIABILITY.md §5).
 //!
 //! Each test starts a private server (free loopback port, own temporary data directory),
-//! writes 50 tokens, a Mini Program session and a credential, starts eight callers that save
-//! tokens, read them back and take and release leases, kills the server's whole process
-//! group, keeps it down for 5 s, restarts it and lets the callers run on until they succeed
+//! writes 50 tokens, a Mini Program session, a web session, a credential and a claim, starts
+//! eight callers that save tokens, read them back, take and release leases, claim fresh
+//! values and push a web session's idle expiry, kills the server's whole process group, keeps it down for 5 s, restarts it and lets the callers run on until they succeed
 //! again. It asserts:
 //!
 //! - no panic, and every call returns within [`BOUND`] (the store's 2 s timeout plus slack);
 //! - every call that started after the kill and ended before the restart failed, there was
 //!   at least one, and every failure of the whole run is a `StoreError` with
-//!   `is_transient()` (`Unavailable` or `Timeout`), with one known exception, counted and
-//!   printed (`postmaster_exit_as_backend`): on PostgreSQL, a backend that outlives its
-//!   postmaster for a moment answers FATAL 57P01 "terminating connection due to unexpected
-//!   postmaster exit", which `wechat-oauth-sqlx` reports as `Backend` (not transient);
+//!   `is_transient()` (`Unavailable` or `Timeout`); on PostgreSQL that includes the FATAL
+//!   57P01 "terminating connection due to unexpected postmaster exit" a backend that
+//!   outlives its postmaster for a moment answers;
 //! - a call succeeds within [`RECOVERY`] of the restart, without reconnecting by hand;
 //! - on the servers that persist (PostgreSQL, MariaDB, Redis with `appendfsync always`):
-//!   what was written before the load reads back unchanged, and every save that returned
-//!   `Ok(true)` is still there (the stored token is that one or a later attempt);
+//!   what was written before the load reads back unchanged (the claim is still taken), and
+//!   every save that returned `Ok(true)` is still there (the stored token is that one or a
+//!   later attempt), and so is every claim that returned `Ok(true)`;
 //! - on the servers that do not (Redis without persistence, jongodb): the store works
 //!   again after the restart and reads back nothing of what was written before.
 //!
@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use wechat_oauth::miniprogram::Session;
-use wechat_oauth::{AccessToken, Credential, StoreError, Stores};
+use wechat_oauth::{AccessToken, Credential, StoreError, Stores, WebSession};
 use wechat_oauth_reliability::servers::{Kind, Server};
 
 /// Per-operation timeout given to every store.
@@ -49,8 +49,10 @@ const RECOVERY: Duration = Duration::from_secs(30);
 const LOADERS: usize = 8;
 const PREWRITTEN: usize = 50;
 const OPENIDS_PER_LOADER: u64 = 5;
-/// PostgreSQL's message when a backend finds its postmaster gone mid-query.
-const POSTMASTER_EXIT: &str = "terminating connection due to unexpected postmaster exit";
+/// Each loader's web session, made before the load.
+fn loader_session_id(loader: usize) -> String {
+    format!("reliability-web-session-{loader:02}-0123456789abcdef")
+}
 
 /// The tests run one at a time, so that one server's recovery is not measured while
 /// another test loads the two cores.
@@ -158,6 +160,10 @@ struct LoadLog {
     stale_reads: Vec<String>,
     /// Saves that returned `Ok(false)` although nothing newer was ever attempted.
     refused_saves: usize,
+    /// Values whose `claim_once` returned `Ok(true)`.
+    claimed: Vec<String>,
+    /// Touches of the loader's web session that found no session.
+    touches_missed: usize,
 }
 
 async fn timed<T>(
@@ -224,6 +230,30 @@ async fn load(
                     "{openid}: read {:?}, acknowledged {acked}",
                     read.map(|t| t.create_at)
                 ));
+            }
+        }
+        if seq % 4 == 2 {
+            let value = format!("state:load{loader}-{base}-{seq}");
+            if let Some(true) = timed(
+                &mut log,
+                "claim_once",
+                stores.leases.claim_once(&value, Duration::from_secs(600)),
+            )
+            .await
+            {
+                log.claimed.push(value);
+            }
+            let idle = wechat_oauth::now_millis() + 3_600_000;
+            if let Some(false) = timed(
+                &mut log,
+                "touch_web_session",
+                stores
+                    .web_sessions
+                    .touch_web_session(&loader_session_id(loader), idle),
+            )
+            .await
+            {
+                log.touches_missed += 1;
             }
         }
         if seq % 4 == 0 {
@@ -301,6 +331,36 @@ async fn run(kind: Kind) {
             .await
             .unwrap()
     );
+    let web_session = WebSession::new(
+        "reliability-web-session-before-kill-0123",
+        "web-user",
+        r#"{"nickname":"before kill"}"#,
+        base,
+        base + 86_400_000,
+    );
+    stores
+        .web_sessions
+        .create_web_session(&web_session)
+        .await
+        .unwrap();
+    for loader in 0..LOADERS {
+        let mine = WebSession::new(
+            loader_session_id(loader),
+            "web-user",
+            "{}",
+            base,
+            base + 86_400_000,
+        );
+        stores.web_sessions.create_web_session(&mine).await.unwrap();
+    }
+    let claim = format!("state:before-kill-{base}");
+    assert!(
+        stores
+            .leases
+            .claim_once(&claim, Duration::from_secs(600))
+            .await
+            .unwrap()
+    );
 
     // Load, kill, outage, restart.
     let stop = Arc::new(AtomicBool::new(false));
@@ -364,19 +424,8 @@ async fn run(kind: Kind) {
     );
     let mut error_kinds: BTreeMap<String, usize> = BTreeMap::new();
     let mut errors_by_op: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut postmaster_exit_as_backend = 0usize;
     for call in &calls {
         if let Some((k, transient, message)) = &call.error {
-            if kind == Kind::Postgres && *k == "Backend" && message.contains(POSTMASTER_EXIT) {
-                // Known and reported: wechat-oauth-sqlx maps this FATAL (SQLSTATE 57P01,
-                // sent by a backend that outlived its postmaster) to `Backend`, not
-                // `Unavailable`. Counted and printed instead of failing the run; remove
-                // this branch once the mapping is fixed.
-                postmaster_exit_as_backend += 1;
-                *error_kinds.entry("Backend (57P01)".to_owned()).or_default() += 1;
-                *errors_by_op.entry(call.op).or_default() += 1;
-                continue;
-            }
             assert!(
                 *transient,
                 "{}: {} failed with a non-transient {k} error: {message}",
@@ -448,6 +497,31 @@ async fn run(kind: Kind) {
         }
     }
     let session_read = stores.sessions.get_session("mp-user").await.unwrap();
+    let web_session_read = stores
+        .web_sessions
+        .get_web_session(web_session.id.expose_secret())
+        .await
+        .unwrap();
+    // A claim taken before the kill is still taken after the restart on a server that
+    // persists; on one that does not, the value is free again.
+    let claim_taken = !stores
+        .leases
+        .claim_once(&claim, Duration::from_secs(600))
+        .await
+        .unwrap();
+    let claimed: Vec<&String> = logs.iter().flat_map(|l| &l.claimed).collect();
+    let mut claims_lost = Vec::new();
+    for value in &claimed {
+        if stores
+            .leases
+            .claim_once(value, Duration::from_secs(600))
+            .await
+            .unwrap()
+        {
+            claims_lost.push((*value).clone());
+        }
+    }
+    let touches_missed: usize = logs.iter().map(|l| l.touches_missed).sum();
     let credential_read = stores
         .credentials
         .get_credential("server_token:wx-reliability")
@@ -477,6 +551,30 @@ async fn run(kind: Kind) {
             "{}: the credential",
             kind.name()
         );
+        assert_eq!(
+            web_session_read.as_ref(),
+            Some(&web_session),
+            "{}: the web session",
+            kind.name()
+        );
+        assert!(
+            claim_taken,
+            "{}: the claim made before the kill",
+            kind.name()
+        );
+        assert!(
+            claims_lost.is_empty(),
+            "{}: {} acknowledged claims could be claimed again: {:?}",
+            kind.name(),
+            claims_lost.len(),
+            claims_lost.first()
+        );
+        assert_eq!(
+            touches_missed,
+            0,
+            "{}: a web session was missing during the load",
+            kind.name()
+        );
         assert!(
             acked_lost.is_empty(),
             "{}: acknowledged writes lost: {acked_lost:?}",
@@ -496,6 +594,7 @@ async fn run(kind: Kind) {
     } else {
         assert_eq!(prewritten_kept, 0);
         assert!(session_read.is_none() && credential_read.is_none());
+        assert!(web_session_read.is_none() && !claim_taken);
     }
 
     let figures = serde_json::json!({
@@ -508,7 +607,6 @@ async fn run(kind: Kind) {
         "errors_total": calls.iter().filter(|c| c.error.is_some()).count(),
         "error_kinds": error_kinds,
         "errors_by_op": errors_by_op,
-        "postmaster_exit_as_backend": postmaster_exit_as_backend,
         "slowest_call_ms": slowest.as_millis(),
         "slowest_outage_call_ms": max_outage_call.as_millis(),
         "server_up_after_restart_ms": server_ready.as_millis(),
@@ -518,6 +616,10 @@ async fn run(kind: Kind) {
         "prewritten_kept": format!("{prewritten_kept}/{PREWRITTEN}"),
         "session_kept": session_read.is_some(),
         "credential_kept": credential_read.is_some(),
+        "web_session_kept": web_session_read.is_some(),
+        "claim_kept": claim_taken,
+        "acknowledged_claims": claimed.len(),
+        "acknowledged_claims_lost": claims_lost.len(),
     });
     println!("STORE-FAILURE {figures}");
     let sample_errors: Vec<&String> = calls

@@ -224,6 +224,19 @@ mod tests {
     }
 
     #[test]
+    fn extra_numbers_round_trip_exactly() {
+        // Found by the `token_response` fuzz target: without serde_json's exact float
+        // parsing, 1.5e38 read as 1.4999999999999999e38 and came back as 1.5e38.
+        let t = parse(
+            r#"{"access_token":"A","expires_in":7200,"openid":"o","create_at":1,"f":1.5e38,"g":0.1}"#,
+        );
+        assert_eq!(t.extra.get("f"), Some(&serde_json::json!(1.5e38)));
+        let json = serde_json::to_string(&t).unwrap_or_default();
+        assert!(json.contains(r#""f":1.5e38"#), "{json}");
+        assert_eq!(parse(&json), t);
+    }
+
+    #[test]
     fn debug_redacts_tokens() {
         let t = AccessToken::new("ACCESS-XYZ", 1, "REFRESH-XYZ", "o", "s", 0);
         let shown = format!("{t:?}");

@@ -13,7 +13,29 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+#[cfg(feature = "jemalloc")]
+use wechat_oauth_reliability::soak::HeapProbe;
 use wechat_oauth_reliability::soak::{SoakConfig, render, run};
+
+// jemalloc by default (feature `jemalloc`): with glibc malloc the process keeps memory its
+// tokio worker threads freed, and RSS creeps up while the live heap stays flat
+// (docs/RELIABILITY.md §6). `--no-default-features` runs on glibc malloc to compare.
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// The live heap: bytes the program holds allocated.
+#[cfg(feature = "jemalloc")]
+const HEAP: HeapProbe = HeapProbe {
+    allocator: "jemalloc",
+    allocated_bytes: || {
+        // The statistics are refreshed when the epoch advances.
+        tikv_jemalloc_ctl::epoch::advance().ok()?;
+        tikv_jemalloc_ctl::stats::allocated::read()
+            .ok()
+            .map(|b| b as u64)
+    },
+};
 
 /// The longest run accepted, so that a typo cannot leave it running for days.
 const MAX_MINUTES: u64 = 120;
@@ -87,6 +109,12 @@ fn main() -> ExitCode {
         }
     };
     let mut config = SoakConfig::new(Duration::from_secs(seconds), program);
+    // glibc's counters are read through FFI, which this workspace forbids (`unsafe_code`);
+    // on glibc the report has RSS only.
+    #[cfg(feature = "jemalloc")]
+    {
+        config.heap = Some(HEAP);
+    }
     if let Some(w) = cli.warmup_seconds {
         config.warmup = Duration::from_secs(w);
     }
