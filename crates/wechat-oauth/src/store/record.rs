@@ -194,7 +194,7 @@ pub async fn claim_record<S: RecordStore + ?Sized>(
         .await?;
     static CLAIMS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = CLAIMS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-    if n % PURGE_EVERY_CLAIMS == 0 {
+    if n.is_multiple_of(PURGE_EVERY_CLAIMS) {
         // The claim is settled; a failed purge only means the next one does more.
         match store.purge_expired(now).await {
             Ok(purged) => tracing::debug!(purged, "purged expired records"),
