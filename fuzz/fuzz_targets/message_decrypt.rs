@@ -52,7 +52,13 @@ fuzz_target!(|data: &[u8]| {
 /// The sample key's 32 bytes (the key text plus `=`, base64) and its IV (the first 16).
 fn raw_key() -> [u8; 32] {
     use base64::Engine as _;
-    let bytes = base64::engine::general_purpose::STANDARD
+    use base64::engine::{GeneralPurpose, GeneralPurposeConfig};
+    // As WeChat reads an EncodingAESKey: the 43rd character's low bits are not zero.
+    let lenient = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+    );
+    let bytes = lenient
         .decode("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG=")
         .expect("the sample key");
     bytes.try_into().expect("32 bytes")
