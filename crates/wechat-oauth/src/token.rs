@@ -232,7 +232,7 @@ mod tests {
         );
         assert_eq!(t.extra.get("f"), Some(&serde_json::json!(1.5e38)));
         let json = serde_json::to_string(&t).unwrap_or_default();
-        assert!(json.contains(r#""f":1.5e38"#), "{json}");
+        assert!(json.contains(r#""f":1.5e+38"#), "{json}");
         assert_eq!(parse(&json), t);
     }
 
