@@ -16,6 +16,13 @@
 //!
 //! [`Stores`] holds one handle of each, usually all from one backend.
 //!
+//! Shared backends keep sessions, web sessions, credentials and claims as records
+//! ([`RecordStore`]) with an expiry. Expired records are never returned, and
+//! [`RecordStore::purge_expired`] deletes them: [`claim_record`] runs it after every
+//! [`PURGE_EVERY_CLAIMS`]th claim of a process (one claim per login and per message), so
+//! what piles up is bounded by the traffic between two purges; a quiet site may also call
+//! it from a scheduled job.
+//!
 //! Backends: [`MemoryStore`] (the default), [`FileStore`] (one JSON file per openid, as in
 //! the seed's example) and [`FnStore`] (your own `getToken` / `saveToken` pair as two async
 //! closures) here; SQLite, MySQL/MariaDB and PostgreSQL in `wechat-oauth-sqlx`, Redis in
