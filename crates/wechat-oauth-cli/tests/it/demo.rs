@@ -7,6 +7,11 @@ use wechat_sandbox::{PushOptions, ServerConfig};
 
 use crate::support::{Server, World, approve, bare_command, query, run};
 
+/// The body of a `GET` of `url`.
+async fn get_text(http: &reqwest::Client, url: impl reqwest::IntoUrl) -> String {
+    http.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -136,28 +141,18 @@ async fn the_demo_signs_a_desktop_in_by_a_follow_scan_and_signs_wx_config() {
     let site = demo.url.trim_end_matches('/').to_owned();
 
     // Home: both ways to sign in, and the sandbox's phone panel.
-    let home = http
-        .get(&demo.url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let home = get_text(&http, &demo.url).await;
     assert!(home.contains(r#"id="login""#), "{home}");
     assert!(
         home.contains(r#"id="follow-login" href="/auth/wechat/follow?return_to=%2Fprofile""#),
         "{home}"
     );
     assert!(home.contains(r#"id="phone-scan-alice""#), "{home}");
-    let page = http
-        .get(format!("{site}/auth/wechat/follow?return_to=%2Fprofile"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(
+        &http,
+        format!("{site}/auth/wechat/follow?return_to=%2Fprofile"),
+    )
+    .await;
     assert!(page.contains(r#"id="wechat-follow-qr""#), "{page}");
 
     // The page's script asks for a scene: a QR code of the sandbox, bound to this browser.
