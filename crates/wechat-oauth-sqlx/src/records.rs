@@ -249,15 +249,8 @@ where
     }
 
     pub(crate) async fn purge(&self, now: i64) -> Result<u64, StoreError> {
-        let done = timed(self.timeout, async {
-            sqlx::query(AssertSqlSafe(self.sql.purge.clone()))
-                .bind(now)
-                .execute(self.pool)
-                .await
-                .map_err(store_error)
-        })
-        .await?;
-        Ok(DB::rows(&done))
+        self.rows_affected(sqlx::query(AssertSqlSafe(self.sql.purge.clone())).bind(now))
+            .await
     }
 
     async fn delete_where(
@@ -266,13 +259,21 @@ where
         kind: RecordKind,
         value: &str,
     ) -> Result<u64, StoreError> {
-        let done = timed(self.timeout, async {
+        self.rows_affected(
             sqlx::query(AssertSqlSafe(sql.clone()))
                 .bind(kind.as_str())
-                .bind(value)
-                .execute(self.pool)
-                .await
-                .map_err(store_error)
+                .bind(value),
+        )
+        .await
+    }
+
+    /// Runs a statement under the store's timeout; how many rows it changed.
+    async fn rows_affected(
+        &self,
+        query: sqlx::query::Query<'_, DB, DB::Arguments>,
+    ) -> Result<u64, StoreError> {
+        let done = timed(self.timeout, async {
+            query.execute(self.pool).await.map_err(store_error)
         })
         .await?;
         Ok(DB::rows(&done))
