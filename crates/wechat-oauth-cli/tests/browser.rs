@@ -39,24 +39,27 @@ async fn body_text(browser: &Client) -> String {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_browser_logs_in_on_the_consent_page_and_out_again_and_bad_callbacks_are_refused() {
-    let Some(driver) = ChromeDriver::start() else {
-        return;
-    };
-    let demo = demo::start(demo::DemoOptions {
+/// The demo with no configuration (its own sandbox) on loopback, keeping state in `store`.
+fn own_sandbox(store: impl Into<String>) -> demo::DemoOptions {
+    demo::DemoOptions {
         listen: (Ipv4Addr::LOCALHOST, 0).into(),
         appid: None,
         secret: None,
         api_base: None,
         open_base: None,
-        store: "memory:".into(),
+        store: store.into(),
         key: None,
         server_token: None,
         encoding_aes_key: None,
-    })
-    .await
-    .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_logs_in_on_the_consent_page_and_out_again_and_bad_callbacks_are_refused() {
+    let Some(driver) = ChromeDriver::start() else {
+        return;
+    };
+    let demo = demo::start(own_sandbox("memory:")).await.unwrap();
     let sandbox = demo.sandbox().expect("an in-process sandbox").clone();
     let exchanges = || {
         sandbox
@@ -239,19 +242,7 @@ async fn a_browser_signs_in_by_a_follow_scan_and_its_profile_calls_wx_config() {
     let Some(driver) = ChromeDriver::start() else {
         return;
     };
-    let demo = demo::start(demo::DemoOptions {
-        listen: (Ipv4Addr::LOCALHOST, 0).into(),
-        appid: None,
-        secret: None,
-        api_base: None,
-        open_base: None,
-        store: "memory:".into(),
-        key: None,
-        server_token: None,
-        encoding_aes_key: None,
-    })
-    .await
-    .unwrap();
+    let demo = demo::start(own_sandbox("memory:")).await.unwrap();
     let sandbox = demo.sandbox().expect("an in-process sandbox").clone();
     let profile_dir = tempfile::tempdir().unwrap();
     let browser = driver.session(profile_dir.path()).await;
@@ -422,19 +413,7 @@ async fn profile_page(site_url: &str, jar: &Jar) -> reqwest::Response {
 async fn the_demo_logs_in_over_plain_http_with_scripted_approval() {
     let dir = tempfile::tempdir().unwrap();
     let store_url = format!("sqlite://{}", dir.path().join("tokens.db").display());
-    let demo = demo::start(demo::DemoOptions {
-        listen: (Ipv4Addr::LOCALHOST, 0).into(),
-        appid: None,
-        secret: None,
-        api_base: None,
-        open_base: None,
-        store: store_url.clone(),
-        key: None,
-        server_token: None,
-        encoding_aes_key: None,
-    })
-    .await
-    .unwrap();
+    let demo = demo::start(own_sandbox(store_url.clone())).await.unwrap();
     let sandbox = demo.sandbox().unwrap().clone();
     let jar = log_in_over_http(&demo, "bob").await;
     let profile = profile_page(demo.url(), &jar).await.text().await.unwrap();
@@ -454,15 +433,8 @@ async fn the_demo_logs_in_over_plain_http_with_scripted_approval() {
 async fn restarting_the_demo_on_a_sqlite_store_keeps_its_users_signed_in() {
     let dir = tempfile::tempdir().unwrap();
     let options = demo::DemoOptions {
-        listen: (Ipv4Addr::LOCALHOST, 0).into(),
-        appid: None,
-        secret: None,
-        api_base: None,
-        open_base: None,
-        store: format!("sqlite://{}", dir.path().join("demo.db").display()),
         key: Some(wechat_oauth_axum::Key::from_bytes(&[42u8; 32]).unwrap()),
-        server_token: None,
-        encoding_aes_key: None,
+        ..own_sandbox(format!("sqlite://{}", dir.path().join("demo.db").display()))
     };
     let first = demo::start(options.clone()).await.unwrap();
     let jar = log_in_over_http(&first, "alice").await;
